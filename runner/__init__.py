@@ -1,0 +1,1 @@
+"""kvmfpu runner: plans, runs and reports the kvmfpu test programs (stdlib only)."""

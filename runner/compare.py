@@ -1,0 +1,90 @@
+"""`kvmfpu compare RUN_A RUN_B`: what changed between a baseline run and a candidate."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runner import verdicts as V
+
+BAD = (V.FAIL, V.ERROR)
+CATEGORIES = ("new_failures", "fixed", "still_failing", "flaky", "newly_skipped",
+              "only_in_a", "only_in_b")
+
+
+def outcomes(run: dict[str, Any]) -> dict[str, list[str]]:
+    """'instance-key :: test' -> verdicts over the run's repeats of that instance."""
+    out: dict[str, list[str]] = {}
+    for e in run["instances"]:
+        if e.get("status") != "done" or e.get("verdict") == V.INTERRUPTED:
+            continue
+        tests = e.get("tests") or [{"name": "(instance)", "verdict": e["verdict"]}]
+        for t in tests:
+            verdict = t["verdict"]
+            if e["verdict"] == V.FAIL and verdict in (V.PASS, V.SKIP) and not any(
+                    x["verdict"] in BAD for x in tests):
+                verdict = V.FAIL   # the instance failed as a whole (splat, timeout, crash)
+            out.setdefault(f"{e['key']} :: {t['name']}", []).append(verdict)
+    kl = run.get("kernel_log", {})
+    if kl.get("watched"):
+        out["kernel-log :: splats"] = [V.FAIL if kl.get("splats") else V.PASS]
+    return out
+
+
+def _state(vs: list[str]) -> str:
+    """pass, fail, skip, error, or flaky when repeats disagree on pass vs fail."""
+    kinds = set(vs)
+    if len(kinds) > 1 and kinds & set(BAD) and V.PASS in kinds:
+        return "flaky"
+    return V.worst(vs)
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    oa, ob = outcomes(a), outcomes(b)
+    result: dict[str, Any] = {c: [] for c in CATEGORIES}
+    for key in sorted(set(oa) | set(ob)):
+        if key not in ob:
+            result["only_in_a"].append(key)
+            continue
+        sb = _state(ob[key])
+        sa = _state(oa[key]) if key in oa else None
+        item = {"key": key, "a": sa, "b": sb}
+        if "flaky" in (sa, sb):
+            result["flaky"].append(item)
+        elif sb in BAD and sa in BAD:
+            result["still_failing"].append(item)
+        elif sb in BAD:
+            result["new_failures"].append(item)
+        elif sa in BAD and sb == V.PASS:
+            result["fixed"].append(item)
+        elif sb == V.SKIP and sa in (V.PASS, V.FAIL, V.ERROR):
+            result["newly_skipped"].append(item)
+        if sa is None:
+            result["only_in_b"].append(key)
+    result["a"] = {"run_id": a["run_id"], "kernel": a["host"].get("kernel"),
+                   "profile": a["profile"], "status": a["status"]}
+    result["b"] = {"run_id": b["run_id"], "kernel": b["host"].get("kernel"),
+                   "profile": b["profile"], "status": b["status"]}
+    result["exit_code"] = V.EXIT_FAIL if result["new_failures"] else V.EXIT_PASS
+    return result
+
+
+def text(result: dict[str, Any]) -> str:
+    a, b = result["a"], result["b"]
+    lines = [f"A: {a['run_id']} kernel {a['kernel']} ({a['profile']}, {a['status']})",
+             f"B: {b['run_id']} kernel {b['kernel']} ({b['profile']}, {b['status']})"]
+    for cat in CATEGORIES:
+        items = result[cat]
+        lines.append(f"{cat.replace('_', ' ')}: {len(items)}")
+        for it in items[:50]:
+            if isinstance(it, dict):
+                lines.append(f"  {it['key']}: {it['a'] or '-'} -> {it['b']}")
+            else:
+                lines.append(f"  {it}")
+        if len(items) > 50:
+            lines.append(f"  ... {len(items) - 50} more")
+    lines.append("NEW FAILURES" if result["new_failures"] else "no new failures")
+    return "\n".join(lines)
+
+
+def to_json(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=1)

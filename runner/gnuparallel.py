@@ -1,0 +1,138 @@
+"""Execution through GNU parallel, locally or over a fleet (--sshloginfile).
+
+Each instance is one job line `timeout -k G T PROG ARGS 2>&1`; parallel keeps its joblog
+(parallel.joblog in the run directory) and the output of job N in parallel/N. The joblog is
+followed while parallel runs, so results are written as jobs finish.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from runner.evaluate import Outcome
+from runner.plan import Instance
+from runner.pool import GRACE, OnFinish, OnStart
+
+TIMEOUT_EXIT = (124, 128 + signal.SIGKILL)  # coreutils timeout: TERM'd, or needed KILL
+
+
+def job_line(inst: Instance, bin_dir: Path) -> str:
+    cmd = " ".join(shlex.quote(a) for a in inst.command(str(bin_dir)))
+    return f"timeout -k {GRACE:g} {inst.timeout:g} {cmd} 2>&1"
+
+
+def parse_joblog_line(line: str) -> dict[str, str] | None:
+    cols = line.rstrip("\n").split("\t")
+    if len(cols) < 9 or not cols[0].isdigit():
+        return None
+    keys = ("seq", "host", "start", "runtime", "send", "receive", "exitval", "signal")
+    return dict(zip(keys, (c.strip() for c in cols[:8])))
+
+
+def outcome_of(entry: dict[str, str]) -> Outcome:
+    rc, sig = int(entry["exitval"]), int(entry["signal"])
+    host = "" if entry["host"] == ":" else entry["host"]
+    if sig:
+        return Outcome(returncode=None, signal=sig, duration=float(entry["runtime"]), host=host)
+    if rc in TIMEOUT_EXIT:
+        return Outcome(returncode=None, timed_out=True, duration=float(entry["runtime"]),
+                       host=host)
+    if rc > 128:
+        return Outcome(returncode=None, signal=rc - 128, duration=float(entry["runtime"]),
+                       host=host)
+    if rc == 255 and host:
+        # ssh's own failure: not the program's status
+        return Outcome(returncode=255, duration=float(entry["runtime"]), host=host)
+    return Outcome(returncode=rc, duration=float(entry["runtime"]), host=host)
+
+
+def command(jobs_file: Path, run_dir: Path, jobs: int, sshloginfile: Path | None) -> list[str]:
+    cmd = ["parallel", "--will-cite", "--joblog", str(run_dir / "parallel.joblog"),
+           "--results", str(run_dir / "parallel" / "{#}"), "-j", str(jobs) if jobs else "100%",
+           "-a", str(jobs_file)]
+    if sshloginfile is not None:
+        cmd += ["--sshloginfile", str(sshloginfile)]
+    return cmd
+
+
+def run(instances: list[Instance], bin_dir: Path, run_dir: Path, jobs: int,
+        sshloginfile: Path | None, on_start: OnStart, on_finish: OnFinish,
+        stop: threading.Event) -> str | None:
+    """Run every instance through GNU parallel; returns an error message if it can't."""
+    if shutil.which("parallel") is None:
+        return "GNU parallel is not installed (Debian package 'parallel')"
+    logs = run_dir / "logs"
+    (run_dir / "parallel").mkdir(exist_ok=True)
+    jobs_file = run_dir / "parallel.jobs"
+    jobs_file.write_text("".join(job_line(i, bin_dir.resolve()) + "\n" for i in instances))
+    joblog = run_dir / "parallel.joblog"
+    with open(run_dir / "parallel.stdout", "wb") as out:
+        proc = subprocess.Popen(command(jobs_file, run_dir, jobs, sshloginfile), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    started: set[int] = set()
+    finished: set[int] = set()
+    offset = 0
+    stop_sent: float | None = None
+
+    def follow() -> None:
+        nonlocal offset
+        for seq_file in (run_dir / "parallel").glob("*.seq"):
+            n = int(seq_file.stem)
+            if n not in started and 1 <= n <= len(instances):
+                started.add(n)
+                on_start(instances[n - 1])
+        if not joblog.exists():
+            return
+        with open(joblog) as f:
+            f.seek(offset)
+            data = f.read()
+        complete = data[:data.rfind("\n") + 1]
+        offset += len(complete.encode())
+        for line in complete.splitlines():
+            entry = parse_joblog_line(line)
+            if entry is None or not 1 <= int(entry["seq"]) <= len(instances):
+                continue
+            n = int(entry["seq"])
+            inst = instances[n - 1]
+            if n not in started:
+                started.add(n)
+                on_start(inst)
+            out_file = run_dir / "parallel" / str(n)
+            log = logs / f"{inst.id}.log"
+            if out_file.exists():
+                shutil.copyfile(out_file, log)
+                err = out_file.with_name(f"{n}.err")
+                if err.exists() and err.stat().st_size:
+                    with open(log, "ab") as lf:
+                        lf.write(err.read_bytes())
+            finished.add(n)
+            outcome = outcome_of(entry)
+            outcome.interrupted = stop.is_set() and (outcome.signal is not None or
+                                                     outcome.timed_out)
+            if outcome.interrupted:
+                outcome.timed_out = False
+            on_finish(inst, outcome)
+
+    while proc.poll() is None:
+        if stop.is_set():
+            now = time.monotonic()
+            if stop_sent is None:
+                stop_sent = now
+                os.killpg(proc.pid, signal.SIGINT)
+            elif now - stop_sent > 3 * GRACE:
+                os.killpg(proc.pid, signal.SIGKILL)
+        follow()
+        time.sleep(0.1)
+    follow()
+    for n in sorted(started - finished):
+        on_finish(instances[n - 1], Outcome(returncode=None, interrupted=True))
+    if proc.returncode not in range(0, 102) and not stop.is_set():
+        return f"GNU parallel exited with status {proc.returncode} (see parallel.stdout)"
+    return None

@@ -1,0 +1,68 @@
+"""junit.xml for CI systems: a testsuite per instance, a testcase per test."""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from runner import verdicts as V
+
+MAX_OUTPUT = 64 * 1024
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _clean(text: str) -> str:
+    """Drop characters XML 1.0 can't hold (escape codes from a program's output)."""
+    return _NOT_XML.sub("?", text)
+
+
+def _log_tail(run_dir: Path, rel: str) -> str:
+    try:
+        data = (run_dir / rel).read_bytes()
+    except OSError:
+        return ""
+    return _clean(data[-MAX_OUTPUT:].decode(errors="replace"))
+
+
+def _mark(case: ET.Element, verdict: str | None, message: str, text: str = "") -> None:
+    if verdict == V.FAIL:
+        ET.SubElement(case, "failure", message=_clean(message)).text = _clean(text)
+    elif verdict in (V.ERROR, V.INTERRUPTED):
+        ET.SubElement(case, "error", message=_clean(message)).text = _clean(text)
+    elif verdict == V.SKIP or verdict is None:
+        ET.SubElement(case, "skipped", message=_clean(message) or "not run")
+
+
+def render(run: dict[str, Any], run_dir: Path) -> str:
+    root = ET.Element("testsuites", name=f"kvmfpu {run['run_id']}")
+    for e in run["instances"]:
+        tests = e.get("tests", [])
+        suite = ET.SubElement(root, "testsuite", name=e["id"], tests=str(max(1, len(tests))),
+                              time=str(e.get("duration") or 0),
+                              hostname=e.get("host") or run["host"].get("hostname", ""))
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="command", value=" ".join(e["command"]))
+        ET.SubElement(props, "property", name="exercised",
+                      value=",".join(e.get("exercised", [])))
+        diag = "\n".join(e.get("diagnostics", []))
+        for t in tests:
+            case = ET.SubElement(suite, "testcase", name=t["name"], classname=e["id"])
+            detail = "\n".join(r.get("msg", "") or " ".join(f"{k}={v}" for k, v in r.items())
+                               for r in t.get("records", []) if r["kind"] in
+                               ("mismatch", "error", "replay"))
+            _mark(case, t["verdict"], t.get("reason") or t["verdict"], detail)
+        if not tests or (e.get("verdict") in (V.FAIL, V.ERROR, V.INTERRUPTED) and diag):
+            case = ET.SubElement(suite, "testcase", name="(instance)", classname=e["id"])
+            _mark(case, e.get("verdict"), diag.splitlines()[0] if diag else "", diag)
+        ET.SubElement(suite, "system-out").text = _log_tail(run_dir, e["log"])
+    kl = run["kernel_log"]
+    suite = ET.SubElement(root, "testsuite", name="kernel-log", tests="1")
+    case = ET.SubElement(suite, "testcase", name="no splats", classname="kernel-log")
+    if kl["splats"]:
+        _mark(case, V.FAIL, f"{len(kl['splats'])} kernel log splat(s)",
+              "\n".join(s["line"] for s in kl["splats"]))
+    elif kl.get("error"):
+        _mark(case, V.SKIP, kl["error"])
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,226 @@
+"""`kvmfpu run`: plan a profile, execute it, and write results as it goes."""
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from runner import (artifacts, catalog, config, gnuparallel, hostinfo, kmsg, plan, pool,
+                    runstate, verdicts as V)
+from runner.evaluate import Outcome
+from runner.plan import Instance
+
+SAVE_EVERY = 2.0          # seconds between rewrites of the derived files while running
+SPLAT_SLACK = 1.0         # a splat read this soon after an instance ended is still its
+
+
+class Progress:
+    """Tracks running instances (for splat attribution) and prints one status line."""
+
+    def __init__(self, total: int, stream: Any):
+        self.total = total
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.lock = threading.Lock()
+        self.running: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def start(self, inst_id: str) -> None:
+        with self.lock:
+            self.running[inst_id] = time.time()
+
+    def finish(self, inst_id: str, verdict: str) -> None:
+        with self.lock:
+            self.running.pop(inst_id, None)
+            self.ended[inst_id] = time.time()
+            self.counts[verdict] = self.counts.get(verdict, 0) + 1
+        self.show(f"{verdict:5} {inst_id}")
+
+    def active(self) -> list[str]:
+        now = time.time()
+        with self.lock:
+            return list(self.running) + [i for i, t in self.ended.items()
+                                         if now - t < SPLAT_SLACK]
+
+    def show(self, last: str) -> None:
+        done = sum(self.counts.values())
+        counts = " ".join(f"{v} {n}" for v, n in sorted(self.counts.items()))
+        line = f"[{done}/{self.total}] {counts} | {last}"
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line[:160])
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _run_id(profile: str, root: Path) -> str:
+    base = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{profile}"
+    rid, n = base, 1
+    while (root / rid).exists():
+        n += 1
+        rid = f"{base}-{n}"
+    return rid
+
+
+def _link_latest(root: Path, run_id: str) -> None:
+    link = root / "latest"
+    tmp = root / ".latest.tmp"
+    try:
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(run_id)
+        os.replace(tmp, link)
+    except OSError:
+        pass
+
+
+def _missing_binaries(instances: list[Instance], bin_dir: Path) -> list[str]:
+    names = sorted({i.program for i in instances})
+    return [n for n in names if not os.access(bin_dir / n, os.X_OK)]
+
+
+def err(msg: str) -> None:
+    print(f"kvmfpu: {msg}", file=sys.stderr)
+
+
+def execute(opts: Any) -> int:
+    configs_dir, bin_dir, root = Path(opts.configs), Path(opts.bin), Path(opts.results)
+    try:
+        programs = catalog.load(configs_dir, bin_dir)
+        profile, matrices = config.load_profile(configs_dir, opts.profile, programs)
+    except (catalog.CatalogError, config.ConfigError) as e:
+        for line in str(e).splitlines():
+            err(line)
+        return V.EXIT_ERROR
+    host = hostinfo.describe(opts.tier)
+    kvm_xcr0 = opts.kvm_xcr0
+    if kvm_xcr0 is None and host["kvm_supported_xcr0"]:
+        kvm_xcr0 = int(host["kvm_supported_xcr0"], 16)
+    try:
+        instances = plan.expand(profile, matrices, programs, kvm_xcr0, opts.repeat)
+    except plan.PlanError as e:
+        err(str(e))
+        return V.EXIT_ERROR
+    if not instances:
+        err(f"profile {opts.profile} plans no instances: nothing would run")
+        return V.EXIT_ERROR
+    missing = _missing_binaries(instances, bin_dir)
+    if missing:
+        err(f"test program(s) not found or not executable in {bin_dir}: {', '.join(missing)} "
+            "(build them with `make`, or pass --bin DIR)")
+        return V.EXIT_ERROR
+    via = "parallel" if opts.sshloginfile else opts.via
+    jobs = opts.jobs if opts.jobs is not None else (profile.jobs or os.cpu_count() or 1)
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = opts.run_id or _run_id(opts.profile, root)
+    run_dir = root / run_id
+    (run_dir / "logs").mkdir(parents=True, exist_ok=False)
+    options = {"argv": sys.argv, "via": via, "jobs": jobs, "repeat": opts.repeat or
+               profile.repeat, "sshloginfile": opts.sshloginfile, "kvm_xcr0_for_plan":
+               None if kvm_xcr0 is None else f"{kvm_xcr0:#x}"}
+    progs_json = {n: {"source": p.source, "variants": p.variants, "tests": p.tests}
+                  for n, p in programs.items()}
+    run = runstate.new_run(run_id, profile.name, profile.description, host, instances,
+                           str(bin_dir.resolve()), options, progs_json)
+    if via == "parallel" and opts.sshloginfile:
+        run["kernel_log"]["unwatched_hosts"] = _remote_hosts(Path(opts.sshloginfile))
+    _link_latest(root, run_id)
+    artifacts.write_all(run, run_dir)
+    print(f"kvmfpu: run {run_id}: {len(instances)} instance(s) of profile {profile.name} "
+          f"via {via}, {jobs} at a time; results in {run_dir}", file=sys.stderr)
+    return _execute(opts, run, run_dir, instances, bin_dir, via, jobs)
+
+
+def _remote_hosts(sshloginfile: Path) -> list[str]:
+    try:
+        lines = sshloginfile.read_text().splitlines()
+    except OSError:
+        return []
+    hosts = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    return [h for h in hosts if h != ":"]
+
+
+def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Instance],
+             bin_dir: Path, via: str, jobs: int) -> int:
+    stop = threading.Event()
+    progress = Progress(len(instances), sys.stderr)
+    last_write = [time.monotonic()]
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if not stop.is_set():
+            run["cut_short"] = True
+            run["cut_short_reason"] = signal.Signals(signum).name
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    watcher = kmsg.Watcher(opts.kmsg, progress.active)
+    watcher.start()
+    run["kernel_log"].update(watched=watcher.error is None, path=opts.kmsg,
+                             error=watcher.error)
+    started = time.monotonic()
+
+    def on_start(inst: Instance) -> None:
+        progress.start(inst.id)
+        runstate.record_start(run, inst.id)
+
+    def on_finish(inst: Instance, out: Outcome) -> None:
+        try:
+            text = (run_dir / "logs" / f"{inst.id}.log").read_text(errors="replace")
+        except OSError:
+            text = ""
+        runstate.record_finish(run, inst, out, text)
+        progress.finish(inst.id, runstate.find(run, inst.id)["verdict"])
+        if time.monotonic() - last_write[0] > SAVE_EVERY:
+            artifacts.write_all(run, run_dir)
+            last_write[0] = time.monotonic()
+        else:
+            runstate.save(run, run_dir)
+
+    try:
+        if via == "parallel":
+            problem = gnuparallel.run(instances, bin_dir, run_dir, jobs,
+                                      Path(opts.sshloginfile) if opts.sshloginfile else None,
+                                      on_start, on_finish, stop)
+            if problem:
+                run["error"] = problem
+                err(problem)
+        else:
+            pool.run(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop)
+        run["status"] = "interrupted" if run["cut_short"] else "complete"
+    except BaseException as e:  # a crash of the runner itself: keep what finished
+        run["status"] = "aborted"
+        run["cut_short"] = True
+        run["cut_short_reason"] = run["cut_short_reason"] or f"runner error: {e!r}"
+        raise
+    finally:
+        watcher.stop()
+        progress.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+        kl = run["kernel_log"]
+        kl["error"] = kl["error"] or watcher.error
+        kl["splats"] = [{"line": s.line, "time": s.time, "instances": s.instances}
+                        for s in watcher.splats]
+        if watcher.lines:
+            (run_dir / "dmesg.txt").write_text("\n".join(watcher.lines) + "\n")
+        runstate.attribute_splats(run)
+        for entry in run["instances"]:   # started but never reported back
+            if entry["status"] == "running":
+                entry.update(status="done", verdict=V.INTERRUPTED,
+                             diagnostics=["started but no result came back"])
+        run["finished"] = runstate.now_iso()
+        run["duration"] = round(time.monotonic() - started, 3)
+        artifacts.write_all(run, run_dir)
+    print(artifacts.summary_text(run), file=sys.stderr)
+    print(f"results: {run_dir}/report.html", file=sys.stderr)
+    return int(run["summary"]["exit_code"])

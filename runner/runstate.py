@@ -1,0 +1,158 @@
+"""The state of a run and run.json: created at the start, rewritten (atomically) as
+instances finish, so an interrupted or crashed run still leaves valid results."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from runner import evaluate, ktap, verdicts as V
+from runner.plan import Instance
+
+FORMAT = "kvmfpu-run/1"
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def new_run(run_id: str, profile: str, description: str, host: dict[str, Any],
+            instances: list[Instance], bin_dir: str, options: dict[str, Any],
+            programs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": FORMAT, "run_id": run_id, "profile": profile,
+        "profile_description": description, "status": "running", "cut_short": False,
+        "cut_short_reason": None, "runner_pid": os.getpid(), "started": now_iso(),
+        "finished": None, "duration": None, "options": options, "bin_dir": bin_dir,
+        "host": host, "programs": programs,
+        "kernel_log": {"watched": False, "path": None, "error": None, "splats": [],
+                       "unwatched_hosts": []},
+        "instances": [dict(inst.to_json(), key=inst.key, seed=inst.seed,
+                           command=inst.command(bin_dir), status="pending", verdict=None,
+                           log=f"logs/{inst.id}.log") for inst in instances],
+        "summary": {},
+    }
+
+
+def record_start(run: dict[str, Any], inst_id: str) -> None:
+    entry = find(run, inst_id)
+    entry["status"] = "running"
+    entry["started"] = now_iso()
+
+
+def find(run: dict[str, Any], inst_id: str) -> dict[str, Any]:
+    for entry in run["instances"]:
+        if entry["id"] == inst_id:
+            return entry
+    raise KeyError(inst_id)
+
+
+def _env(doc: ktap.Document) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for t in doc.tests:
+        for r in t.kind("env"):
+            env.update({k: v for k, v in r.items() if k != "kind"})
+    for r in doc.records:
+        if r["kind"] == "env":
+            env.update({k: v for k, v in r.items() if k != "kind"})
+    return env
+
+
+def record_finish(run: dict[str, Any], inst: Instance, out: evaluate.Outcome,
+                  log_text: str) -> None:
+    doc = ktap.parse(log_text)
+    verdict, diags = evaluate.evaluate(doc, out, inst.timeout)
+    for r in doc.records:
+        if r["kind"] == "error":
+            diags.append(f"harness/environment error: {r.get('msg', r.get('text', ''))}")
+    entry = find(run, inst.id)
+    exercised: list[str] = []
+    for t in doc.tests:
+        for c in evaluate.exercised(t):
+            if c not in exercised:
+                exercised.append(c)
+    entry.update({
+        "status": "done", "verdict": verdict, "duration": round(out.duration, 3),
+        "finished": now_iso(), "host": out.host,
+        "exit": {"returncode": out.returncode, "signal": out.signal,
+                 "timed_out": out.timed_out, "interrupted": out.interrupted},
+        "exercised": exercised, "env": _env(doc), "diagnostics": diags,
+        "tests": [evaluate.test_json(t) for t in doc.tests],
+        "replay": [r.get("args", "") for t in doc.tests for r in t.kind("replay")],
+        "ktap": ktap.summary(doc),
+    })
+
+
+def attribute_splats(run: dict[str, Any]) -> None:
+    """A kernel splat fails every instance that was running when it was logged."""
+    for splat in run["kernel_log"]["splats"]:
+        for inst_id in splat["instances"]:
+            try:
+                entry = find(run, inst_id)
+            except KeyError:
+                continue
+            note = f"kernel log while running: {splat['line']}"
+            diags = entry.setdefault("diagnostics", [])
+            if note not in diags:
+                diags.append(note)
+            if entry.get("verdict") in (V.PASS, V.SKIP, V.ERROR, None):
+                entry["verdict"] = V.FAIL
+
+
+def summarize(run: dict[str, Any]) -> dict[str, Any]:
+    done = [e for e in run["instances"] if e["status"] == "done"]
+    vs = [e["verdict"] for e in done]
+    counts = {v: vs.count(v) for v in V.VERDICTS}
+    counts["not_run"] = sum(1 for e in run["instances"] if e["status"] == "pending")
+    exercised: list[str] = []
+    for e in done:
+        for c in e.get("exercised", []):
+            if c not in exercised:
+                exercised.append(c)
+    splats = len(run["kernel_log"]["splats"])
+    cut = run["cut_short"] or bool(run.get("error"))  # e.g. GNU parallel itself failed
+    return {"counts": counts, "instances": len(run["instances"]),
+            "exit_code": V.run_exit_code(vs, splats, cut),
+            "reason": V.exit_reason(vs, splats, cut), "exercised": exercised,
+            "tests": _test_counts(done)}
+
+
+def _test_counts(done: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in done:
+        for t in e.get("tests", []):
+            counts[t["verdict"]] = counts.get(t["verdict"], 0) + 1
+    return counts
+
+
+def save(run: dict[str, Any], run_dir: Path) -> None:
+    run["summary"] = summarize(run)
+    write_atomic(run_dir / "run.json", json.dumps(run, indent=1) + "\n")
+
+
+def load(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "run.json" if run_dir.is_dir() else run_dir
+    with open(path) as f:
+        run = json.load(f)
+    if run.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a kvmfpu run.json (format {run.get('format')!r})")
+    return run
+
+
+def runner_alive(run: dict[str, Any]) -> bool:
+    try:
+        os.kill(int(run.get("runner_pid", 0)), 0)
+        return True
+    except (OSError, ValueError):
+        return False
