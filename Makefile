@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kvmfpu: selftests for KVM's x86 FPU state handling.
+#
+#   make              build the test programs against KDIR's KVM selftest library
+#   make run          build and run the tests against this machine's /dev/kvm
+#   make check        the project's own tests plus the real KVM tests on this machine
+#   make static       statically linked programs for lab initramfs images (out/static)
+#   make bench        verified swap cycles vs. bare KVM_RUN round trips
+#
+# KDIR is a kernel tree with exported headers (make headers). Without it, the tree is prepared
+# from Debian's linux-source-$(KDIR_VERSION) package into .cache/kdir (once).
+
+KVMFPU_SRC := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+KDIR_VERSION ?= 6.12
+CACHE := $(KVMFPU_SRC)/.cache/kdir
+OUT_ROOT := $(KVMFPU_SRC)/out
+PYTHON ?= python3
+
+ifeq ($(origin KDIR),undefined)
+KDIR_DEFAULT := 1
+KDIR := $(CACHE)/linux-source-$(KDIR_VERSION)
+endif
+KDIR_ABS = $(abspath $(KDIR))
+KNAME = $(notdir $(KDIR_ABS))
+OUT = $(OUT_ROOT)/$(KNAME)
+STATIC_OUT = $(OUT_ROOT)/$(KNAME)-static
+KVM_SELFTESTS = $(KDIR_ABS)/tools/testing/selftests/kvm
+
+# Run the tree's own KVM selftests Makefile with ours overlaid (see mk/kvm-overlay.mk).
+overlay_make = $(MAKE) --no-print-directory -C $(KVM_SELFTESTS) -f Makefile \
+	-f $(KVMFPU_SRC)/mk/kvm-overlay.mk KVMFPU_SRC=$(KVMFPU_SRC)
+
+.PHONY: all build static run check unit bench kdir deps clean help
+
+all: build
+
+kdir:
+ifdef KDIR_DEFAULT
+	@$(KVMFPU_SRC)/mk/prepare-kdir.sh $(KDIR_VERSION) $(CACHE) >/dev/null
+endif
+	@$(KVMFPU_SRC)/mk/check-kdir.sh $(KDIR_ABS)
+
+build: kdir
+	@$(overlay_make) OUTPUT=$(OUT) kvmfpu-all
+	@ln -sfn $(KNAME)/kvmfpu $(OUT_ROOT)/bin
+
+# Plain -static drops the -pthread the KVM Makefile adds, hence the full set here.
+static: kdir
+	@$(overlay_make) OUTPUT=$(STATIC_OUT) LDFLAGS="-static -pthread -no-pie" kvmfpu-all
+	@ln -sfn $(KNAME)-static/kvmfpu $(OUT_ROOT)/static
+
+deps:
+	@$(KVMFPU_SRC)/mk/deps.sh
+
+run: deps build
+	@$(KVMFPU_SRC)/mk/run-selftests.sh $(OUT_ROOT)/bin
+
+unit: deps build
+	@$(KVMFPU_SRC)/mk/run-unit.sh $(OUT_ROOT)/bin
+
+check: deps build
+	@$(KVMFPU_SRC)/mk/run-unit.sh $(OUT_ROOT)/bin
+	@$(KVMFPU_SRC)/mk/run-selftests.sh $(OUT_ROOT)/bin
+
+bench: deps build
+	@$(OUT_ROOT)/bin/kvmfpu_swap_bench
+
+clean:
+	rm -rf $(OUT_ROOT)
+
+help:
+	@sed -n '3,14s/^# \{0,1\}//p' $(KVMFPU_SRC)/Makefile

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Guest-side routines. Each component's fill loads every register of that component from a
+ * standard-format XSAVE image with explicit instructions, and its save stores every register
+ * back to the same place. guest_code/ is built with -mgeneral-regs-only, so the compiler emits
+ * no FPU/SIMD instruction of its own between a fill, the exit and the save.
+ */
+#ifndef KVMFPU_GUEST_CODE_H
+#define KVMFPU_GUEST_CODE_H
+
+#include <stdint.h>
+
+#include "guest_fpu.h"
+
+void guest_x87_fill(const uint8_t *img);
+void guest_x87_save(uint8_t *img);
+void guest_sse_fill(const uint8_t *img);
+void guest_sse_save(uint8_t *img);
+/* @area: the component's area (image + its offset). */
+void guest_avx_fill(const uint8_t *area);
+void guest_avx_save(uint8_t *area);
+void guest_opmask_fill(const uint8_t *area);
+void guest_opmask_save(uint8_t *area);
+void guest_zmm_hi256_fill(const uint8_t *area);
+void guest_zmm_hi256_save(uint8_t *area);
+void guest_hi16_zmm_fill(const uint8_t *area);
+void guest_hi16_zmm_save(uint8_t *area);
+void guest_pkru_fill(const uint8_t *area);
+void guest_pkru_save(uint8_t *area);
+
+/* The guest entry point: see enum kvmfpu_guest_mode. */
+void kvmfpu_guest_main(struct kvmfpu_guest_args *args);
+
+#endif /* KVMFPU_GUEST_CODE_H */

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Plain definitions shared by the guest code and the host: the guest's arguments and the
+ * stages it reports. No code here: guest and host never share code.
+ */
+#ifndef KVMFPU_GUEST_FPU_H
+#define KVMFPU_GUEST_FPU_H
+
+#include <stdint.h>
+
+/* The guest signals "registers filled" with an OUT to this port, from inside its fill asm. */
+#define KVMFPU_EXIT_PORT	0x7fe4
+
+enum kvmfpu_stage {
+	KVMFPU_STAGE_FILLED = 1,	/* OUT on KVMFPU_EXIT_PORT: registers hold the fill image */
+	KVMFPU_STAGE_SAVED = 2,		/* GUEST_SYNC: registers were stored into the save image */
+	KVMFPU_STAGE_BARE = 3,		/* OUT on KVMFPU_EXIT_PORT from the bare loop (bench) */
+};
+
+enum kvmfpu_guest_mode {
+	KVMFPU_GUEST_SWAP = 0,		/* fill, exit, save, sync; forever */
+	KVMFPU_GUEST_BARE = 1,		/* exit, forever: a bare KVM_RUN round trip */
+};
+
+#define KVMFPU_NR_COMPS		19
+
+struct kvmfpu_guest_args {
+	uint64_t mode;
+	uint64_t components;		/* XS_BIT() mask of what to fill and save */
+	uint64_t xcr0;			/* XSETBV(0, xcr0) first when non-zero */
+	uint64_t fill_gva;		/* standard-format image the registers are loaded from */
+	uint64_t save_gva;		/* standard-format image the registers are stored to */
+	uint32_t offset[KVMFPU_NR_COMPS];	/* standard-format offset of each component */
+};
+
+#endif /* KVMFPU_GUEST_FPU_H */

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vCPU configuration for a chosen XCR0, and the host-side steps of a test.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "fpu_vm.h"
+#include "guest_code.h"
+#include "host_regs.h"
+#include "report.h"
+
+#define GUEST_ARGS_MIN_GVA	0x10000
+
+static const struct kvm_cpuid_entry2 *supported_entry(uint32_t leaf, uint32_t subleaf)
+{
+	const struct kvm_cpuid2 *c = kvm_get_supported_cpuid();
+	int i;
+
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function == leaf && c->entries[i].index == subleaf)
+			return &c->entries[i];
+	return NULL;
+}
+
+static void kvm_cpuid_cb(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
+{
+	const struct kvm_cpuid_entry2 *e = supported_entry(leaf, subleaf);
+
+	r[0] = e ? e->eax : 0;
+	r[1] = e ? e->ebx : 0;
+	r[2] = e ? e->ecx : 0;
+	r[3] = e ? e->edx : 0;
+}
+
+void kvm_layout(struct xs_layout *l)
+{
+	xs_layout_from_cpuid(l, kvm_cpuid_cb, NULL);
+}
+
+uint64_t kvm_supported_xcr0(void)
+{
+	const struct kvm_cpuid_entry2 *e = supported_entry(0xd, 0);
+
+	/* Without XSAVE a guest can never change XCR0 from its reset value: x87 (and SSE). */
+	if (!kvm_cpu_has(KVMFPU_FEATURE_XSAVE) || !e)
+		return XS_MASK_FPSSE;
+	return e->eax | ((uint64_t)e->edx << 32);
+}
+
+static bool quirk_active(const char *name)
+{
+	const char *q = getenv("KVMFPU_QUIRKS");
+	size_t n = strlen(name);
+
+	for (; q && *q; q += strcspn(q, ","), q += !!*q)
+		if (!strncmp(q, name, n) && (q[n] == ',' || !q[n]))
+			return true;
+	return false;
+}
+
+bool fpu_config_supported(const struct fpu_config *cfg, char *why, size_t len)
+{
+	uint64_t kvm = kvm_supported_xcr0(), missing = cfg->xcr0 & ~kvm;
+	char names[128];
+
+	if (cfg->xsave_hidden)
+		return true;
+	if (!kvm_cpu_has(KVMFPU_FEATURE_XSAVE)) {
+		snprintf(why, len, "KVM lacks XSAVE: CPUID.1:ECX.XSAVE[26] is not in "
+			 "KVM_GET_SUPPORTED_CPUID, so no guest can set XCR0 0x%llx",
+			 (unsigned long long)cfg->xcr0);
+		return false;
+	}
+	if (missing) {
+		snprintf(why, len, "KVM does not support XCR0 component(s) %s "
+			 "(KVM_GET_SUPPORTED_CPUID.0xD.0 = 0x%llx)",
+			 xs_mask_str(missing, names, sizeof(names)), (unsigned long long)kvm);
+		return false;
+	}
+	if ((cfg->xcr0 & XS_BIT(XS_AVX)) && !kvm_cpu_has(KVMFPU_FEATURE_AVX)) {
+		snprintf(why, len, "KVM lacks AVX (CPUID.1:ECX[28])");
+		return false;
+	}
+	if ((cfg->xcr0 & XS_MASK_AVX512) && !(kvm_cpu_has(KVMFPU_FEATURE_AVX512F) &&
+					      kvm_cpu_has(KVMFPU_FEATURE_AVX512BW))) {
+		snprintf(why, len, "KVM lacks AVX512F or AVX512BW (CPUID.7.0:EBX[16,30]); "
+			 "the opmask check needs 64-bit KMOVQ");
+		return false;
+	}
+	if ((cfg->xcr0 & XS_BIT(XS_PKRU)) && !kvm_cpu_has(KVMFPU_FEATURE_PKU)) {
+		snprintf(why, len, "KVM lacks PKU (CPUID.7.0:ECX[3])");
+		return false;
+	}
+	if (!cfg->xcr0_by_host && quirk_active("xsetbv_not_intercepted")) {
+		snprintf(why, len, "lab quirk xsetbv_not_intercepted: the emulator runs the guest's "
+			 "XSETBV without a VM exit, so KVM never learns the guest XCR0 "
+			 "(the *_xcrs variants set it with KVM_SET_XCRS instead)");
+		return false;
+	}
+	return true;
+}
+
+static void cpuid_set(uint32_t *reg, unsigned int bit, bool on)
+{
+	if (on)
+		*reg |= 1u << bit;
+	else
+		*reg &= ~(1u << bit);
+}
+
+/*
+ * Guest CPUID that matches the configuration: feature bits only for the components in XCR0,
+ * and leaf 0xD.0 advertising exactly XCR0, which is what KVM derives the guest's permitted
+ * xfeatures (and so what KVM_GET_XSAVE2 may report) from.
+ */
+static void set_guest_cpuid(struct fpu_vm *v)
+{
+	struct kvm_cpuid_entry2 *e1 = vcpu_get_cpuid_entry(v->vcpu, 1);
+	struct kvm_cpuid_entry2 *e7 = vcpu_get_cpuid_entry(v->vcpu, 7);
+	struct kvm_cpuid_entry2 *ed = __vcpu_get_cpuid_entry(v->vcpu, 0xd, 0);
+	uint64_t xcr0 = v->cfg.xsave_hidden ? XS_MASK_FPSSE : v->cfg.xcr0;
+	bool avx512 = xcr0 & XS_MASK_AVX512;
+
+	cpuid_set(&e1->ecx, 26, !v->cfg.xsave_hidden);
+	cpuid_set(&e1->ecx, 28, xcr0 & XS_BIT(XS_AVX));
+	cpuid_set(&e7->ebx, 16, avx512);	/* AVX512F */
+	cpuid_set(&e7->ebx, 17, avx512 && (e7->ebx & (1u << 17)));
+	cpuid_set(&e7->ebx, 30, avx512 && (e7->ebx & (1u << 30)));
+	cpuid_set(&e7->ebx, 31, avx512 && (e7->ebx & (1u << 31)));
+	cpuid_set(&e7->ecx, 3, xcr0 & XS_BIT(XS_PKRU));
+	cpuid_set(&e7->edx, 24, xcr0 & XS_MASK_AMX);
+	ed->eax = (uint32_t)xcr0;
+	ed->edx = xcr0 >> 32;
+	ed->ecx = xs_size_standard(&v->layout, xcr0);
+	ed->ebx = xs_size_standard(&v->layout, xcr0);
+	vcpu_set_cpuid(v->vcpu);
+}
+
+static void set_guest_cr4(struct fpu_vm *v)
+{
+	struct kvm_sregs sregs;
+
+	if (v->cfg.xsave_hidden)
+		return;
+	vcpu_sregs_get(v->vcpu, &sregs);
+	sregs.cr4 |= X86_CR4_OSXSAVE;
+	if (v->cfg.xcr0 & XS_BIT(XS_PKRU))
+		sregs.cr4 |= X86_CR4_PKE;
+	vcpu_sregs_set(v->vcpu, &sregs);
+}
+
+static void set_xcr0_by_host(struct fpu_vm *v)
+{
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = v->cfg.xcr0 } };
+	int r = __vcpu_ioctl(v->vcpu, KVM_SET_XCRS, &xcrs);
+
+	if (r)
+		kvmfpu_fail("KVM_SET_XCRS(XCR0=0x%llx) failed: %s, though guest CPUID 0xD.0 "
+			    "advertises it", (unsigned long long)v->cfg.xcr0, strerror(errno));
+}
+
+static void alloc_guest_image(struct fpu_vm *v, struct ximage *img, uint64_t *gva)
+{
+	uint32_t size = xs_size_standard(&v->layout, v->guest_comps);
+
+	*gva = vm_vaddr_alloc(v->vm, size, GUEST_ARGS_MIN_GVA);
+	ximage_wrap(img, addr_gva2hva(v->vm, *gva), size, &v->layout, false);
+	memset(img->buf, 0, size);
+}
+
+void fpu_vm_create(struct fpu_vm *v, const struct fpu_config *cfg, enum kvmfpu_guest_mode mode)
+{
+	vm_vaddr_t args_gva;
+	unsigned int i;
+	int cap;
+
+	memset(v, 0, sizeof(*v));
+	v->cfg = *cfg;
+	v->vm = vm_create_with_one_vcpu(&v->vcpu, kvmfpu_guest_main);
+	kvm_layout(&v->layout);
+	v->guest_comps = (cfg->xsave_hidden ? XS_MASK_FPSSE : cfg->xcr0) & FPU_GUEST_COMPS;
+	v->allowed = (cfg->xsave_hidden ? 0 : cfg->xcr0) | XS_MASK_FPSSE;
+
+	set_guest_cpuid(v);
+	set_guest_cr4(v);
+
+	args_gva = vm_vaddr_alloc(v->vm, sizeof(*v->args), GUEST_ARGS_MIN_GVA);
+	v->args = addr_gva2hva(v->vm, args_gva);
+	memset(v->args, 0, sizeof(*v->args));
+	v->args->mode = mode;
+	v->args->components = v->guest_comps;
+	for (i = 0; i < XS_NR; i++)
+		v->args->offset[i] = v->layout.offset[i];
+	alloc_guest_image(v, &v->fill, &v->args->fill_gva);
+	alloc_guest_image(v, &v->save, &v->args->save_gva);
+	vcpu_args_set(v->vcpu, 1, args_gva);
+
+	if (!cfg->xsave_hidden) {
+		if (cfg->xcr0_by_host)
+			set_xcr0_by_host(v);
+		else
+			v->args->xcr0 = cfg->xcr0;
+	}
+
+	cap = vm_check_cap(v->vm, KVM_CAP_XSAVE2);
+	v->uabi_size = cap > 0 ? cap : sizeof(struct kvm_xsave);
+}
+
+void fpu_vm_destroy(struct fpu_vm *v)
+{
+	if (v->vm)
+		kvm_vm_free(v->vm);
+	v->vm = NULL;
+}
+
+static void __attribute__((noreturn)) explain_exit(struct fpu_vm *v)
+{
+	struct kvm_run *run = v->vcpu->run;
+	struct kvm_regs regs;
+	struct ucall uc;
+
+	vcpu_regs_get(v->vcpu, &regs);
+	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
+		kvmfpu_fail("KVM_RUN: KVM_EXIT_INTERNAL_ERROR, suberror %u (%s) at guest RIP 0x%llx, "
+			    "after %u exits: KVM could not run guest code it claims to support "
+			    "(XCR0 0x%llx)", run->internal.suberror,
+			    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+			    "emulation failure" : "see linux/kvm.h", regs.rip,
+			    v->run_exits, (unsigned long long)v->cfg.xcr0);
+	}
+	if (run->exit_reason == KVM_EXIT_SHUTDOWN)
+		kvmfpu_fail("KVM_RUN: KVM_EXIT_SHUTDOWN (guest triple fault) after %u exits, "
+			    "XCR0 0x%llx: a guest FPU instruction faulted", v->run_exits,
+			    (unsigned long long)v->cfg.xcr0);
+	if (get_ucall(v->vcpu, &uc) == UCALL_ABORT)
+		kvmfpu_fail("guest aborted: %s", (const char *)uc.args[0]);
+	kvmfpu_fail("KVM_RUN: unexpected exit %s (%u) after %u exits",
+		    exit_reason_str(run->exit_reason), run->exit_reason, v->run_exits);
+}
+
+enum kvmfpu_stage fpu_vm_run(struct fpu_vm *v, const struct ximage *host_fill,
+			     struct ximage *host_out, uint64_t host_mask)
+{
+	struct kvm_run *run = v->vcpu->run;
+	struct ucall uc;
+	long r;
+
+	do {
+		if (host_fill)
+			r = host_kvm_run(v->vcpu->fd, host_fill, host_out, host_mask);
+		else
+			r = ioctl(v->vcpu->fd, KVM_RUN, NULL) ? -errno : 0;
+	} while (r == -EINTR);
+	if (r)
+		kvmfpu_fail("KVM_RUN failed: %s", strerror(-r));
+	v->run_exits++;
+
+	if (run->exit_reason == KVM_EXIT_IO && run->io.port == KVMFPU_EXIT_PORT &&
+	    run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4)
+		return *(uint32_t *)((uint8_t *)run + run->io.data_offset);
+
+	if (run->exit_reason == KVM_EXIT_IO && get_ucall(v->vcpu, &uc) == UCALL_SYNC)
+		return uc.args[1];
+
+	explain_exit(v);
+}
+
+void fpu_vm_get_image(struct fpu_vm *v, struct ximage *img)
+{
+	size_t size = (v->uabi_size + 63) & ~63u;
+	void *buf = aligned_alloc(64, size);
+	unsigned long cmd = v->uabi_size > sizeof(struct kvm_xsave) ||
+			    kvm_check_cap(KVM_CAP_XSAVE2) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
+
+	if (!buf)
+		kvmfpu_error("cannot allocate %zu bytes for an XSAVE image", size);
+	memset(buf, 0, size);
+	if (ioctl(v->vcpu->fd, cmd, buf))
+		kvmfpu_fail("%s (%u bytes) failed: %s",
+			    cmd == KVM_GET_XSAVE2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE",
+			    v->uabi_size, strerror(errno));
+	ximage_wrap(img, buf, v->uabi_size, &v->layout, false);
+}
+
+int fpu_vm_set_image(struct fpu_vm *v, const struct ximage *img)
+{
+	return __vcpu_ioctl(v->vcpu, KVM_SET_XSAVE, (struct kvm_xsave *)img->buf) ? -errno : 0;
+}
+
+void fpu_vm_print_env(const struct fpu_vm *v)
+{
+	const char *tier = getenv("KVMFPU_TIER");
+
+	printf("# kvmfpu-env: kvm_xcr0=0x%llx host_xcr0=0x%llx guest_xcr0=0x%llx "
+	       "xsave_in_cpuid=%d xcr0_by=%s kvm_xsave_size=%u tier=%s\n",
+	       (unsigned long long)kvm_supported_xcr0(), (unsigned long long)host_xcr0(),
+	       (unsigned long long)(v->cfg.xsave_hidden ? XS_MASK_FPSSE : v->cfg.xcr0),
+	       !v->cfg.xsave_hidden, v->cfg.xsave_hidden ? "reset" :
+	       v->cfg.xcr0_by_host ? "KVM_SET_XCRS" : "XSETBV", v->uabi_size,
+	       tier && *tier ? tier : "host");
+	fflush(stdout);
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host register fill and check around KVM_RUN.
+ */
+#include <cpuid.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <linux/kvm.h>
+
+#include "host_regs.h"
+
+uint64_t host_xcr0(void)
+{
+	uint32_t a, b, c, d;
+
+	/* XGETBV faults unless the OS enabled XSAVE (CPUID.1:ECX.OSXSAVE[27]). */
+	__cpuid(1, a, b, c, d);
+	if (!(c & (1u << 27)))
+		return 0;
+	asm volatile("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
+	return a | ((uint64_t)d << 32);
+}
+
+uint64_t host_check_mask(void)
+{
+	return host_xcr0() & XS_MASK_KNOWN & ~XS_MASK_AMX;
+}
+
+long host_kvm_run(int vcpu_fd, const struct ximage *fill, struct ximage *out, uint64_t rfbm)
+{
+	uint32_t lo = rfbm, hi = rfbm >> 32;
+	struct ximage saved;
+	long ret;
+
+	if (ximage_alloc(&saved, fill->layout, rfbm, false))
+		return -ENOMEM;
+
+	/*
+	 * XSAVE/XRSTOR take the requested-feature bitmap in EDX:EAX and the syscall clobbers
+	 * RAX, RCX and R11, so the bitmap is reloaded before each instruction. The caller's state
+	 * (@saved) is restored last, so the compiler sees no register change at all.
+	 */
+	asm volatile(
+		"mov %[lo], %%eax\n\t"
+		"mov %[hi], %%edx\n\t"
+		"xsave64 (%[saved])\n\t"
+		"mov %[lo], %%eax\n\t"
+		"mov %[hi], %%edx\n\t"
+		"xrstor64 (%[fill])\n\t"
+		"mov %[nr], %%eax\n\t"
+		"mov %[fd], %%edi\n\t"
+		"mov %[cmd], %%esi\n\t"
+		"xor %%edx, %%edx\n\t"
+		"syscall\n\t"
+		"mov %%rax, %[ret]\n\t"
+		"mov %[lo], %%eax\n\t"
+		"mov %[hi], %%edx\n\t"
+		"xsave64 (%[out])\n\t"
+		"mov %[lo], %%eax\n\t"
+		"mov %[hi], %%edx\n\t"
+		"xrstor64 (%[saved])\n\t"
+		: [ret] "=&r"(ret)
+		: [lo] "r"(lo), [hi] "r"(hi), [saved] "r"(saved.buf), [fill] "r"(fill->buf),
+		  [out] "r"(out->buf), [nr] "i"(SYS_ioctl), [fd] "r"(vcpu_fd),
+		  [cmd] "i"(KVM_RUN)
+		: "rax", "rcx", "rdx", "rdi", "rsi", "r11", "memory", "cc");
+
+	ximage_free(&saved);
+	return ret;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The host process's own FPU registers around KVM_RUN. KVM swaps the guest's fpstate in and
+ * the task's out on entry and restores the task's registers lazily on return to user space;
+ * a missed or wrong restore shows as *host process* registers changing across the ioctl.
+ *
+ * host_kvm_run() loads a pattern image with XRSTOR, issues the KVM_RUN syscall, and stores
+ * the registers with XSAVE, all in one asm block: no compiler-generated code runs between the
+ * load, the ioctl and the store, so nothing but the kernel can have touched the registers.
+ */
+#ifndef KVMFPU_HOST_REGS_H
+#define KVMFPU_HOST_REGS_H
+
+#include "ximage.h"
+
+/* What the host process can load and check: its XCR0 without AMX (needs a permission). */
+uint64_t host_xcr0(void);
+uint64_t host_check_mask(void);
+
+/*
+ * KVM_RUN on @vcpu_fd with the registers of @rfbm loaded from @fill and stored into @out
+ * (standard-format images of the host layout). Returns the ioctl's return value or -errno.
+ * The caller's own register state is saved and restored around all of it.
+ */
+long host_kvm_run(int vcpu_fd, const struct ximage *fill, struct ximage *out, uint64_t rfbm);
+
+#endif /* KVMFPU_HOST_REGS_H */

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Verdict and error reporting. Tests run in children forked by the kselftest harness; an
+ * error seen in a child is recorded in a shared page so that the parent's exit status says 2.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/kvm.h>
+#include <unistd.h>
+
+#include "report.h"
+#include "xstate.h"
+
+#define KSFT_FAIL 1
+#define KSFT_SKIP 4
+
+static volatile int *error_seen;
+static pid_t main_pid;
+
+static void exit_with_error_status(void)
+{
+	if (getpid() == main_pid && error_seen && *error_seen) {
+		fflush(stdout);
+		_exit(KVMFPU_EXIT_ERROR);
+	}
+}
+
+void kvmfpu_report_init(void)
+{
+	void *p = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		kvmfpu_usage_error("cannot map the shared error flag");
+	error_seen = p;
+	main_pid = getpid();
+	atexit(exit_with_error_status);
+}
+
+static void vprint(const char *prefix, const char *fmt, va_list ap)
+{
+	printf("# %s", prefix);
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+void kvmfpu_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint("", fmt, ap);
+	va_end(ap);
+	exit(KSFT_FAIL);
+}
+
+void kvmfpu_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (error_seen)
+		*error_seen = 1;
+	va_start(ap, fmt);
+	vprint("kvmfpu-error: msg=", fmt, ap);
+	va_end(ap);
+	exit(KSFT_FAIL);
+}
+
+void kvmfpu_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kvmfpu: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(KVMFPU_EXIT_ERROR);
+}
+
+void kvmfpu_print_exercised(uint64_t mask)
+{
+	char names[256];
+
+	printf("# kvmfpu-exercised: components=%s\n", xs_mask_str(mask, names, sizeof(names)));
+	fflush(stdout);
+}
+
+void require_usable_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), api;
+
+	if (fd < 0 && errno == ENOENT) {
+		printf("TAP version 13\n1..0 # SKIP /dev/kvm does not exist: no KVM on this machine\n");
+		fprintf(stderr, "kvmfpu: /dev/kvm does not exist: no KVM on this machine\n");
+		exit(KSFT_SKIP);
+	}
+	if (fd < 0)
+		kvmfpu_usage_error("cannot open /dev/kvm: %s", strerror(errno));
+	api = ioctl(fd, KVM_GET_API_VERSION, NULL);
+	close(fd);
+	if (api != KVM_API_VERSION)
+		kvmfpu_usage_error("/dev/kvm is unusable: KVM_GET_API_VERSION returned %d, not %d",
+				   api, KVM_API_VERSION);
+}

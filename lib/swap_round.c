@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The swap round.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host_regs.h"
+#include "report.h"
+#include "swap_round.h"
+
+struct diff_report {
+	struct swap_ctx *c;
+	const struct ximage *img;
+	uint64_t mask;
+	unsigned int seen;
+};
+
+static void report_one(void *ctx, const struct xs_mismatch *m)
+{
+	struct diff_report *d = ctx;
+
+	if (d->c->quiet)
+		return;
+	if (!d->seen++)
+		ximage_print_layout(d->img, d->mask);
+	if (d->seen <= d->c->max_print)
+		xs_report_ktap(NULL, m);
+	else if (d->seen == d->c->max_print + 1)
+		printf("# %s: further mismatches not printed\n", m->check);
+}
+
+unsigned int swap_diff(struct swap_ctx *c, const struct ximage *expected,
+		       const struct ximage *actual, uint64_t mask, const char *check)
+{
+	struct diff_report d = { .c = c, .img = actual, .mask = mask };
+
+	return ximage_diff(expected, actual, mask, check, report_one, &d);
+}
+
+static unsigned int check_header(struct swap_ctx *c, const struct ximage *img, uint64_t required)
+{
+	struct diff_report d = { .c = c, .img = img, .mask = 0 };
+
+	return ximage_check_header(img, c->v->allowed, required, "xstate_bv", report_one, &d);
+}
+
+int swap_ctx_init(struct swap_ctx *c, struct fpu_vm *v)
+{
+	memset(c, 0, sizeof(*c));
+	c->v = v;
+	c->max_print = 32;
+	xs_layout_host(&c->host_layout);
+	c->host_mask = host_check_mask();
+	if (c->host_mask &&
+	    (ximage_alloc(&c->host_fill, &c->host_layout, c->host_mask, false) ||
+	     ximage_alloc(&c->host_out, &c->host_layout, c->host_mask, false)))
+		return -1;
+	c->set_image.buf = aligned_alloc(64, (v->uabi_size + 63) & ~63u);
+	if (!c->set_image.buf)
+		return -1;
+	ximage_wrap(&c->set_image, c->set_image.buf, v->uabi_size, &v->layout, false);
+	return 0;
+}
+
+void swap_ctx_free(struct swap_ctx *c)
+{
+	ximage_free(&c->host_fill);
+	ximage_free(&c->host_out);
+	ximage_free(&c->set_image);
+}
+
+/* KVM_RUN, with the host's registers loaded from a fresh pattern and checked when asked. */
+static enum kvmfpu_stage run_checked(struct swap_ctx *c, const struct pattern_key *k,
+				     unsigned int salt, bool check_host, unsigned int *bad)
+{
+	struct pattern_key hk = { k->seed, PATTERN_HOST, k->round, salt };
+	enum kvmfpu_stage stage;
+
+	if (!check_host || !c->host_mask)
+		return fpu_vm_run(c->v, NULL, NULL, 0);
+
+	ximage_fill_pattern(&c->host_fill, c->host_mask, &hk);
+	memset(c->host_out.buf, 0, c->host_out.size);
+	stage = fpu_vm_run(c->v, &c->host_fill, &c->host_out, c->host_mask);
+	*bad += swap_diff(c, &c->host_fill, &c->host_out, c->host_mask, "host_regs");
+	return stage;
+}
+
+static void expect_stage(struct swap_ctx *c, enum kvmfpu_stage got, enum kvmfpu_stage want)
+{
+	if (got != want)
+		kvmfpu_fail("guest reported stage %u, expected %u after %u exits", got, want,
+			    c->v->run_exits);
+}
+
+unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigned int checks)
+{
+	struct fpu_vm *v = c->v;
+	struct pattern_key gk = *k, sk = *k;
+	const struct ximage *expect_after = &v->fill;
+	struct ximage img = { 0 };
+	unsigned int bad = 0;
+	int r;
+
+	ximage_fill_pattern(&v->fill, v->guest_comps, &gk);
+	expect_stage(c, run_checked(c, k, 1, checks & CHECK_HOST_REGS, &bad), KVMFPU_STAGE_FILLED);
+
+	if (checks & (CHECK_GUEST_IMAGE | CHECK_XSTATE_BV | CHECK_SET_XSAVE))
+		fpu_vm_get_image(v, &img);
+	if (checks & CHECK_GUEST_IMAGE)
+		bad += swap_diff(c, &v->fill, &img, v->guest_comps, "guest_image");
+	if (checks & CHECK_XSTATE_BV)
+		bad += check_header(c, &img, v->guest_comps);
+
+	if (checks & CHECK_SET_XSAVE) {
+		/* Start from KVM's own image so only the registers' values change. */
+		memcpy(c->set_image.buf, img.buf, v->uabi_size);
+		sk.salt = 2;
+		ximage_fill_pattern(&c->set_image, v->guest_comps, &sk);
+		r = fpu_vm_set_image(v, &c->set_image);
+		if (r)
+			kvmfpu_fail("KVM_SET_XSAVE of KVM's own image with new register values "
+				    "failed: %s", strerror(-r));
+		expect_after = &c->set_image;
+	}
+	ximage_free(&img);
+
+	memset(v->save.buf, 0, v->save.size);
+	expect_stage(c, run_checked(c, k, 3, checks & CHECK_HOST_REGS, &bad), KVMFPU_STAGE_SAVED);
+
+	if (checks & (CHECK_GUEST_REENTRY | CHECK_SET_XSAVE)) {
+		/* The guest stored every register of its components: all of them are in use. */
+		ximage_set_xstate_bv(&v->save, v->guest_comps);
+		bad += swap_diff(c, expect_after, &v->save, v->guest_comps,
+				 checks & CHECK_SET_XSAVE ? "set_xsave" : "guest_reentry");
+	}
+	return bad;
+}

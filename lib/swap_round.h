@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * One round of the swap check: the guest loads a pattern into its registers and exits; the
+ * host checks KVM's image of the guest (KVM_GET_XSAVE2) and its own registers; optionally
+ * replaces the guest's state with KVM_SET_XSAVE; re-enters; and checks what the guest then
+ * stored from its registers. Each check is a full image comparison explained register by
+ * register, in both directions: guest state must not leak into the host, nor host state into
+ * the guest.
+ */
+#ifndef KVMFPU_SWAP_ROUND_H
+#define KVMFPU_SWAP_ROUND_H
+
+#include "fpu_vm.h"
+#include "pattern.h"
+
+enum swap_check {
+	CHECK_GUEST_IMAGE	= 1 << 0,	/* KVM_GET_XSAVE2 == what the guest loaded */
+	CHECK_XSTATE_BV		= 1 << 1,	/* loaded <= XSTATE_BV <= allowed; header sane */
+	CHECK_HOST_REGS		= 1 << 2,	/* host registers intact across KVM_RUN */
+	CHECK_GUEST_REENTRY	= 1 << 3,	/* guest registers intact across the exit */
+	CHECK_SET_XSAVE		= 1 << 4,	/* guest sees what KVM_SET_XSAVE wrote */
+};
+
+struct swap_ctx {
+	struct fpu_vm *v;
+	struct xs_layout host_layout;
+	uint64_t host_mask;		/* host registers loaded and checked around KVM_RUN */
+	struct ximage host_fill, host_out;
+	struct ximage set_image;	/* what KVM_SET_XSAVE writes (KVM's uABI size) */
+	bool quiet;			/* count mismatches without printing (bench) */
+	unsigned int max_print;		/* mismatches printed per check */
+};
+
+int swap_ctx_init(struct swap_ctx *c, struct fpu_vm *v);
+void swap_ctx_free(struct swap_ctx *c);
+
+/* Run one round with the checks in @checks; returns the number of differing registers. */
+unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigned int checks);
+
+/* Compare and report (or just count, when quiet) under the name @check. */
+unsigned int swap_diff(struct swap_ctx *c, const struct ximage *expected,
+		       const struct ximage *actual, uint64_t mask, const char *check);
+
+#endif /* KVMFPU_SWAP_ROUND_H */

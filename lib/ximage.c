@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The XSAVE image model and its diff.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ximage.h"
+
+#define XSTATE_BV_OFFSET	(XS_HEADER_OFFSET + 0)
+#define XCOMP_BV_OFFSET		(XS_HEADER_OFFSET + 8)
+#define HEADER_RSVD_OFFSET	(XS_HEADER_OFFSET + 16)
+#define HEADER_RSVD_SIZE	48
+#define MAX_REG_SIZE		1024
+
+int ximage_alloc(struct ximage *img, const struct xs_layout *l, uint64_t mask, bool compacted)
+{
+	uint32_t size = compacted ? xs_size_compacted(l, mask) : xs_size_standard(l, mask);
+	size_t alloc = (size + 63) & ~63u;
+
+	img->buf = aligned_alloc(64, alloc);
+	if (!img->buf)
+		return -1;
+	memset(img->buf, 0, alloc);
+	img->size = size;
+	img->compacted = compacted;
+	img->layout = l;
+	if (compacted)
+		ximage_set_xcomp_bv(img, XS_XCOMP_BV_COMPACTED | (mask & ~XS_MASK_FPSSE));
+	return 0;
+}
+
+void ximage_free(struct ximage *img)
+{
+	free(img->buf);
+	img->buf = NULL;
+}
+
+void ximage_wrap(struct ximage *img, void *buf, uint32_t size, const struct xs_layout *l,
+		 bool compacted)
+{
+	img->buf = buf;
+	img->size = size;
+	img->compacted = compacted;
+	img->layout = l;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+uint64_t ximage_xstate_bv(const struct ximage *img)
+{
+	return get_u64(img->buf + XSTATE_BV_OFFSET);
+}
+
+uint64_t ximage_xcomp_bv(const struct ximage *img)
+{
+	return get_u64(img->buf + XCOMP_BV_OFFSET);
+}
+
+void ximage_set_xstate_bv(struct ximage *img, uint64_t bv)
+{
+	put_u64(img->buf + XSTATE_BV_OFFSET, bv);
+}
+
+void ximage_set_xcomp_bv(struct ximage *img, uint64_t bv)
+{
+	put_u64(img->buf + XCOMP_BV_OFFSET, bv);
+}
+
+static uint32_t comp_offset(const struct ximage *img, unsigned int comp)
+{
+	return xs_offset(img->layout, comp, img->compacted, ximage_xcomp_bv(img));
+}
+
+uint8_t *ximage_comp(const struct ximage *img, unsigned int comp)
+{
+	uint32_t off = comp_offset(img, comp);
+
+	/* x87 and SSE registers are addressed from the start of the image. */
+	if (comp < 2)
+		return img->buf;
+	if (comp >= XS_NR || !img->layout->size[comp] ||
+	    off + img->layout->size[comp] > img->size)
+		return NULL;
+	if (img->compacted && !(ximage_xcomp_bv(img) & XS_BIT(comp)))
+		return NULL;
+	return img->buf + off;
+}
+
+uint32_t ximage_reg_offset(const struct ximage *img, unsigned int comp, const struct xs_regs *r,
+			   unsigned int idx)
+{
+	uint32_t base = comp < 2 ? 0 : comp_offset(img, comp);
+
+	return base + r->offset + idx * r->stride;
+}
+
+void xs_reg_name(const struct xs_regs *r, unsigned int idx, char *buf, size_t len)
+{
+	if (r->count > 1)
+		snprintf(buf, len, r->name, r->first + idx);
+	else
+		snprintf(buf, len, "%s", r->name);
+}
+
+/* The initial configuration of one register (SDM Vol. 1, 13.6: FCW 037FH, MXCSR 1F80H). */
+static void reg_init_value(const struct xs_regs *r, uint8_t *out)
+{
+	memset(out, 0, r->size);
+	if (r->kind == XR_FCW) {
+		out[0] = XS_FCW_INIT & 0xff;
+		out[1] = XS_FCW_INIT >> 8;
+	}
+}
+
+/*
+ * The value register @idx of @r has in @img: its bytes when the component is in use, its
+ * initial value when XSTATE_BV says the component is in its initial configuration.
+ */
+static void reg_effective(const struct ximage *img, unsigned int comp, const struct xs_regs *r,
+			  unsigned int idx, uint8_t *out)
+{
+	bool in_use = ximage_xstate_bv(img) & XS_BIT(comp);
+
+	if (r->kind == XR_MXCSR)
+		in_use = true;
+	if (!in_use || !ximage_comp(img, comp)) {
+		reg_init_value(r, out);
+		return;
+	}
+	memcpy(out, img->buf + ximage_reg_offset(img, comp, r, idx), r->size);
+}
+
+void ximage_init_state(struct ximage *img, uint64_t mask)
+{
+	static const uint8_t fcw[2] = { XS_FCW_INIT & 0xff, XS_FCW_INIT >> 8 };
+	uint32_t mxcsr = XS_MXCSR_INIT;
+
+	memset(img->buf, 0, XS_LEGACY_SIZE);
+	memcpy(img->buf, fcw, sizeof(fcw));
+	if (mask & (XS_BIT(XS_SSE) | XS_BIT(XS_AVX)))
+		memcpy(img->buf + 24, &mxcsr, sizeof(mxcsr));
+	ximage_set_xstate_bv(img, 0);
+}
+
+void ximage_copy_comps(struct ximage *dst, const struct ximage *src, uint64_t mask)
+{
+	uint8_t val[MAX_REG_SIZE];
+	unsigned int comp, i, j;
+	uint64_t bv = ximage_xstate_bv(dst);
+
+	for (comp = 0; comp < XS_NR; comp++) {
+		const struct xs_comp_desc *d = xs_desc(comp);
+
+		if (!(mask & XS_BIT(comp)) || !d || !ximage_comp(dst, comp))
+			continue;
+		for (i = 0; i < d->nr_regs; i++) {
+			const struct xs_regs *r = &d->regs[i];
+
+			for (j = 0; j < r->count; j++) {
+				reg_effective(src, comp, r, j, val);
+				memcpy(dst->buf + ximage_reg_offset(dst, comp, r, j), val, r->size);
+			}
+		}
+		bv |= XS_BIT(comp);
+	}
+	ximage_set_xstate_bv(dst, bv);
+}
+
+unsigned int ximage_diff(const struct ximage *expected, const struct ximage *actual,
+			 uint64_t mask, const char *check, xs_report_fn report, void *ctx)
+{
+	uint8_t exp[MAX_REG_SIZE], act[MAX_REG_SIZE];
+	unsigned int comp, i, j, k, bad = 0;
+
+	for (comp = 0; comp < XS_NR; comp++) {
+		const struct xs_comp_desc *d = xs_desc(comp);
+
+		if (!(mask & XS_BIT(comp)) || !d)
+			continue;
+		for (i = 0; i < d->nr_regs; i++) {
+			const struct xs_regs *r = &d->regs[i];
+
+			if (r->kind == XR_IGNORED)
+				continue;
+			for (j = 0; j < r->count; j++) {
+				struct xs_mismatch m = { .check = check, .comp = comp };
+
+				reg_effective(expected, comp, r, j, exp);
+				reg_effective(actual, comp, r, j, act);
+				if (!memcmp(exp, act, r->size))
+					continue;
+				for (k = 0; exp[k] == act[k]; k++)
+					;
+				xs_reg_name(r, j, m.reg, sizeof(m.reg));
+				m.offset = ximage_reg_offset(actual, comp, r, j);
+				m.size = r->size;
+				m.first_byte = k;
+				m.expected = exp;
+				m.actual = act;
+				if (!(ximage_xstate_bv(actual) & XS_BIT(comp)) && r->kind != XR_MXCSR)
+					m.note = "actual image has the component in init state (XSTATE_BV bit clear)";
+				else if (!(ximage_xstate_bv(expected) & XS_BIT(comp)) &&
+					 r->kind != XR_MXCSR)
+					m.note = "expected the component in init state";
+				report(ctx, &m);
+				bad++;
+			}
+		}
+	}
+	return bad;
+}
+
+static void report_u64(const char *check, const char *reg, uint32_t off, uint64_t exp,
+		       uint64_t act, const char *note, xs_report_fn report, void *ctx)
+{
+	struct xs_mismatch m = {
+		.check = check, .comp = XS_NR, .offset = off, .size = 8,
+		.expected = (const uint8_t *)&exp, .actual = (const uint8_t *)&act, .note = note,
+	};
+
+	snprintf(m.reg, sizeof(m.reg), "%s", reg);
+	for (m.first_byte = 0; m.expected[m.first_byte] == m.actual[m.first_byte]; m.first_byte++)
+		;
+	report(ctx, &m);
+}
+
+unsigned int ximage_check_header(const struct ximage *img, uint64_t allowed, uint64_t required,
+				 const char *check, xs_report_fn report, void *ctx)
+{
+	uint64_t bv = ximage_xstate_bv(img), xcomp = ximage_xcomp_bv(img);
+	unsigned int i, bad = 0;
+
+	if (bv & ~allowed) {
+		report_u64(check, "xstate_bv", XSTATE_BV_OFFSET, bv & allowed, bv,
+			   "XSTATE_BV has bits outside what the guest's CPUID/XCR0 allows", report, ctx);
+		bad++;
+	}
+	if ((bv & required) != required) {
+		report_u64(check, "xstate_bv", XSTATE_BV_OFFSET, bv | required, bv,
+			   "XSTATE_BV lacks components the guest put in non-init state", report, ctx);
+		bad++;
+	}
+	/*
+	 * XCOMP_BV is zero in the standard format; in the compacted format bit 63 is set and the
+	 * other bits cover XSTATE_BV.
+	 */
+	if (!img->compacted && xcomp) {
+		report_u64(check, "xcomp_bv", XCOMP_BV_OFFSET, 0, xcomp,
+			   "standard-format image with non-zero XCOMP_BV", report, ctx);
+		bad++;
+	} else if (img->compacted && (!(xcomp & XS_XCOMP_BV_COMPACTED) ||
+				      (bv & ~xcomp & ~XS_MASK_FPSSE))) {
+		report_u64(check, "xcomp_bv", XCOMP_BV_OFFSET,
+			   xcomp | XS_XCOMP_BV_COMPACTED | (bv & ~XS_MASK_FPSSE), xcomp,
+			   "compacted image: XCOMP_BV[63] clear or XSTATE_BV not within XCOMP_BV",
+			   report, ctx);
+		bad++;
+	}
+	/* Bytes 16-63 of the header are reserved: XRSTOR #GPs if they are not zero. */
+	for (i = 0; i < HEADER_RSVD_SIZE; i += 8) {
+		uint64_t v = get_u64(img->buf + HEADER_RSVD_OFFSET + i);
+		char reg[32];
+
+		if (!v)
+			continue;
+		snprintf(reg, sizeof(reg), "header_reserved[%u]", 16 + i);
+		report_u64(check, reg, HEADER_RSVD_OFFSET + i, 0, v,
+			   "reserved XSAVE header bytes must be zero", report, ctx);
+		bad++;
+	}
+	return bad;
+}
+
+static void print_hex(const uint8_t *p, uint32_t size)
+{
+	int i;
+
+	/* Most significant byte first, as the register value reads. */
+	printf("0x");
+	for (i = size - 1; i >= 0; i--)
+		printf("%02x", p[i]);
+}
+
+void xs_report_ktap(void *ctx, const struct xs_mismatch *m)
+{
+	const char *comp = m->comp < XS_NR ? xs_name(m->comp) : "header";
+
+	printf("# %s: %s %s differs at byte %u (image offset 0x%x): expected 0x%02x, got 0x%02x%s%s\n",
+	       m->check, comp, m->reg, m->first_byte, m->offset + m->first_byte,
+	       m->expected[m->first_byte], m->actual[m->first_byte], m->note ? "; " : "",
+	       m->note ? m->note : "");
+	printf("# kvmfpu-mismatch: check=%s component=%s reg=%s offset=0x%x size=%u first_byte=%u expected=",
+	       m->check, comp, m->reg, m->offset, m->size, m->first_byte);
+	print_hex(m->expected, m->size);
+	printf(" actual=");
+	print_hex(m->actual, m->size);
+	printf("\n");
+	fflush(stdout);
+}
+
+void ximage_print_layout(const struct ximage *img, uint64_t mask)
+{
+	unsigned int comp;
+
+	printf("# kvmfpu-layout: component=header offset=%u size=%u\n", XS_HEADER_OFFSET,
+	       XS_HEADER_SIZE);
+	for (comp = 0; comp < XS_NR; comp++) {
+		if (!(mask & XS_BIT(comp)) || !xs_desc(comp) || !ximage_comp(img, comp))
+			continue;
+		printf("# kvmfpu-layout: component=%s offset=%u size=%u\n", xs_name(comp),
+		       comp < 2 ? img->layout->offset[comp] : comp_offset(img, comp),
+		       img->layout->size[comp]);
+	}
+}

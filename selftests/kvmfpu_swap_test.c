@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmfpu_swap_test: KVM keeps guest and host FPU state apart.
+ *
+ * On KVM_RUN, KVM swaps the vCPU's fpstate in for the task's and back on the way out
+ * (fpu_swap_kvm_fpstate()); XCR0 and PKRU are switched separately. For every component the
+ * vCPU can use, this checks, over several rounds of fresh patterns:
+ *   guest_image    the guest loads its registers and exits: KVM_GET_XSAVE2 holds exactly them
+ *   xstate_bv      ...and XSTATE_BV covers what the guest loaded and nothing its CPUID/XCR0
+ *                  forbids (host PKRU leaking into a non-PKU guest's image was such a bug),
+ *                  XCOMP_BV is 0 in the standard-format uABI, the reserved header bytes are 0
+ *   host_regs      the host process loads its own pattern around KVM_RUN and finds it intact
+ *   guest_reentry  the guest finds its registers intact after the exit and re-entry
+ *   set_xsave      a KVM_SET_XSAVE of new values is what the guest's registers hold next
+ *   init_state     a fresh vCPU's image holds the architectural init values
+ * The variants cover an FXSAVE-only guest (XSAVE hidden in CPUID), XCR0 set by the guest with
+ * XSETBV and by the host with KVM_SET_XCRS, and each XCR0 the guest code can drive.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+
+#include "fpu_vm.h"
+#include "host_regs.h"
+#include "pattern.h"
+#include "report.h"
+#include "swap_round.h"
+
+static uint64_t opt_seed = 1;
+static unsigned int opt_rounds = 4;
+static int opt_round = -1;
+static uint64_t opt_xcr0;
+
+FIXTURE(swap) {
+	struct fpu_vm v;
+	struct swap_ctx c;
+	bool ready;
+};
+
+FIXTURE_VARIANT(swap) {
+	const char *name;
+	uint64_t xcr0;
+	bool xsave_hidden;
+	bool xcr0_by_host;
+	bool max;		/* XCR0 from --xcr0, else all KVM supports that the guest drives */
+};
+
+#define XCR0_AVX	(XS_MASK_FPSSE | XS_BIT(XS_AVX))
+#define XCR0_AVX512	(XCR0_AVX | XS_MASK_AVX512)
+#define XCR0_PKRU	(XCR0_AVX | XS_BIT(XS_PKRU))
+
+FIXTURE_VARIANT_ADD(swap, legacy) {
+	.name = "legacy", .xcr0 = XS_MASK_FPSSE, .xsave_hidden = true,
+};
+FIXTURE_VARIANT_ADD(swap, x87_sse) {
+	.name = "x87_sse", .xcr0 = XS_MASK_FPSSE,
+};
+FIXTURE_VARIANT_ADD(swap, avx) {
+	.name = "avx", .xcr0 = XCR0_AVX,
+};
+FIXTURE_VARIANT_ADD(swap, avx_xcrs) {
+	.name = "avx_xcrs", .xcr0 = XCR0_AVX, .xcr0_by_host = true,
+};
+FIXTURE_VARIANT_ADD(swap, avx512) {
+	.name = "avx512", .xcr0 = XCR0_AVX512,
+};
+FIXTURE_VARIANT_ADD(swap, avx512_xcrs) {
+	.name = "avx512_xcrs", .xcr0 = XCR0_AVX512, .xcr0_by_host = true,
+};
+FIXTURE_VARIANT_ADD(swap, pkru) {
+	.name = "pkru", .xcr0 = XCR0_PKRU, .xcr0_by_host = true,
+};
+FIXTURE_VARIANT_ADD(swap, max) {
+	.name = "max", .max = true, .xcr0_by_host = true,
+};
+
+/*
+ * A SKIP in FIXTURE_SETUP still runs the test body on 6.1's harness (6.12's stops), so every
+ * body starts with "if (!self->ready) return;".
+ */
+FIXTURE_SETUP(swap)
+{
+	struct fpu_config cfg = {
+		.xcr0 = variant->xcr0,
+		.xsave_hidden = variant->xsave_hidden,
+		.xcr0_by_host = variant->xcr0_by_host,
+	};
+	char why[512];
+
+	if (variant->max)
+		cfg.xcr0 = opt_xcr0 ? opt_xcr0 : kvm_supported_xcr0() & FPU_GUEST_COMPS;
+	if (!fpu_config_supported(&cfg, why, sizeof(why)))
+		SKIP(return, "%s", why);
+
+	fpu_vm_create(&self->v, &cfg, KVMFPU_GUEST_SWAP);
+	if (swap_ctx_init(&self->c, &self->v))
+		kvmfpu_error("cannot allocate the host register images");
+	fpu_vm_print_env(&self->v);
+	self->ready = true;
+}
+
+FIXTURE_TEARDOWN(swap)
+{
+	if (!self->ready)
+		return;
+	swap_ctx_free(&self->c);
+	fpu_vm_destroy(&self->v);
+}
+
+static void run_rounds(FIXTURE_DATA(swap) *self, const FIXTURE_VARIANT(swap) *variant,
+		       const char *test, unsigned int checks)
+{
+	unsigned int r, first = opt_round >= 0 ? opt_round : 0;
+	unsigned int last = opt_round >= 0 ? opt_round + 1 : opt_rounds;
+
+	for (r = first; r < last; r++) {
+		struct pattern_key k = { .seed = opt_seed, .vcpu = 0, .round = r };
+		unsigned int bad = swap_round(&self->c, &k, checks);
+
+		if (bad) {
+			printf("# kvmfpu-replay: args=--seed 0x%llx --round %u -r swap.%s.%s\n",
+			       (unsigned long long)opt_seed, r, variant->name, test);
+			kvmfpu_fail("%s: %u register(s) differ in round %u (seed 0x%llx)", test, bad,
+				    r, (unsigned long long)opt_seed);
+		}
+	}
+}
+
+TEST_F(swap, guest_image)
+{
+	if (!self->ready)
+		return;
+	run_rounds(self, variant, "guest_image", CHECK_GUEST_IMAGE);
+	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+TEST_F(swap, xstate_bv)
+{
+	if (!self->ready)
+		return;
+	run_rounds(self, variant, "xstate_bv", CHECK_XSTATE_BV);
+	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+TEST_F(swap, host_regs)
+{
+	char names[128];
+
+	if (!self->ready)
+		return;
+	if (!self->c.host_mask)
+		SKIP(return, "host CPU has no OSXSAVE: cannot load the host's registers with XRSTOR");
+	run_rounds(self, variant, "host_regs", CHECK_HOST_REGS);
+	printf("# host registers checked: %s\n",
+	       xs_mask_str(self->c.host_mask, names, sizeof(names)));
+	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+TEST_F(swap, guest_reentry)
+{
+	if (!self->ready)
+		return;
+	run_rounds(self, variant, "guest_reentry", CHECK_GUEST_REENTRY);
+	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+TEST_F(swap, set_xsave)
+{
+	if (!self->ready)
+		return;
+	run_rounds(self, variant, "set_xsave", CHECK_SET_XSAVE);
+	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+/*
+ * Before the vCPU ever ran, every component KVM reports is in its initial configuration
+ * (SDM Vol. 1, 13.6): FCW 0x037f, MXCSR 0x1f80, everything else zero.
+ */
+TEST_F(swap, init_state)
+{
+	struct ximage img, init;
+	unsigned int bad;
+
+	if (!self->ready)
+		return;
+	fpu_vm_get_image(&self->v, &img);
+	if (ximage_alloc(&init, &self->v.layout, self->v.allowed, false))
+		kvmfpu_error("cannot allocate the init image");
+	ximage_init_state(&init, self->v.allowed);
+	bad = swap_diff(&self->c, &init, &img, self->v.allowed, "init_state");
+	bad += ximage_check_header(&img, self->v.allowed, 0, "init_state", xs_report_ktap, NULL);
+	ximage_free(&init);
+	ximage_free(&img);
+	if (bad)
+		kvmfpu_fail("init_state: %u register(s) of a fresh vCPU are not at init values",
+			    bad);
+	kvmfpu_print_exercised(self->v.allowed);
+}
+
+static uint64_t parse_u64(const char *opt, const char *s)
+{
+	char *end;
+	uint64_t v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || !*s || *end)
+		kvmfpu_usage_error("%s: '%s' is not a number", opt, s);
+	return v;
+}
+
+/* Take our options out of argv; the rest goes to the kselftest harness. */
+static int parse_args(int argc, char **argv)
+{
+	char why[256], names[128];
+	bool list = false;
+	int i, n = 1;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--seed") || !strcmp(a, "--rounds") || !strcmp(a, "--round") ||
+		    !strcmp(a, "--xcr0")) {
+			if (!val)
+				kvmfpu_usage_error("%s needs a value", a);
+			i++;
+			if (!strcmp(a, "--seed"))
+				opt_seed = parse_u64(a, val);
+			else if (!strcmp(a, "--rounds"))
+				opt_rounds = parse_u64(a, val);
+			else if (!strcmp(a, "--round"))
+				opt_round = parse_u64(a, val);
+			else if (!xs_parse_mask(val, &opt_xcr0))
+				kvmfpu_usage_error("--xcr0 '%s': not a number or component list", val);
+			continue;
+		}
+		if (!strcmp(a, "-l") || !strcmp(a, "-h"))
+			list = true;
+		argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+
+	if (opt_xcr0 && !xs_xcr0_valid(opt_xcr0, why, sizeof(why)))
+		kvmfpu_usage_error("--xcr0: %s", why);
+	if (opt_xcr0 & ~FPU_GUEST_COMPS)
+		kvmfpu_usage_error("--xcr0 0x%llx: this test's guest code does not drive %s",
+				   (unsigned long long)opt_xcr0,
+				   xs_mask_str(opt_xcr0 & ~FPU_GUEST_COMPS, names, sizeof(names)));
+	if (!opt_rounds)
+		kvmfpu_usage_error("--rounds must be at least 1");
+	if (!list)
+		require_usable_kvm();
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	argc = parse_args(argc, argv);
+	kvmfpu_report_init();
+	return test_harness_run(argc, argv);
+}
