@@ -8,13 +8,13 @@
 
 #include <stdint.h>
 
-/* The guest signals "registers filled" with an OUT to this port, from inside its fill asm. */
+/* The guest reports each stage with a 32-bit OUT of the stage number to this port. */
 #define KVMFPU_EXIT_PORT	0x7fe4
 
 enum kvmfpu_stage {
-	KVMFPU_STAGE_FILLED = 1,	/* OUT on KVMFPU_EXIT_PORT: registers hold the fill image */
-	KVMFPU_STAGE_SAVED = 2,		/* GUEST_SYNC: registers were stored into the save image */
-	KVMFPU_STAGE_BARE = 3,		/* OUT on KVMFPU_EXIT_PORT from the bare loop (bench) */
+	KVMFPU_STAGE_FILLED = 1,	/* registers hold the fill image */
+	KVMFPU_STAGE_SAVED = 2,		/* registers were stored into the save image */
+	KVMFPU_STAGE_BARE = 3,		/* the bare loop (bench) */
 };
 
 enum kvmfpu_guest_mode {

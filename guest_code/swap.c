@@ -2,10 +2,11 @@
 /*
  * The guest's main loop: load every register of the requested components from the fill
  * image, exit to the host, and after re-entry store every register to the save image.
+ *
+ * The guest calls no KVM selftest library code (not even ucall()): that code is built without
+ * -mgeneral-regs-only and may use SSE itself (6.1's ucall() zeroes its struct with PXOR),
+ * which would both disturb the registers under test and fault where XCR0/CR4 forbid SSE/AVX.
  */
-#include "kvm_util.h"
-#include "processor.h"
-
 #include "guest_code.h"
 
 struct comp_ops {
@@ -63,6 +64,6 @@ void kvmfpu_guest_main(struct kvmfpu_guest_args *a)
 		for (i = 0; i < KVMFPU_NR_COMPS; i++)
 			if ((a->components & (1ull << i)) && comp_ops[i].save)
 				comp_ops[i].save(comp_area(a, a->save_gva, i));
-		GUEST_SYNC(KVMFPU_STAGE_SAVED);
+		guest_exit(KVMFPU_STAGE_SAVED);
 	}
 }

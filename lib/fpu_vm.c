@@ -221,7 +221,6 @@ static void __attribute__((noreturn)) explain_exit(struct fpu_vm *v)
 {
 	struct kvm_run *run = v->vcpu->run;
 	struct kvm_regs regs;
-	struct ucall uc;
 
 	vcpu_regs_get(v->vcpu, &regs);
 	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
@@ -236,8 +235,10 @@ static void __attribute__((noreturn)) explain_exit(struct fpu_vm *v)
 		kvmfpu_fail("KVM_RUN: KVM_EXIT_SHUTDOWN (guest triple fault) after %u exits, "
 			    "XCR0 0x%llx: a guest FPU instruction faulted", v->run_exits,
 			    (unsigned long long)v->cfg.xcr0);
-	if (get_ucall(v->vcpu, &uc) == UCALL_ABORT)
-		kvmfpu_fail("guest aborted: %s", (const char *)uc.args[0]);
+	if (run->exit_reason == KVM_EXIT_IO)
+		kvmfpu_fail("KVM_RUN: unexpected I/O exit: port 0x%x, %s, size %u, after %u exits",
+			    run->io.port, run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
+			    run->io.size, v->run_exits);
 	kvmfpu_fail("KVM_RUN: unexpected exit %s (%u) after %u exits",
 		    exit_reason_str(run->exit_reason), run->exit_reason, v->run_exits);
 }
@@ -246,7 +247,6 @@ enum kvmfpu_stage fpu_vm_run(struct fpu_vm *v, const struct ximage *host_fill,
 			     struct ximage *host_out, uint64_t host_mask)
 {
 	struct kvm_run *run = v->vcpu->run;
-	struct ucall uc;
 	long r;
 
 	do {
@@ -263,22 +263,17 @@ enum kvmfpu_stage fpu_vm_run(struct fpu_vm *v, const struct ximage *host_fill,
 	    run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4)
 		return *(uint32_t *)((uint8_t *)run + run->io.data_offset);
 
-	if (run->exit_reason == KVM_EXIT_IO && get_ucall(v->vcpu, &uc) == UCALL_SYNC)
-		return uc.args[1];
-
 	explain_exit(v);
 }
 
 void fpu_vm_get_image(struct fpu_vm *v, struct ximage *img)
 {
-	size_t size = (v->uabi_size + 63) & ~63u;
-	void *buf = aligned_alloc(64, size);
+	void *buf = xs_zalloc(v->uabi_size);
 	unsigned long cmd = v->uabi_size > sizeof(struct kvm_xsave) ||
 			    kvm_check_cap(KVM_CAP_XSAVE2) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
 
 	if (!buf)
-		kvmfpu_error("cannot allocate %zu bytes for an XSAVE image", size);
-	memset(buf, 0, size);
+		kvmfpu_error("cannot allocate %u bytes for an XSAVE image", v->uabi_size);
 	if (ioctl(v->vcpu->fd, cmd, buf))
 		kvmfpu_fail("%s (%u bytes) failed: %s",
 			    cmd == KVM_GET_XSAVE2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE",

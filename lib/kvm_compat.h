@@ -8,12 +8,18 @@
  * - The library has no AVX/AVX-512 feature descriptors (and 6.1 none for OSPKE); they are
  *   defined here from the SDM's CPUID bits with the library's own descriptor macro.
  * - vcpu_xcrs_set() appears in 6.4; kvmfpu issues KVM_SET_XCRS itself.
+ * - Up to 6.5 test_util.h defines its own ASSERT_EQ, which the kselftest harness defines
+ *   again: it is dropped here, so include this before kselftest_harness.h.
  */
 #ifndef KVMFPU_KVM_COMPAT_H
 #define KVMFPU_KVM_COMPAT_H
 
 #include "kvm_util.h"
 #include "processor.h"
+
+#if defined(ASSERT_EQ) && !defined(TEST_ASSERT_EQ)
+#undef ASSERT_EQ
+#endif
 
 #define KVMFPU_FEATURE_XSAVE	KVM_X86_CPU_FEATURE(0x1, 0, ECX, 26)
 #define KVMFPU_FEATURE_OSXSAVE	KVM_X86_CPU_FEATURE(0x1, 0, ECX, 27)

@@ -57,7 +57,7 @@ int swap_ctx_init(struct swap_ctx *c, struct fpu_vm *v)
 	    (ximage_alloc(&c->host_fill, &c->host_layout, c->host_mask, false) ||
 	     ximage_alloc(&c->host_out, &c->host_layout, c->host_mask, false)))
 		return -1;
-	c->set_image.buf = aligned_alloc(64, (v->uabi_size + 63) & ~63u);
+	c->set_image.buf = xs_zalloc(v->uabi_size);
 	if (!c->set_image.buf)
 		return -1;
 	ximage_wrap(&c->set_image, c->set_image.buf, v->uabi_size, &v->layout, false);

@@ -14,15 +14,24 @@
 #define HEADER_RSVD_SIZE	48
 #define MAX_REG_SIZE		1024
 
+void *xs_zalloc(size_t size)
+{
+	void *p;
+
+	size = (size + 63) & ~(size_t)63;
+	if (posix_memalign(&p, 64, size))
+		return NULL;
+	memset(p, 0, size);
+	return p;
+}
+
 int ximage_alloc(struct ximage *img, const struct xs_layout *l, uint64_t mask, bool compacted)
 {
 	uint32_t size = compacted ? xs_size_compacted(l, mask) : xs_size_standard(l, mask);
-	size_t alloc = (size + 63) & ~63u;
 
-	img->buf = aligned_alloc(64, alloc);
+	img->buf = xs_zalloc(size);
 	if (!img->buf)
 		return -1;
-	memset(img->buf, 0, alloc);
 	img->size = size;
 	img->compacted = compacted;
 	img->layout = l;

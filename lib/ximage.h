@@ -39,6 +39,8 @@ struct xs_mismatch {
 
 typedef void (*xs_report_fn)(void *ctx, const struct xs_mismatch *m);
 
+/* Zeroed memory aligned for XSAVE (64 bytes); NULL on failure. Free with free(). */
+void *xs_zalloc(size_t size);
 /* Allocate a zeroed, 64-byte aligned image large enough for @mask. */
 int ximage_alloc(struct ximage *img, const struct xs_layout *l, uint64_t mask, bool compacted);
 void ximage_free(struct ximage *img);

@@ -24,13 +24,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-
 #include "fpu_vm.h"
 #include "host_regs.h"
 #include "pattern.h"
 #include "report.h"
 #include "swap_round.h"
+
+#include "kselftest_harness.h"
 
 static uint64_t opt_seed = 1;
 static unsigned int opt_rounds = 4;
