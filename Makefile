@@ -28,7 +28,7 @@ STATIC_OUT = $(OUT_ROOT)/$(KNAME)-static
 KVM_SELFTESTS = $(KDIR_ABS)/tools/testing/selftests/kvm
 
 # Run the tree's own KVM selftests Makefile with ours overlaid (see mk/kvm-overlay.mk).
-overlay_make = $(MAKE) --no-print-directory -C $(KVM_SELFTESTS) -f Makefile \
+overlay_make = $(MAKE) $(if $(V),,-s) --no-print-directory -C $(KVM_SELFTESTS) -f Makefile \
 	-f $(KVMFPU_SRC)/mk/kvm-overlay.mk KVMFPU_SRC=$(KVMFPU_SRC)
 
 .PHONY: all build static run check unit bench kdir deps clean help
@@ -64,7 +64,9 @@ check: deps build
 	@$(KVMFPU_SRC)/mk/run-selftests.sh $(OUT_ROOT)/bin
 
 bench: deps build
-	@$(OUT_ROOT)/bin/kvmfpu_swap_bench
+	@mkdir -p $(KVMFPU_SRC)/results
+	@$(OUT_ROOT)/bin/kvmfpu_swap_bench --json $(KVMFPU_SRC)/results/bench.json
+	@echo "written: results/bench.json"
 
 clean:
 	rm -rf $(OUT_ROOT)

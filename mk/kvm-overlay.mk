@@ -19,11 +19,13 @@ KVMFPU_LIB_OBJS := $(patsubst $(KVMFPU_SRC)/%.c,$(KVMFPU_OUT)/%.o, \
 	$(wildcard $(KVMFPU_SRC)/lib/*.c) $(wildcard $(KVMFPU_SRC)/guest_code/*.c))
 KVMFPU_PROGS := $(patsubst $(KVMFPU_SRC)/selftests/%.c,$(KVMFPU_OUT)/%, \
 	$(wildcard $(KVMFPU_SRC)/selftests/*.c))
+KVMFPU_BENCH_PROGS := $(patsubst $(KVMFPU_SRC)/bench/%.c,$(KVMFPU_OUT)/%, \
+	$(wildcard $(KVMFPU_SRC)/bench/*.c))
 KVMFPU_UNIT_PROGS := $(patsubst $(KVMFPU_SRC)/tests/unit/%.c,$(KVMFPU_OUT)/%, \
 	$(wildcard $(KVMFPU_SRC)/tests/unit/*.c))
 
 $(shell mkdir -p $(KVMFPU_OUT)/lib $(KVMFPU_OUT)/guest_code $(KVMFPU_OUT)/selftests \
-	$(KVMFPU_OUT)/tests/unit)
+	$(KVMFPU_OUT)/bench $(KVMFPU_OUT)/tests/unit)
 
 $(KVMFPU_OUT)/lib/%.o: $(KVMFPU_SRC)/lib/%.c
 	$(CC) $(CFLAGS) $(KVMFPU_CFLAGS) $(CPPFLAGS) $(TARGET_ARCH) -c $< -o $@
@@ -35,10 +37,17 @@ $(KVMFPU_OUT)/guest_code/%.o: $(KVMFPU_SRC)/guest_code/%.c
 $(KVMFPU_OUT)/selftests/%.o: $(KVMFPU_SRC)/selftests/%.c
 	$(CC) $(CFLAGS) $(KVMFPU_CFLAGS) $(CPPFLAGS) $(TARGET_ARCH) -c $< -o $@
 
+$(KVMFPU_OUT)/bench/%.o: $(KVMFPU_SRC)/bench/%.c
+	$(CC) $(CFLAGS) $(KVMFPU_CFLAGS) $(CPPFLAGS) $(TARGET_ARCH) -c $< -o $@
+
 $(KVMFPU_OUT)/tests/unit/%.o: $(KVMFPU_SRC)/tests/unit/%.c
 	$(CC) $(CFLAGS) $(KVMFPU_CFLAGS) $(CPPFLAGS) $(TARGET_ARCH) -c $< -o $@
 
 $(KVMFPU_PROGS): $(KVMFPU_OUT)/%: $(KVMFPU_OUT)/selftests/%.o $(KVMFPU_LIB_OBJS) $(LIBKVM_OBJS)
+	$(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(TARGET_ARCH) $< $(KVMFPU_LIB_OBJS) \
+		$(LIBKVM_OBJS) $(LDLIBS) -o $@
+
+$(KVMFPU_BENCH_PROGS): $(KVMFPU_OUT)/%: $(KVMFPU_OUT)/bench/%.o $(KVMFPU_LIB_OBJS) $(LIBKVM_OBJS)
 	$(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(TARGET_ARCH) $< $(KVMFPU_LIB_OBJS) \
 		$(LIBKVM_OBJS) $(LDLIBS) -o $@
 
@@ -50,4 +59,4 @@ $(KVMFPU_UNIT_PROGS): $(KVMFPU_OUT)/%: $(KVMFPU_OUT)/tests/unit/%.o $(KVMFPU_LIB
 -include $(wildcard $(KVMFPU_OUT)/*/*.d $(KVMFPU_OUT)/*/*/*.d)
 
 .PHONY: kvmfpu-all
-kvmfpu-all: $(KVMFPU_PROGS) $(KVMFPU_UNIT_PROGS)
+kvmfpu-all: $(KVMFPU_PROGS) $(KVMFPU_BENCH_PROGS) $(KVMFPU_UNIT_PROGS)
