@@ -1,0 +1,102 @@
+"""Run an emulator until the guest's plan is done, it dies, or a watchdog fires."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.lab import protocol
+
+GRACE = 5.0          # seconds an emulator gets to exit by itself after "done" or a panic
+TEST_SLACK = 30.0    # host watchdog per test: timeout * TEST_FACTOR + TEST_SLACK
+TEST_FACTOR = 3.0    # guest time can run slower than wall time in an emulator
+
+
+@dataclass
+class BootResult:
+    console: str            # kernel console (ttyS0)
+    channel: str            # result channel (ttyS1)
+    how: str                # exited | done | panic | boot-timeout | test-timeout | wall-timeout
+    returncode: int | None  # the emulator's, None if killed
+    wall: float             # seconds
+    emulator_log: str       # the emulator's own stdout/stderr (tail)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _watch(channel: str, console: str, started: float, now: float, boot_timeout: float,
+           wall_timeout: float, test_seen: dict[str, float]) -> str | None:
+    """Why the emulator should be stopped now, or None to keep going."""
+    if protocol.PREFIX + " done" in channel:
+        return "done"
+    if "Kernel panic - not syncing" in console:
+        return "panic"
+    if now - started > wall_timeout:
+        return "wall-timeout"
+    if protocol.PREFIX + " begin" not in channel:
+        return "boot-timeout" if now - started > boot_timeout else None
+    report = protocol.parse(channel)
+    running = report.running
+    if running is not None:
+        first = test_seen.setdefault(running.name, now)
+        if now - first > running.timeout * TEST_FACTOR + TEST_SLACK:
+            return "test-timeout"
+    return None
+
+
+def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
+        boot_timeout: float, wall_timeout: float, cwd: Path | None = None,
+        poll: float = 0.2) -> BootResult:
+    """Start `cmd` (which writes the two serial ports to the given files) and supervise it."""
+    for p in (console_path, channel_path):
+        p.unlink(missing_ok=True)
+    log_path = workdir / "emulator.log"
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                cwd=cwd or workdir, start_new_session=True)
+    how = None
+    stop_at = None
+    test_seen: dict[str, float] = {}
+    try:
+        while True:
+            if proc.poll() is not None:
+                how = how or "exited"
+                break
+            now = time.monotonic()
+            if stop_at is not None:
+                if now >= stop_at:
+                    _kill(proc)
+                    break
+            else:
+                why = _watch(_read(channel_path), _read(console_path), started, now,
+                             boot_timeout, wall_timeout, test_seen)
+                if why in ("done", "panic"):
+                    how, stop_at = why, now + GRACE
+                elif why is not None:
+                    how = why
+                    _kill(proc)
+                    break
+            time.sleep(poll)
+    except BaseException:
+        _kill(proc)
+        raise
+    wall = round(time.monotonic() - started, 1)
+    return BootResult(_read(console_path), _read(channel_path), how, proc.returncode, wall,
+                      _read(log_path)[-4000:])

@@ -1,0 +1,102 @@
+"""Build a kernel for the labs from a source tree: out of tree, incremental, KVM built in.
+
+.config = x86_64_defconfig + configs/labs/kernel.config (+ kasan.config), redone when the
+fragment changes and refreshed with olddefconfig on every build (bisect moves Kconfig around).
+Runs `nice -n 19 make -j<cpus> bzImage`; a first build of 6.12 takes ~14 min on 2 cores, a
+rebuild after touching a few files in arch/x86/kvm ~30 s.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from runner.lab.kernel import CACHE, Kernel
+from runner.lab.labs import CONFIG_DIR
+
+FRAGMENT = CONFIG_DIR / "kernel.config"
+KASAN = CONFIG_DIR / "kasan.config"
+
+
+class BuildError(Exception):
+    """The tree could not be configured or built (bisect: untestable, 125)."""
+
+
+def fragment_text(kasan: bool) -> str:
+    text = FRAGMENT.read_text()
+    return text + (KASAN.read_text() if kasan else "")
+
+
+def wanted_options(fragment: str) -> dict[str, str]:
+    out = {}
+    for line in fragment.splitlines():
+        line = line.strip()
+        if line.startswith("CONFIG_") and "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
+def config_problems(config: str, fragment: str) -> list[str]:
+    """Options of the fragment that did not make it into .config (a dependency was missing)."""
+    have = wanted_options(config)
+    return [f"{k}={v} (got {have.get(k, 'unset')})"
+            for k, v in wanted_options(fragment).items() if have.get(k) != v]
+
+
+def default_build_dir(tree: Path, kasan: bool) -> Path:
+    return CACHE / "build" / (tree.resolve().name + ("-kasan" if kasan else ""))
+
+
+def _make(tree: Path, out: Path, args: list[str], log: Path) -> None:
+    cmd = ["nice", "-n", "19", "make", "-C", str(tree), f"O={out}",
+           f"-j{os.cpu_count() or 1}"] + args
+    with open(log, "ab") as f:
+        f.write(("\n$ " + " ".join(cmd) + "\n").encode())
+        f.flush()
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-25:]
+        raise BuildError(f"make {' '.join(args)} failed in {tree} (log {log}):\n" +
+                         "\n".join(tail))
+
+
+def configure(tree: Path, out: Path, fragment: str, log: Path) -> None:
+    stamp = out / ".kvmfpu-fragment"
+    digest = hashlib.sha256(fragment.encode()).hexdigest()
+    if not (out / ".config").is_file() or not stamp.is_file() or stamp.read_text() != digest:
+        _make(tree, out, ["x86_64_defconfig"], log)
+        with open(out / ".config", "a") as f:
+            f.write("\n# kvmfpu lab fragment\n" + fragment)
+        stamp.write_text(digest)
+    _make(tree, out, ["olddefconfig"], log)
+    problems = config_problems((out / ".config").read_text(), fragment)
+    if problems:
+        raise BuildError("config fragment not satisfied: " + ", ".join(problems))
+
+
+def build(tree: Path, build_dir: Path | None = None, kasan: bool = False,
+          log=print) -> Kernel:
+    tree = tree.resolve()
+    if not (tree / "Makefile").is_file() or not (tree / "arch" / "x86").is_dir():
+        raise BuildError(f"{tree} is not a kernel source tree")
+    if (tree / ".config").exists():
+        raise BuildError(f"{tree} has an in-tree .config: out-of-tree builds need a clean "
+                         "source tree (make mrproper there, or use a copy)")
+    out = (build_dir or default_build_dir(tree, kasan)).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    buildlog = out / "kvmfpu-build.log"
+    buildlog.write_text("")
+    t0 = time.monotonic()
+    log(f"build: {tree} -> {out} (log {buildlog})")
+    configure(tree, out, fragment_text(kasan), buildlog)
+    _make(tree, out, ["bzImage"], buildlog)
+    image = out / "arch" / "x86" / "boot" / "bzImage"
+    if not image.is_file():
+        raise BuildError(f"no {image} after make bzImage")
+    release = (out / "include" / "config" / "kernel.release")
+    version = release.read_text().strip() if release.is_file() else ""
+    log(f"build: {version or image} in {time.monotonic() - t0:.0f} s")
+    return Kernel(image, None, version, f"tree:{tree}")

@@ -1,0 +1,207 @@
+"""The lab guest's initramfs: busybox, the static test binaries, KVM modules and a plan.
+
+Written as a gzip'd newc cpio by this module (no cpio tool needed). The guest's /init runs the
+plan and speaks a small line protocol (see protocol.py) on a second serial port, so kernel
+console output never mixes with test output.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import lzma
+import os
+import shlex
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.lab import protocol
+
+BUSYBOX = Path("/bin/busybox")
+
+
+@dataclass
+class PlanEntry:
+    """One test program invocation inside the lab."""
+    name: str              # unique id, no spaces (e.g. kvmfpu_swap_test or kvmfpu_swap_test.avx)
+    binary: str            # file name under /tests in the guest
+    args: list[str] = field(default_factory=list)
+    timeout: int = 120     # seconds; the guest kills the program after this
+
+    def line(self) -> str:
+        for word in (self.name, self.binary):
+            if not word or any(c.isspace() for c in word):
+                raise ValueError(f"plan entry name/binary must be one word: {word!r}")
+        return " ".join([self.name, str(int(self.timeout)), self.binary]
+                        + [shlex.quote(a) for a in self.args])
+
+
+@dataclass
+class GuestSetup:
+    """Everything the guest's /init needs besides the plan."""
+    lab: str
+    quirks: list[str] = field(default_factory=list)
+    modules: list[Path] = field(default_factory=list)   # in load order; .ko or .ko.xz
+    env: dict[str, str] = field(default_factory=dict)   # extra environment for the tests
+
+
+def plan_text(entries: list[PlanEntry]) -> str:
+    names = [e.name for e in entries]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"duplicate plan entry names: {', '.join(sorted(dup))}")
+    return "".join(e.line() + "\n" for e in entries)
+
+
+def env_text(setup: GuestSetup) -> str:
+    env = {"KVMFPU_LAB": setup.lab, "KVMFPU_TIER": f"lab-{setup.lab}",
+           "KVMFPU_QUIRKS": ",".join(setup.quirks)}
+    env.update(setup.env)
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items()))
+
+
+INIT = r"""#!/bin/busybox sh
+# kvmfpu lab /init: load KVM, run /plan, report on /dev/ttyS1 (protocol in runner/lab/protocol.py)
+/bin/busybox mkdir -p /proc /sys /dev /tmp /usr/bin /usr/sbin /sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t tmpfs tmp /tmp
+. /lab.env
+R=/dev/ttyS1
+P='@@P@@'
+say() { echo "$P $*" > $R; echo "$P $*" > /dev/console; }
+up() { read -r u _ < /proc/uptime; echo "$u"; }
+finish() { say done; sync; sleep 1; poweroff -f; sleep 10; }
+stty -F $R raw -echo 2>/dev/null
+say begin kernel=$(uname -r) lab=$KVMFPU_LAB uptime=$(up)
+say cpu-model $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)
+say cpu-flags $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2-)
+say quirks $KVMFPU_QUIRKS
+for m in $(cat /modules.order); do
+	if ! insmod /modules/$m.ko $(cat /modules/$m.args 2>/dev/null); then
+		say module-error name=$m
+	fi
+done
+for m in kvm_intel kvm_amd; do
+	[ -r /sys/module/$m/parameters/nested ] && say module name=$m nested=$(cat /sys/module/$m/parameters/nested)
+done
+say dmesg-begin name=@boot
+dmesg -c > $R
+say dmesg-end name=@boot
+if [ ! -c /dev/kvm ]; then
+	say lab-error msg=/dev/kvm does not exist after loading the KVM modules
+	finish
+fi
+while read -r name t bin args; do
+	[ -n "$name" ] || continue
+	say test-begin name=$name timeout=$t uptime=$(up)
+	eval "set -- $args"
+	timeout -s KILL "$t" /tests/$bin "$@" > $R 2>&1 < /dev/null
+	rc=$?
+	say test-end name=$name rc=$rc uptime=$(up)
+	say dmesg-begin name=$name
+	dmesg -c > $R
+	say dmesg-end name=$name
+done < /plan
+finish
+""".replace("@@P@@", protocol.PREFIX)
+
+
+class Cpio:
+    """A minimal newc cpio writer (what the kernel's initramfs unpacker reads)."""
+
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+        self.ino = 1
+        self.dirs: set[str] = set()
+
+    def _entry(self, name: str, mode: int, data: bytes = b"", nlink: int = 1) -> None:
+        nb = name.encode() + b"\0"
+        fields = [self.ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(nb), 0]
+        hdr = b"070701" + b"".join(b"%08X" % f for f in fields)
+        self.ino += 1
+        self.buf.write(hdr + nb)
+        self.buf.write(b"\0" * (-(len(hdr) + len(nb)) % 4))
+        self.buf.write(data)
+        self.buf.write(b"\0" * (-len(data) % 4))
+
+    def mkdir(self, name: str) -> None:
+        parts = name.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d and d not in self.dirs:
+                self.dirs.add(d)
+                self._entry(d, stat.S_IFDIR | 0o755, nlink=2)
+
+    def file(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        name = name.strip("/")
+        if "/" in name:
+            self.mkdir(name.rsplit("/", 1)[0])
+        self._entry(name, stat.S_IFREG | mode, data)
+
+    def symlink(self, name: str, target: str) -> None:
+        name = name.strip("/")
+        if "/" in name:
+            self.mkdir(name.rsplit("/", 1)[0])
+        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
+
+    def finish(self) -> bytes:
+        self._entry("TRAILER!!!", 0)
+        return self.buf.getvalue()
+
+
+def module_bytes(path: Path) -> bytes:
+    """A module's ELF bytes (busybox insmod cannot read compressed modules)."""
+    data = path.read_bytes()
+    if path.name.endswith(".xz"):
+        return lzma.decompress(data)
+    if path.name.endswith(".zst"):
+        raise ValueError(f"{path}: zstd-compressed modules are not supported; decompress first")
+    return data
+
+
+def module_name(path: Path) -> str:
+    n = path.name
+    for suffix in (".xz", ".gz", ".zst"):
+        n = n.removesuffix(suffix)
+    return n.removesuffix(".ko")
+
+
+def build(binaries: list[Path], plan: list[PlanEntry], setup: GuestSetup,
+          busybox: Path = BUSYBOX) -> bytes:
+    """The gzip'd initramfs image bytes."""
+    by_name = {b.name: b for b in binaries}
+    missing = sorted({e.binary for e in plan} - set(by_name))
+    if missing:
+        raise FileNotFoundError(f"plan names binaries not given: {', '.join(missing)}")
+    if not busybox.is_file():
+        raise FileNotFoundError(f"{busybox} missing: install busybox-static (runner/lab/deps.sh)")
+    c = Cpio()
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "tests",
+              "modules"):
+        c.mkdir(d)
+    c.file("bin/busybox", busybox.read_bytes(), 0o755)
+    c.symlink("bin/sh", "busybox")
+    c.file("init", INIT.encode(), 0o755)
+    c.file("lab.env", env_text(setup).encode())
+    c.file("plan", plan_text(plan).encode())
+    order = []
+    for m in setup.modules:
+        name = module_name(m)
+        c.file(f"modules/{name}.ko", module_bytes(m))
+        order.append(name)
+    c.file("modules.order", "".join(n + "\n" for n in order).encode())
+    for name in sorted(by_name):
+        c.file(f"tests/{name}", by_name[name].read_bytes(), 0o755)
+    return gzip.compress(c.finish(), compresslevel=1)
+
+
+def write(path: Path, binaries: list[Path], plan: list[PlanEntry], setup: GuestSetup) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(build(binaries, plan, setup))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,142 @@
+"""Kernels for labs: Debian's packaged kernel (fetched into .cache/lab/) and module lookup."""
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.lab.initramfs import module_bytes, module_name
+from runner.lab.labs import REPO
+
+CACHE = REPO / ".cache" / "lab"
+DEFAULT_SERIES = "6.12"
+
+
+class KernelError(Exception):
+    """The kernel or its modules cannot be had: a lab error (exit 2), never a verdict."""
+
+
+@dataclass
+class Kernel:
+    image: Path                      # bzImage / vmlinuz
+    modules_dir: Path | None = None  # lib/modules/<version>, None when KVM is built in
+    version: str = ""                # release string when known (else the guest reports it)
+    source: str = ""                 # "debian:<package>", "file:<path>", "tree:<dir>"
+
+
+def _version_key(pkg: str) -> tuple[int, ...]:
+    m = re.search(r"linux-image-(\d+)\.(\d+)\.(\d+)", pkg)
+    return tuple(int(x) for x in m.groups()) if m else (0,)
+
+
+def debian_package(series: str = DEFAULT_SERIES) -> str:
+    """The newest linux-image-<series>.N+deb12-amd64-unsigned apt knows of."""
+    rx = rf"^linux-image-{re.escape(series)}\.[0-9]+\+deb[0-9]+-amd64-unsigned$"
+    out = subprocess.run(["apt-cache", "search", "--names-only", rx],
+                         capture_output=True, text=True, check=False).stdout
+    pkgs = [line.split(" - ")[0].strip() for line in out.splitlines() if line.strip()]
+    if not pkgs:
+        raise KernelError(f"apt knows no linux-image-{series}.*-amd64-unsigned package; "
+                          "run `apt-get update` (runner/lab/deps.sh does)")
+    return max(pkgs, key=_version_key)
+
+
+def _unpacked(pkg: str) -> Kernel | None:
+    root = CACHE / "kernels" / pkg
+    images = sorted((root / "boot").glob("vmlinuz-*")) if root.is_dir() else []
+    if not images:
+        return None
+    version = images[-1].name.removeprefix("vmlinuz-")
+    mods = root / "lib" / "modules" / version
+    return Kernel(images[-1], mods if mods.is_dir() else None, version, f"debian:{pkg}")
+
+
+def debian_kernel(series: str = DEFAULT_SERIES, package: str | None = None,
+                  log=print) -> Kernel:
+    """Debian's kernel image package, downloaded and unpacked once into .cache/lab/."""
+    if package is None:
+        try:
+            package = debian_package(series)
+        except KernelError:
+            cached = sorted((CACHE / "kernels").glob(f"linux-image-{series}.*"),
+                            key=lambda p: _version_key(p.name))
+            if cached and (k := _unpacked(cached[-1].name)):
+                return k
+            raise
+    if k := _unpacked(package):
+        return k
+    debs = CACHE / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    have = list(debs.glob(f"{package}_*.deb"))
+    if not have:
+        log(f"lab: fetching {package} with apt-get download")
+        r = subprocess.run(["apt-get", "download", package], cwd=debs,
+                           capture_output=True, text=True, check=False)
+        have = list(debs.glob(f"{package}_*.deb"))
+        if r.returncode != 0 or not have:
+            raise KernelError(f"apt-get download {package} failed: {r.stderr.strip()[-500:]}")
+    root = CACHE / "kernels" / package
+    tmp = root.with_name(package + ".tmp")
+    subprocess.run(["rm", "-rf", str(tmp)], check=True)
+    tmp.mkdir(parents=True)
+    r = subprocess.run(["dpkg-deb", "-x", str(have[0]), str(tmp)],
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise KernelError(f"dpkg-deb -x {have[0]} failed: {r.stderr.strip()}")
+    tmp.rename(root)
+    k = _unpacked(package)
+    if k is None:
+        raise KernelError(f"{have[0]} holds no boot/vmlinuz-*")
+    return k
+
+
+def modinfo(path: Path, key: str) -> str | None:
+    """A field of a module's .modinfo section (no modinfo tool needed)."""
+    m = re.search(rb"(?:^|\0)" + re.escape(key.encode()) + rb"=([^\0]*)\0", module_bytes(path))
+    return m.group(1).decode() if m else None
+
+
+def _norm(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def find_module(modules_dir: Path, name: str) -> Path | None:
+    want = _norm(name)
+    for p in sorted((modules_dir / "kernel").rglob("*.ko*")):
+        if _norm(module_name(p)) == want:
+            return p
+    return None
+
+
+def module_closure(modules_dir: Path, name: str) -> list[Path]:
+    """`name` and what it depends on, in load order (dependencies first)."""
+    order: list[Path] = []
+    seen: set[str] = set()
+
+    def visit(n: str, chain: tuple[str, ...]) -> None:
+        if _norm(n) in seen:
+            return
+        if _norm(n) in chain:
+            raise KernelError(f"module dependency cycle: {' -> '.join(chain + (n,))}")
+        path = find_module(modules_dir, n)
+        if path is None:
+            raise KernelError(f"module {n} not found under {modules_dir}")
+        for dep in filter(None, (modinfo(path, "depends") or "").split(",")):
+            visit(dep, chain + (_norm(n),))
+        seen.add(_norm(n))
+        order.append(path)
+
+    visit(name, ())
+    return order
+
+
+def kvm_modules(kernel: Kernel, kvm_module: str) -> list[Path]:
+    """The module files to load for a lab's KVM module; [] when KVM is built in."""
+    if kernel.modules_dir is None:
+        return []
+    builtin = kernel.modules_dir / "modules.builtin"
+    if builtin.is_file() and any(_norm(Path(line).name).startswith(_norm(kvm_module) + ".ko")
+                                 for line in builtin.read_text().splitlines()):
+        return []
+    return module_closure(kernel.modules_dir, kvm_module)
