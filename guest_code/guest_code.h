@@ -27,6 +27,8 @@ void guest_hi16_zmm_fill(const uint8_t *area);
 void guest_hi16_zmm_save(uint8_t *area);
 void guest_pkru_fill(const uint8_t *area);
 void guest_pkru_save(uint8_t *area);
+uint64_t guest_xgetbv0(void);
+void guest_xsave(uint8_t *img, uint64_t rfbm);
 
 /* The guest entry point: see enum kvmfpu_guest_mode. */
 void kvmfpu_guest_main(struct kvmfpu_guest_args *args);

@@ -30,6 +30,8 @@ struct kvmfpu_guest_args {
 	uint64_t xcr0;			/* XSETBV(0, xcr0) first when non-zero */
 	uint64_t fill_gva;		/* standard-format image the registers are loaded from */
 	uint64_t save_gva;		/* standard-format image the registers are stored to */
+	uint64_t xsave_gva;		/* non-zero: XSAVE the components here after the save */
+	uint64_t xcr0_seen;		/* XGETBV(0) after re-entry, when xsave_gva is set */
 	uint32_t offset[KVMFPU_NR_COMPS];	/* standard-format offset of each component */
 };
 

@@ -64,6 +64,10 @@ void kvmfpu_guest_main(struct kvmfpu_guest_args *a)
 		for (i = 0; i < KVMFPU_NR_COMPS; i++)
 			if ((a->components & (1ull << i)) && comp_ops[i].save)
 				comp_ops[i].save(comp_area(a, a->save_gva, i));
+		if (a->xsave_gva) {
+			a->xcr0_seen = guest_xgetbv0();
+			guest_xsave((uint8_t *)a->xsave_gva, a->components);
+		}
 		guest_exit(KVMFPU_STAGE_SAVED);
 	}
 }

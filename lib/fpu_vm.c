@@ -197,6 +197,8 @@ void fpu_vm_create(struct fpu_vm *v, const struct fpu_config *cfg, enum kvmfpu_g
 		v->args->offset[i] = v->layout.offset[i];
 	alloc_guest_image(v, &v->fill, &v->args->fill_gva);
 	alloc_guest_image(v, &v->save, &v->args->save_gva);
+	if (!cfg->xsave_hidden)
+		alloc_guest_image(v, &v->xsave, &v->args->xsave_gva);
 	vcpu_args_set(v->vcpu, 1, args_gva);
 
 	if (!cfg->xsave_hidden) {

@@ -26,6 +26,7 @@ struct fpu_vm {
 	struct kvmfpu_guest_args *args;	/* in guest memory */
 	struct ximage fill;		/* guest memory: what the guest loads */
 	struct ximage save;		/* guest memory: what the guest stored */
+	struct ximage xsave;		/* guest memory: the guest's XSAVE (if it has XSAVE) */
 	uint32_t uabi_size;		/* KVM_CAP_XSAVE2 on the VM, or 4096 */
 	unsigned int run_exits;
 };

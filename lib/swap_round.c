@@ -46,6 +46,36 @@ static unsigned int check_header(struct swap_ctx *c, const struct ximage *img, u
 	return ximage_check_header(img, c->v->allowed, required, "xstate_bv", report_one, &d);
 }
 
+/*
+ * What the guest sees of itself after re-entry: XGETBV(0) must be the XCR0 it was given (a
+ * missed XCR0 switch on entry shows here), and its own XSAVE must hold the expected registers
+ * with a standard-format header.
+ */
+static unsigned int check_guest_xsave(struct swap_ctx *c, const struct ximage *expected,
+				      const char *check)
+{
+	struct fpu_vm *v = c->v;
+	uint64_t want = v->cfg.xcr0, seen = v->args->xcr0_seen;
+	struct diff_report d = { .c = c, .img = &v->xsave, .mask = 0 };
+	unsigned int bad = 0;
+
+	if (seen != want) {
+		struct xs_mismatch m = {
+			.check = check, .comp = XS_NR, .reg = "xcr0", .size = 8,
+			.expected = (const uint8_t *)&want, .actual = (const uint8_t *)&seen,
+			.note = "XGETBV(0) in the guest after re-entry",
+		};
+
+		while (m.expected[m.first_byte] == m.actual[m.first_byte])
+			m.first_byte++;
+		report_one(&d, &m);
+		bad++;
+	}
+	bad += ximage_check_header(&v->xsave, v->cfg.xcr0, v->guest_comps, check, report_one, &d);
+	bad += swap_diff(c, expected, &v->xsave, v->guest_comps, check);
+	return bad;
+}
+
 int swap_ctx_init(struct swap_ctx *c, struct fpu_vm *v)
 {
 	memset(c, 0, sizeof(*c));
@@ -128,13 +158,18 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 	ximage_free(&img);
 
 	memset(v->save.buf, 0, v->save.size);
+	if (v->xsave.buf)
+		memset(v->xsave.buf, 0, v->xsave.size);
 	expect_stage(c, run_checked(c, k, 3, checks & CHECK_HOST_REGS, &bad), KVMFPU_STAGE_SAVED);
 
 	if (checks & (CHECK_GUEST_REENTRY | CHECK_SET_XSAVE)) {
+		const char *name = checks & CHECK_SET_XSAVE ? "set_xsave" : "guest_reentry";
+
 		/* The guest stored every register of its components: all of them are in use. */
 		ximage_set_xstate_bv(&v->save, v->guest_comps);
-		bad += swap_diff(c, expect_after, &v->save, v->guest_comps,
-				 checks & CHECK_SET_XSAVE ? "set_xsave" : "guest_reentry");
+		bad += swap_diff(c, expect_after, &v->save, v->guest_comps, name);
+		if (v->xsave.buf)
+			bad += check_guest_xsave(c, expect_after, name);
 	}
 	return bad;
 }
