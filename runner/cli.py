@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIGS = REPO / "configs"
 DEFAULT_RESULTS = REPO / "results"
 DEFAULT_BIN = REPO / "out" / "bin"
+# Subcommands that belong to the labs (runner/lab/cli.py gets argv including the name).
+LAB_COMMANDS = ("lab", "bisect", "bisect-step", "build-kernel")
 
 
 def _xcr0_arg(text: str) -> int:
@@ -31,7 +33,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="kvmfpu", description=__doc__)
+    ap = argparse.ArgumentParser(
+        prog="kvmfpu", description=__doc__,
+        epilog=f"lab commands ({', '.join(LAB_COMMANDS)}): see `kvmfpu lab --help`")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("list", help="programs, profiles, matrices; with --profile, its plan")
     _common(p)
@@ -142,7 +146,7 @@ def lab_dispatch(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("lab", "bisect"):
+    if argv and argv[0] in LAB_COMMANDS:
         return lab_dispatch(argv)
     opts = parser().parse_args(argv)
     if opts.cmd == "list":

@@ -52,7 +52,9 @@ def render(run: dict[str, Any], run_dir: Path) -> str:
                                for r in t.get("records", []) if r["kind"] in
                                ("mismatch", "error", "replay"))
             _mark(case, t["verdict"], t.get("reason") or t["verdict"], detail)
-        if not tests or (e.get("verdict") in (V.FAIL, V.ERROR, V.INTERRUPTED) and diag):
+        worst_test = V.worst([t["verdict"] for t in tests])
+        if not tests or (e.get("verdict") != worst_test and e.get("verdict") != V.PASS):
+            # what no test line shows: a timeout, a crash, a kernel splat, bad output
             case = ET.SubElement(suite, "testcase", name="(instance)", classname=e["id"])
             _mark(case, e.get("verdict"), diag.splitlines()[0] if diag else "", diag)
         ET.SubElement(suite, "system-out").text = _log_tail(run_dir, e["log"])

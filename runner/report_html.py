@@ -35,6 +35,8 @@ JS = """
     });
     document.getElementById('shown').textContent=shown;
   }
+  var m=/^#verdict=([a-z,]+)$/.exec(location.hash);   /* link to e.g. #verdict=fail,error */
+  if(m){var want=m[1].split(',');boxes.forEach(function(b){b.checked=want.indexOf(b.value)>=0;});}
   boxes.forEach(function(b){b.addEventListener('change',apply);});
   text.addEventListener('input',apply);apply();
   document.body.dataset.ready='1';
@@ -176,9 +178,9 @@ def _instances(run: dict[str, Any]) -> str:
             details.append("<ul>" + "".join(f"<li>{escape(d)}</li>" for d in diags) + "</ul>")
         for r in e.get("replay", []):
             details.append(f'<p>replay: <code>{escape(e["program"])} {escape(r)}</code></p>')
-        for test, img in _images_of(e):
-            details.append(f'<p>{escape(test)}: XSAVE image <code>{escape(img.check)}</code></p>'
-                           + xsave_svg.render(img) + _mismatch_table(img))
+        for k, (test, img) in enumerate(_images_of(e)):
+            details.append(f'<p>{escape(test)}: XSAVE image <code>{escape(img.check)}</code> '
+                           f'(<a href="#img-{n}-{k}">picture</a>)</p>' + _mismatch_table(img))
         out.append(f'<tr id="d{n}"><td></td><td colspan="4"><details><summary>details'
                    f'</summary>{"".join(details)}</details></td></tr>')
     out.append("</table></section>")
@@ -187,9 +189,9 @@ def _instances(run: dict[str, Any]) -> str:
 
 def _images(run: dict[str, Any]) -> str:
     parts = []
-    for e in run["instances"]:
-        for test, img in _images_of(e):
-            parts.append(f'<h3><code>{escape(e["id"])}</code> {escape(test)} '
+    for n, e in enumerate(run["instances"]):
+        for k, (test, img) in enumerate(_images_of(e)):
+            parts.append(f'<h3 id="img-{n}-{k}"><code>{escape(e["id"])}</code> {escape(test)} '
                          f'({escape(img.check)})</h3>' + xsave_svg.render(img)
                          + _mismatch_table(img))
     body = "".join(parts) or '<p class="muted">No failed image comparison.</p>'

@@ -16,7 +16,7 @@ from runner.evaluate import Outcome
 from runner.plan import Instance
 
 SAVE_EVERY = 2.0          # seconds between rewrites of the derived files while running
-SPLAT_SLACK = 1.0         # a splat read this soon after an instance ended is still its
+SPLAT_SLACK = 0.5         # a splat read this soon after an instance ended is still its
 
 
 class Progress:

@@ -1,0 +1,80 @@
+"""Shared helpers for the runner tests: a configs tree and a bin dir with the fake program."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+KVMFPU = REPO / "runner" / "kvmfpu"
+FAKE = HERE / "fake_kvmfpu_test"
+PROGRAM = "kvmfpu_fake_test"
+
+PROGRAMS_TOML = f"""
+[{PROGRAM}]
+fixture = "fake"
+variants = ["pass", "fail", "skip", "error", "hang", "crash", "truncated", "splat", "slow",
+            "flaky", "exit2", "nothing"]
+tests = ["guest_image", "host_regs"]
+options = ["seed", "rounds", "round", "xcr0"]
+xcr0_variant = "pass"
+xcr0_drivable = "0x2e7"
+timeout = 30
+"""
+
+
+class TempTree(unittest.TestCase):
+    """A test case with a fresh configs/, bin/ and results/ under a temporary directory."""
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="kvmfpu-test-")
+        self.root = Path(self._tmp.name)
+        self.configs = self.root / "configs"
+        (self.configs / "profiles").mkdir(parents=True)
+        (self.configs / "matrices").mkdir()
+        (self.configs / "programs.toml").write_text(PROGRAMS_TOML)
+        self.bin = self.root / "bin"
+        self.bin.mkdir()
+        os.symlink(FAKE, self.bin / PROGRAM)
+        self.results = self.root / "results"
+        self.kmsg = self.root / "kmsg"
+        self.kmsg.write_text("")
+        self.env = dict(os.environ, FAKE_KMSG=str(self.kmsg), FAKE_STATE=str(self.root))
+
+    def tearDown(self) -> None:
+        self._tmp.cleanup()
+
+    def profile(self, name: str, text: str) -> None:
+        (self.configs / "profiles" / f"{name}.toml").write_text(text)
+
+    def matrix(self, name: str, text: str) -> None:
+        (self.configs / "matrices" / f"{name}.toml").write_text(text)
+
+    def variants_profile(self, name: str, variants: list[str], extra: str = "",
+                         run_extra: str = "") -> None:
+        self.profile(name, f"{extra}\n[[run]]\nprogram = \"{PROGRAM}\"\n"
+                           f"variants = {json.dumps(variants)}\n{run_extra}\n")
+
+    def kvmfpu(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, str(KVMFPU)] + list(args)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              env=self.env, stdin=subprocess.DEVNULL)
+
+    def run_profile(self, profile: str, *extra: str,
+                    timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], Path]:
+        run_id = f"t-{profile}-{len(list(self.results.glob('*'))) if self.results.exists() else 0}"
+        proc = self.kvmfpu("run", "--profile", profile, "--configs", str(self.configs),
+                           "--bin", str(self.bin), "--results", str(self.results),
+                           "--kmsg", str(self.kmsg), "--run-id", run_id, "--kvm-xcr0", "0xe7",
+                           *extra, timeout=timeout)
+        return proc, self.results / run_id
+
+    @staticmethod
+    def load(run_dir: Path) -> dict:
+        with open(run_dir / "run.json") as f:
+            return json.load(f)

@@ -1,0 +1,91 @@
+"""compare RUN_A RUN_B: new failures, fixed, still failing, flaky, newly skipped."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runner import compare, runstate
+from tests.runner.helpers import TempTree
+
+
+def instance(key: str, tests: dict[str, str], repeat: int = 1,
+             verdict: str | None = None) -> dict[str, Any]:
+    ts = [{"name": n, "verdict": v} for n, v in tests.items()]
+    worst = "fail" if "fail" in tests.values() else "pass"
+    return {"id": f"{key}~{repeat}", "key": key, "status": "done",
+            "verdict": verdict or worst, "tests": ts}
+
+
+def run(run_id: str, kernel: str, instances: list[dict[str, Any]],
+        splats: int = 0) -> dict[str, Any]:
+    return {"format": runstate.FORMAT, "run_id": run_id, "profile": "ci",
+            "status": "complete", "host": {"kernel": kernel}, "instances": instances,
+            "kernel_log": {"watched": True, "splats": [{"line": "WARNING"}] * splats}}
+
+
+A = run("a", "6.12.1", [
+    instance("p.avx", {"t.newfail": "pass", "t.fixed": "fail", "t.still": "fail",
+                       "t.skipped": "pass", "t.gone": "pass", "t.flaky": "pass"}),
+])
+B = run("b", "6.12.2", [
+    instance("p.avx", {"t.newfail": "fail", "t.fixed": "pass", "t.still": "fail",
+                       "t.skipped": "skip", "t.new": "pass", "t.flaky": "pass"}, 1),
+    instance("p.avx", {"t.newfail": "fail", "t.fixed": "pass", "t.still": "fail",
+                       "t.skipped": "skip", "t.new": "pass", "t.flaky": "fail"}, 2),
+], splats=1)
+
+
+class Compare(TempTree):
+    def test_categories(self) -> None:
+        r = compare.compare(A, B)
+        keys = {c: [i["key"] if isinstance(i, dict) else i for i in r[c]]
+                for c in compare.CATEGORIES}
+        self.assertEqual(keys["new_failures"], ["kernel-log :: splats", "p.avx :: t.newfail"])
+        self.assertEqual(keys["fixed"], ["p.avx :: t.fixed"])
+        self.assertEqual(keys["still_failing"], ["p.avx :: t.still"])
+        self.assertEqual(keys["flaky"], ["p.avx :: t.flaky"])
+        self.assertEqual(keys["newly_skipped"], ["p.avx :: t.skipped"])
+        self.assertEqual(keys["only_in_a"], ["p.avx :: t.gone"])
+        self.assertEqual(keys["only_in_b"], ["p.avx :: t.new"])
+        self.assertEqual(r["exit_code"], 1)
+        text = compare.text(r)
+        self.assertIn("kernel 6.12.1", text)
+        self.assertIn("kernel 6.12.2", text)
+        self.assertIn("p.avx :: t.newfail: pass -> fail", text)
+
+    def test_same_run_no_new_failures(self) -> None:
+        r = compare.compare(B, B)
+        self.assertEqual(r["new_failures"], [])
+        self.assertEqual(r["exit_code"], 0)
+
+    def test_instance_level_failure_counts(self) -> None:
+        a = run("a", "k", [instance("p.hang", {"t": "pass"})])
+        b = run("b", "k", [instance("p.hang", {"t": "pass"}, verdict="fail")])
+        self.assertEqual([i["key"] for i in compare.compare(a, b)["new_failures"]],
+                         ["p.hang :: t"])
+
+    def test_cli(self) -> None:
+        for r in (A, B):
+            d = self.results / r["run_id"]
+            d.mkdir(parents=True)
+            (d / "run.json").write_text(json.dumps(r))
+        proc = self.kvmfpu("compare", "a", "b", "--results", str(self.results))
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("new failures: 2", proc.stdout)
+        proc = self.kvmfpu("compare", str(self.results / "b"), str(self.results / "b"), "--json")
+        self.assertEqual(proc.returncode, 0)
+        self.assertEqual(json.loads(proc.stdout)["new_failures"], [])
+        proc = self.kvmfpu("compare", "a", "missing", "--results", str(self.results))
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("cannot read run", proc.stderr)
+
+    def test_real_runs_with_repeat(self) -> None:
+        self.variants_profile("fl", ["pass", "flaky"])
+        proc, run_a = self.run_profile("fl", "--repeat", "2")
+        self.assertEqual(proc.returncode, 1, proc.stderr)  # the flaky one failed once
+        proc, run_b = self.run_profile("fl", "--repeat", "2")
+        r = compare.compare(self.load(run_a), self.load(run_b))
+        self.assertEqual(sorted(i["key"] for i in r["flaky"]),
+                         ["kvmfpu_fake_test.flaky :: fake.flaky.guest_image",
+                          "kvmfpu_fake_test.flaky :: fake.flaky.host_regs"])
+        self.assertEqual(r["new_failures"], [])

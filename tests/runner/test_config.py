@@ -1,0 +1,145 @@
+"""Config validation: every kind of problem gives one clear one-line error."""
+from __future__ import annotations
+
+import unittest
+from pathlib import Path
+
+from runner import catalog, config, xcr0
+from tests.runner.helpers import PROGRAM, REPO, TempTree
+
+
+class Xcr0Rules(unittest.TestCase):
+    def test_valid_masks(self) -> None:
+        for mask in (0x1, 0x3, 0x7, 0xe7, 0x207, 0x2e7, 0x602e7, 0x1f, 0xe0207):
+            self.assertEqual(xcr0.problems(mask), [], hex(mask))
+
+    def test_each_rule(self) -> None:
+        cases = {
+            0x103: "bit(s) 8 are not defined",
+            0x800003: "bit(s) 23 are not defined",
+            0x2: "bit 0 (x87) must be set",
+            0x5: "AVX (bit 2) needs SSE (bit 1)",
+            0x67: "AVX-512 bits 5, 6, 7 must be set together",
+            0xe3: "AVX-512 (bits 5-7) needs AVX (bit 2)",
+            0xb: "MPX bits 3 and 4 must be set together",
+            0x20003: "AMX bits 17 and 18 must be set together",
+        }
+        for mask, text in cases.items():
+            found = xcr0.problems(mask)
+            self.assertEqual(len(found), 1, (hex(mask), found))
+            self.assertIn(text, found[0])
+            self.assertNotIn("\n", found[0])
+
+    def test_valid_subsets(self) -> None:
+        self.assertEqual(xcr0.valid_subsets(0xe7), [0x1, 0x3, 0x7, 0xe7])
+        self.assertEqual(len(xcr0.valid_subsets(0x602e7)), 16)
+        self.assertTrue(all(xcr0.is_valid(m) for m in xcr0.valid_subsets(0xfffff)))
+
+
+class Validation(TempTree):
+    def programs(self) -> dict[str, catalog.Program]:
+        return catalog.load(self.configs, None)
+
+    def problems_of(self, profile: str) -> list[str]:
+        self.profile("p", profile)
+        with self.assertRaises(config.ConfigError) as cm:
+            config.load_profile(self.configs, "p", self.programs())
+        for line in cm.exception.problems:
+            self.assertNotIn("\n", line)
+        return cm.exception.problems
+
+    def assert_one(self, profile: str, *texts: str) -> None:
+        found = self.problems_of(profile)
+        self.assertEqual(len(found), 1, found)
+        for text in texts:
+            self.assertIn(text, found[0])
+
+    def test_unknown_profile_key(self) -> None:
+        self.assert_one(f'timeot = 3\n[[run]]\nprogram = "{PROGRAM}"\n',
+                        "unknown key 'timeot'")
+
+    def test_unknown_run_key(self) -> None:
+        self.assert_one(f'[[run]]\nprogram = "{PROGRAM}"\nvariant = ["pass"]\n',
+                        "run[0]", "unknown key 'variant'")
+
+    def test_unknown_program(self) -> None:
+        self.assert_one('[[run]]\nprogram = "kvmfpu_nope_test"\n',
+                        "unknown program 'kvmfpu_nope_test'")
+
+    def test_unknown_variant_and_test(self) -> None:
+        found = self.problems_of(f'[[run]]\nprogram = "{PROGRAM}"\nvariants = ["avx9"]\n'
+                                 'tests = ["guest_image", "nosuch"]\n')
+        self.assertEqual(len(found), 2, found)
+        self.assertIn("unknown variant 'avx9'", found[0])
+        self.assertIn("unknown test 'nosuch'", found[1])
+
+    def test_no_runs(self) -> None:
+        self.assert_one('description = "x"\n', "at least one [[run]]")
+
+    def test_bad_numbers(self) -> None:
+        found = self.problems_of(f'timeout = -1\nrepeat = 0\n[[run]]\nprogram = "{PROGRAM}"\n'
+                                 'split = "fixture"\n')
+        self.assertEqual(len(found), 3, found)
+
+    def test_toml_syntax_error(self) -> None:
+        self.assert_one("[[run]\n", "TOML syntax error")
+
+    def test_missing_matrix(self) -> None:
+        self.assert_one(f'matrix = "nope"\n[[run]]\nprogram = "{PROGRAM}"\n', "no such file")
+
+    def matrix_problems(self, text: str) -> list[str]:
+        self.matrix("m", text)
+        with self.assertRaises(config.ConfigError) as cm:
+            config.load_matrix(self.configs, "m")
+        return cm.exception.problems
+
+    def test_matrix_unknown_key(self) -> None:
+        found = self.matrix_problems("seeds = [1]\n")
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("unknown key 'seeds'", found[0])
+
+    def test_matrix_undefined_xcr0_bit(self) -> None:
+        found = self.matrix_problems('xcr0 = ["0x103"]\n')
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("bit(s) 8 are not defined by any CPU", found[0])
+
+    def test_matrix_invalid_xcr0_combination(self) -> None:
+        found = self.matrix_problems('xcr0 = ["0x7", "0x5", "0x67"]\n')
+        self.assertEqual(len(found), 2, found)
+        self.assertIn("AVX (bit 2) needs SSE", found[0])
+        self.assertIn("AVX-512 bits 5, 6, 7", found[1])
+
+    def test_matrix_bad_values(self) -> None:
+        found = self.matrix_problems('seed = [1, "two"]\nrounds = { first = 1 }\n'
+                                     'xcr0 = "everything"\n')
+        self.assertEqual(len(found), 3, found)
+
+    def test_matrix_axis_program_lacks(self) -> None:
+        self.matrix("m", "vcpus = [1, 2]\n")
+        self.assert_one(f'matrix = "m"\n[[run]]\nprogram = "{PROGRAM}"\n',
+                        "axis 'vcpus'", "has no --vcpus option")
+
+    def test_xcr0_axis_without_its_variant(self) -> None:
+        self.matrix("m", 'xcr0 = ["0x3"]\n')
+        self.assert_one(f'matrix = "m"\n[[run]]\nprogram = "{PROGRAM}"\nvariants = ["fail"]\n',
+                        "only affects variant 'pass'")
+
+    def test_valid_profile(self) -> None:
+        self.matrix("m", 'seed = { first = 5, count = 3 }\nxcr0 = "kvm-valid-subsets"\n')
+        self.profile("p", f'matrix = "m"\ntimeout = 5\n[[run]]\nprogram = "{PROGRAM}"\n'
+                          'variants = ["pass"]\n')
+        profile, matrices = config.load_profile(self.configs, "p", self.programs())
+        self.assertEqual(matrices["m"].axes["seed"], [5, 6, 7])
+        self.assertEqual(profile.timeout, 5.0)
+
+
+class ShippedConfigs(unittest.TestCase):
+    def test_repo_configs_are_valid(self) -> None:
+        programs = catalog.load(REPO / "configs", None)
+        self.assertEqual(config.validate_all(REPO / "configs", programs), [])
+        for name in ("smoke", "ci", "stress", "soak"):
+            self.assertIn(name, config.names(REPO / "configs", "profiles"))
+
+
+if __name__ == "__main__":
+    unittest.main()

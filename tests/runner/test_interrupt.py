@@ -1,0 +1,94 @@
+"""Interrupt safety: kill the runner mid-run and check what the results directory holds."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tests.runner.helpers import KVMFPU, TempTree
+
+
+class Interrupt(TempTree):
+    def start(self, profile: str) -> tuple[subprocess.Popen[str], Path]:
+        run_dir = self.results / "cut"
+        cmd = [sys.executable, str(KVMFPU), "run", "--profile", profile, "--configs",
+               str(self.configs), "--bin", str(self.bin), "--results", str(self.results),
+               "--kmsg", str(self.kmsg), "--run-id", "cut", "--jobs", "1"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.env, stdin=subprocess.DEVNULL)
+        return proc, run_dir
+
+    def wait_done(self, run_dir: Path, n: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                run = json.loads((run_dir / "run.json").read_text())
+                if sum(e["status"] == "done" for e in run["instances"]) >= n:
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        self.fail(f"fewer than {n} instances finished in {timeout} s")
+
+    def slow_profile(self) -> None:
+        self.matrix("m", "seed = { first = 1, count = 10 }\n")
+        self.variants_profile("slow", ["slow"], 'matrix = "m"')
+
+    def check_cut_short(self, run_dir: Path, reason: str) -> dict:
+        run = self.load(run_dir)                      # valid JSON
+        self.assertEqual(run["status"], "interrupted")
+        self.assertTrue(run["cut_short"])
+        self.assertEqual(run["cut_short_reason"], reason)
+        done = [e for e in run["instances"] if e["status"] == "done"]
+        finished = [e for e in done if e["verdict"] == "pass"]
+        self.assertGreaterEqual(len(finished), 2)
+        for e in finished:
+            self.assertTrue((run_dir / e["log"]).is_file())
+            self.assertEqual(len(e["tests"]), 2)
+        self.assertTrue(any(e["status"] == "pending" for e in run["instances"]))
+        self.assertTrue(all(e["verdict"] in ("pass", "interrupted") for e in done))
+        self.assertEqual(run["summary"]["exit_code"], 2)
+        self.assertEqual(run["summary"]["reason"], "ERROR: run was cut short")
+        ET.parse(run_dir / "junit.xml")
+        self.assertIn("Run cut short", (run_dir / "report.html").read_text())
+        self.assertIn("not run (run cut short)", (run_dir / "results.ktap").read_text())
+        return run
+
+    def test_sigint_keeps_finished_results(self) -> None:
+        self.slow_profile()
+        proc, run_dir = self.start("slow")
+        self.wait_done(run_dir, 2)
+        time.sleep(0.3)                    # the next instance is running by now
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 2)
+        run = self.check_cut_short(run_dir, "SIGINT")
+        self.assertTrue(any(e["verdict"] == "interrupted" for e in run["instances"]))
+
+    def test_sigterm_keeps_finished_results(self) -> None:
+        self.slow_profile()
+        proc, run_dir = self.start("slow")
+        self.wait_done(run_dir, 3)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 2)
+        self.check_cut_short(run_dir, "SIGTERM")
+        self.assertIn("cut short", err)
+
+    def test_sigkill_leaves_valid_run_json(self) -> None:
+        self.slow_profile()
+        proc, run_dir = self.start("slow")
+        self.wait_done(run_dir, 2)
+        proc.kill()
+        proc.communicate(timeout=30)
+        run = self.load(run_dir)
+        self.assertEqual(run["status"], "running")
+        self.assertGreaterEqual(sum(e["verdict"] == "pass" for e in run["instances"]), 2)
+        rep = self.kvmfpu("report", str(run_dir))
+        self.assertEqual(rep.returncode, 2, rep.stdout + rep.stderr)
+        self.assertIn("aborted", rep.stdout)
+        self.assertEqual(self.load(run_dir)["status"], "aborted")
