@@ -17,7 +17,7 @@ for p in $(find -L "$bindir" -maxdepth 1 -name 'kvmfpu_unit_*_test' -type f | so
 	fi
 done
 
-for d in tests/runner tests/lab; do
+for d in tests/cli tests/runner tests/lab; do
 	[ -d "$top/$d" ] || continue
 	if (cd "$top" && python3 -m unittest discover -s "$d" -t . 2>&1); then
 		passed=$((passed + 1))
