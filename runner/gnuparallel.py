@@ -35,9 +35,20 @@ def parse_joblog_line(line: str) -> dict[str, str] | None:
     return dict(zip(keys, (c.strip() for c in cols[:8])))
 
 
+def short_host(sshlogin: str) -> str:
+    """'user@host:port' from an sshlogin ('4/ssh -p 2201 -i key root@127.0.0.1'); '' = local."""
+    if sshlogin in (":", ""):
+        return ""
+    words = sshlogin.split("/", 1)[-1].split() if "/" in sshlogin.split()[0] else sshlogin.split()
+    host = words[-1]
+    if "-p" in words[:-1]:
+        host += ":" + words[words.index("-p") + 1]
+    return host
+
+
 def outcome_of(entry: dict[str, str]) -> Outcome:
     rc, sig = int(entry["exitval"]), int(entry["signal"])
-    host = "" if entry["host"] == ":" else entry["host"]
+    host = short_host(entry["host"])
     if sig:
         return Outcome(returncode=None, signal=sig, duration=float(entry["runtime"]), host=host)
     if rc in TIMEOUT_EXIT:
