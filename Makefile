@@ -3,7 +3,7 @@
 # kvmfpu: selftests for KVM's x86 FPU state handling.
 #
 #   make              build the test programs against KDIR's KVM selftest library
-#   make run          build and run the tests against this machine's /dev/kvm
+#   make run          build and run the tests against this machine's /dev/kvm (PROFILE=smoke)
 #   make check        the project's own tests plus the real KVM tests on this machine
 #   make static       statically linked programs for lab initramfs images (out/static)
 #   make bench        verified swap cycles vs. bare KVM_RUN round trips
@@ -53,8 +53,10 @@ static: kdir
 deps:
 	@$(KVMFPU_SRC)/mk/deps.sh
 
+# The runner plans PROFILE from configs/, runs it and writes results/<run-id>/ (results/README.md).
+PROFILE ?= smoke
 run: deps build
-	@$(KVMFPU_SRC)/mk/run-selftests.sh $(OUT_ROOT)/bin
+	@$(PYTHON) $(KVMFPU_SRC)/runner/kvmfpu run --profile $(PROFILE) --bin $(OUT_ROOT)/bin
 
 unit: deps build
 	@$(KVMFPU_SRC)/mk/run-unit.sh $(OUT_ROOT)/bin
