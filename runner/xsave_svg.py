@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 ROW = 64
-CELL = 8
+CELL = 11
 LEFT = 56
 TOP = 4
 PALETTE = ("#cfe2f3", "#d9ead3", "#fff2cc", "#fce5cd", "#ead1dc", "#d0e0e3", "#e6b8af",
