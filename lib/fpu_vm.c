@@ -140,17 +140,39 @@ static void set_guest_cpuid(struct fpu_vm *v)
 	vcpu_set_cpuid(v->vcpu);
 }
 
+/*
+ * CR4.OSXSAVE exactly when the guest has XSAVE, CR4.PKE exactly when it has PKRU, whatever
+ * the library's default for new vCPUs is (newer libraries set OSXSAVE themselves).
+ */
 static void set_guest_cr4(struct fpu_vm *v)
 {
 	struct kvm_sregs sregs;
 
-	if (v->cfg.xsave_hidden)
-		return;
 	vcpu_sregs_get(v->vcpu, &sregs);
-	sregs.cr4 |= X86_CR4_OSXSAVE;
-	if (v->cfg.xcr0 & XS_BIT(XS_PKRU))
+	sregs.cr4 &= ~(X86_CR4_OSXSAVE | X86_CR4_PKE);
+	if (!v->cfg.xsave_hidden)
+		sregs.cr4 |= X86_CR4_OSXSAVE;
+	if (!v->cfg.xsave_hidden && (v->cfg.xcr0 & XS_BIT(XS_PKRU)))
 		sregs.cr4 |= X86_CR4_PKE;
 	vcpu_sregs_set(v->vcpu, &sregs);
+}
+
+/*
+ * A guest without XSAVE runs with XCR0 at its reset value, x87 only (SDM Vol. 1, 13.3);
+ * newer libraries give new vCPUs KVM's whole XCR0, so put the reset value back.
+ */
+static void reset_xcr0(struct fpu_vm *v)
+{
+	struct kvm_xcrs xcrs = { 0 };
+
+	if (!kvm_has_cap(KVM_CAP_XCRS) || __vcpu_ioctl(v->vcpu, KVM_GET_XCRS, &xcrs) ||
+	    !xcrs.nr_xcrs || xcrs.xcrs[0].value == XS_BIT(XS_X87))
+		return;
+	xcrs.nr_xcrs = 1;
+	xcrs.xcrs[0].xcr = 0;
+	xcrs.xcrs[0].value = XS_BIT(XS_X87);
+	if (__vcpu_ioctl(v->vcpu, KVM_SET_XCRS, &xcrs))
+		kvmfpu_fail("KVM_SET_XCRS(XCR0=0x1, the reset value) failed: %s", strerror(errno));
 }
 
 static void set_xcr0_by_host(struct fpu_vm *v)
@@ -201,12 +223,12 @@ void fpu_vm_create(struct fpu_vm *v, const struct fpu_config *cfg, enum kvmfpu_g
 		alloc_guest_image(v, &v->xsave, &v->args->xsave_gva);
 	vcpu_args_set(v->vcpu, 1, args_gva);
 
-	if (!cfg->xsave_hidden) {
-		if (cfg->xcr0_by_host)
-			set_xcr0_by_host(v);
-		else
-			v->args->xcr0 = cfg->xcr0;
-	}
+	if (cfg->xsave_hidden)
+		reset_xcr0(v);
+	else if (cfg->xcr0_by_host)
+		set_xcr0_by_host(v);
+	else
+		v->args->xcr0 = cfg->xcr0;
 
 	cap = vm_check_cap(v->vm, KVM_CAP_XSAVE2);
 	v->uabi_size = cap > 0 ? cap : sizeof(struct kvm_xsave);
