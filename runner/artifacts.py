@@ -20,6 +20,8 @@ def summary_text(run: dict[str, Any]) -> str:
     counts = ", ".join(f"{v} {n}" for v, n in s["counts"].items() if n) or "nothing"
     lines = [f"kvmfpu run {run['run_id']} ({run['profile']}, {run['status']}): {counts}",
              f"components exercised: {', '.join(s['exercised']) or 'none'}"]
+    if s.get("flaky"):
+        lines.append(f"flaky (repeats disagree): {', '.join(s['flaky'])}")
     kl = run["kernel_log"]
     if kl.get("error"):
         lines.append(kl["error"])

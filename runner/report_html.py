@@ -101,6 +101,8 @@ def _summary(run: dict[str, Any]) -> str:
                              or "none") + f' of {s.get("instances", 0)}'),
         ("tests", escape(", ".join(f"{v} {n}" for v, n in s.get("tests", {}).items()) or "none")),
     ]
+    if s.get("flaky"):
+        rows.append(("flaky", escape(f'repeats disagree: {", ".join(s["flaky"])}')))
     return (f'<section id="summary"><h1>kvmfpu run {escape(run["run_id"])}</h1>{banner}'
             f'{_kv_table(rows)}</section>')
 

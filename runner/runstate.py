@@ -122,10 +122,19 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
                 exercised.append(c)
     splats = len(run["kernel_log"]["splats"])
     cut = run["cut_short"] or bool(run.get("error"))  # e.g. GNU parallel itself failed
-    return {"counts": counts, "instances": len(run["instances"]),
+    return {"counts": counts, "instances": len(run["instances"]), "flaky": flaky(done),
             "exit_code": V.run_exit_code(vs, splats, cut),
             "reason": V.exit_reason(vs, splats, cut), "exercised": exercised,
             "tests": _test_counts(done)}
+
+
+def flaky(done: list[dict[str, Any]]) -> list[str]:
+    """Keys of instances whose repeats disagree: some passed, some failed or errored."""
+    seen: dict[str, set[str]] = {}
+    for e in done:
+        seen.setdefault(e["key"], set()).add(e["verdict"])
+    return sorted(k for k, vs in seen.items()
+                  if V.PASS in vs and vs & {V.FAIL, V.ERROR})
 
 
 def _test_counts(done: list[dict[str, Any]]) -> dict[str, int]:

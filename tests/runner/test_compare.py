@@ -84,6 +84,8 @@ class Compare(TempTree):
         proc, run_a = self.run_profile("fl", "--repeat", "2")
         self.assertEqual(proc.returncode, 1, proc.stderr)  # the flaky one failed once
         proc, run_b = self.run_profile("fl", "--repeat", "2")
+        self.assertEqual(self.load(run_a)["summary"]["flaky"], ["kvmfpu_fake_test.flaky"])
+        self.assertIn("flaky (repeats disagree): kvmfpu_fake_test.flaky", proc.stderr)
         r = compare.compare(self.load(run_a), self.load(run_b))
         self.assertEqual(sorted(i["key"] for i in r["flaky"]),
                          ["kvmfpu_fake_test.flaky :: fake.flaky.guest_image",

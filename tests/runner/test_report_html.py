@@ -23,21 +23,32 @@ def find_chromium() -> str | None:
 
 
 def install_chromium() -> str | None:
-    """Try the Debian package once; None (with the reason printed by the caller) if it fails."""
-    if find_chromium():
-        return None
+    """Install Debian's chromium; None on success, else why it could not be installed."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "chromium is not installed and apt-get can't be used here"
-    proc = subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q",
-                           "chromium"], capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0 or not find_chromium():
+        return "chromium is not installed and apt-get can't be used here (not root?)"
+    install = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "chromium"]
+    proc = subprocess.run(install, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:   # a fresh machine may need its package lists first
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600)
+        proc = subprocess.run(install, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-        return f"chromium could not be installed: {' '.join(tail)}"
+        return f"chromium could not be installed with apt: {' '.join(tail)}"
     return None
 
 
-CHROMIUM_PROBLEM = install_chromium() if os.environ.get("KVMFPU_NO_CHROMIUM") is None \
-    else "KVMFPU_NO_CHROMIUM is set"
+def chromium_or_reason() -> tuple[str | None, str]:
+    if os.environ.get("KVMFPU_NO_CHROMIUM"):
+        return None, "KVMFPU_NO_CHROMIUM is set"
+    path = find_chromium()
+    if path:
+        return path, ""
+    reason = install_chromium()
+    path = find_chromium()
+    return path, reason or "chromium not found after installing it"
+
+
+CHROMIUM, WHY_NOT = chromium_or_reason()
 
 
 def render(chromium: str, url: str) -> tuple[str, str]:
@@ -52,8 +63,7 @@ def render(chromium: str, url: str) -> tuple[str, str]:
     return proc.stdout, proc.stderr
 
 
-@unittest.skipIf(CHROMIUM_PROBLEM is not None and find_chromium() is None,
-                 str(CHROMIUM_PROBLEM))
+@unittest.skipIf(CHROMIUM is None, WHY_NOT)
 class Render(TempTree):
     def make_report(self) -> Path:
         self.variants_profile("mix", ["splat", "pass", "fail", "skip", "error"])
@@ -71,7 +81,7 @@ class Render(TempTree):
 
     def test_renders_without_errors(self) -> None:
         report = self.make_report()
-        dom, log = render(find_chromium() or "chromium", report.as_uri())
+        dom, log = render(CHROMIUM or "chromium", report.as_uri())
         self.check(dom, log)
         self.assertIn("<svg", dom)
         self.assertIn('class="diff"', dom)
@@ -80,7 +90,7 @@ class Render(TempTree):
 
     def test_filter_from_link(self) -> None:
         report = self.make_report()
-        dom, log = render(find_chromium() or "chromium", report.as_uri() + "#verdict=fail")
+        dom, log = render(CHROMIUM or "chromium", report.as_uri() + "#verdict=fail")
         self.check(dom, log)
         rows = re.findall(r'<tr class="inst"([^>]*)>', dom)
         self.assertEqual(len(rows), 5)
