@@ -25,6 +25,16 @@ def _xcr0_arg(text: str) -> int:
     return mask
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return n
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--configs", default=str(DEFAULT_CONFIGS), help="configs directory")
     p.add_argument("--bin", default=str(DEFAULT_BIN), help="test binaries (default out/bin)")
@@ -40,15 +50,15 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="programs, profiles, matrices; with --profile, its plan")
     _common(p)
     p.add_argument("--profile", help="print this profile's instances")
-    p.add_argument("--repeat", type=int, default=None)
+    p.add_argument("--repeat", type=_positive, default=None)
     p = sub.add_parser("run", help="run a profile")
     _common(p)
     p.add_argument("--profile", default="smoke")
-    p.add_argument("--repeat", type=int, default=None, help="run the whole plan N times")
+    p.add_argument("--repeat", type=_positive, default=None, help="run the whole plan N times")
     p.add_argument("--via", choices=("local", "parallel"), default="local")
     p.add_argument("--sshloginfile", default=None, help="GNU parallel ssh login file "
                    "(implies --via parallel)")
-    p.add_argument("--jobs", type=int, default=None, help="instances at a time")
+    p.add_argument("--jobs", type=_positive, default=None, help="instances at a time")
     p.add_argument("--results", default=str(DEFAULT_RESULTS), help="results root directory")
     p.add_argument("--run-id", default=None, help="name of the run directory")
     p.add_argument("--tier", default="host", help="recorded tier (host, lab-tcg, ...)")

@@ -1,0 +1,97 @@
+"""Results writing without running anything: run.json, KTAP, JUnit, HTML from a record."""
+from __future__ import annotations
+
+import json
+import re
+import time
+import xml.etree.ElementTree as ET
+
+from runner import artifacts, kmsg, ktap, runstate
+from runner.evaluate import Outcome
+from runner.plan import Instance
+from tests.runner.helpers import TempTree
+
+LOG = """TAP version 13
+1..2
+#  RUN           swap.avx.guest_image ...
+# \x1b[31mcolour\x1b[0m and a NUL \x00 from a confused program
+# kvmfpu-exercised: components=x87,sse,avx
+# kvmfpu-layout: component=avx offset=576 size=256
+# kvmfpu-mismatch: check=guest_image component=avx reg=ymm0.hi offset=0x240 size=16 first_byte=0 expected=0x0102030405060708090a0b0c0d0e0f10 actual=0xff02030405060708090a0b0c0d0e0fff
+not ok 1 swap.avx.guest_image
+ok 2 swap.avx.host_regs # SKIP <no> & "AVX"
+"""
+
+
+def instances() -> list[Instance]:
+    return [Instance(id=f"kvmfpu_swap_test.avx.seed={s}", program="kvmfpu_swap_test",
+                     args=["--seed", str(s), "-v", "avx"], variant="avx", tests=[],
+                     params={"seed": s}, timeout=5) for s in (1, 2)]
+
+
+class Writing(TempTree):
+    def make(self) -> tuple[dict, list[Instance]]:
+        insts = instances()
+        run = runstate.new_run("r1", "ci", "desc", {"kernel": "6.12.0", "tier": "host",
+                                                    "kvm_supported_xcr0": "0xe7"},
+                               insts, "/bin", {}, {})
+        (self.root / "logs").mkdir()
+        return run, insts
+
+    def test_all_files_from_a_partial_run(self) -> None:
+        run, insts = self.make()
+        runstate.record_start(run, insts[0].id)
+        (self.root / insts[0].id).write_text(LOG)
+        runstate.record_finish(run, insts[0], Outcome(returncode=1, duration=0.5), LOG)
+        (self.root / "logs" / f"{insts[0].id}.log").write_text(LOG)
+        artifacts.write_all(run, self.root)
+        self.assertEqual(sorted(p.name for p in self.root.glob(".*.tmp")), [])
+        data = json.loads((self.root / "run.json").read_text())
+        self.assertEqual(data["instances"][0]["verdict"], "fail")
+        self.assertEqual(data["instances"][1]["status"], "pending")
+        self.assertEqual(data["summary"]["counts"]["not_run"], 1)
+        self.assertEqual(data["instances"][0]["exercised"], ["x87", "sse", "avx"])
+        ET.parse(self.root / "junit.xml")                     # control characters dropped
+        doc = ktap.parse((self.root / "results.ktap").read_text())
+        self.assertEqual(doc.problems, [])
+        html = (self.root / "report.html").read_text()
+        self.assertNotRegex(html, r'(src|href)="(https?:)?//')  # no external assets
+        self.assertIn("&lt;no&gt; &amp; &quot;AVX&quot;", html)  # escaped skip reason
+        self.assertEqual(len(re.findall(r'class="diff"', html)), 2)  # bytes 0 and 15
+
+    def test_splat_marks_instances(self) -> None:
+        run, insts = self.make()
+        runstate.record_finish(run, insts[0], Outcome(returncode=0), "TAP version 13\n1..1\nok 1 a\n")
+        run["kernel_log"]["splats"] = [{"line": "BUG: oops", "time": 0,
+                                        "instances": [insts[0].id, "gone"]}]
+        runstate.attribute_splats(run)
+        self.assertEqual(run["instances"][0]["verdict"], "fail")
+        self.assertIn("kernel log while running: BUG: oops", run["instances"][0]["diagnostics"])
+
+
+class KernelLog(TempTree):
+    def test_reads_only_new_records_and_strips_kmsg_prefix(self) -> None:
+        self.kmsg.write_text("4,1,1,-;WARNING: before the run\n")
+        running = ["inst-a"]
+        w = kmsg.Watcher(str(self.kmsg), lambda: running)
+        w.start()
+        self.assertIsNone(w.error)
+        with open(self.kmsg, "a") as f:
+            f.write("6,2,2,-;kvm: something harmless\n4,3,3,-;x86/fpu: XFD state corrupt\n")
+            f.write("4,4,4,-;BUG: kernel NULL pointer dereference, address: 0")  # no newline yet
+        time.sleep(0.5)
+        running[:] = ["inst-b"]
+        with open(self.kmsg, "a") as f:
+            f.write("000\n")
+        w.stop()
+        self.assertEqual([s.line for s in w.splats],
+                         ["x86/fpu: XFD state corrupt",
+                          "BUG: kernel NULL pointer dereference, address: 0000"])
+        self.assertEqual(w.splats[0].instances, ["inst-a"])
+        self.assertEqual(len(w.lines), 3)
+
+    def test_unreadable(self) -> None:
+        w = kmsg.Watcher(str(self.root / "nope"), list)
+        w.start()
+        w.stop()
+        self.assertIn("can't be read", w.error or "")
