@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import unittest
 import subprocess
 import sys
 import time
@@ -13,11 +15,11 @@ from tests.runner.helpers import KVMFPU, TempTree
 
 
 class Interrupt(TempTree):
-    def start(self, profile: str) -> tuple[subprocess.Popen[str], Path]:
+    def start(self, profile: str, *extra: str) -> tuple[subprocess.Popen[str], Path]:
         run_dir = self.results / "cut"
         cmd = [sys.executable, str(KVMFPU), "run", "--profile", profile, "--configs",
                str(self.configs), "--bin", str(self.bin), "--results", str(self.results),
-               "--kmsg", str(self.kmsg), "--run-id", "cut", "--jobs", "1"]
+               "--kmsg", str(self.kmsg), "--run-id", "cut", "--jobs", "1", *extra]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=self.env, stdin=subprocess.DEVNULL)
         return proc, run_dir
@@ -92,3 +94,15 @@ class Interrupt(TempTree):
         self.assertEqual(rep.returncode, 2, rep.stdout + rep.stderr)
         self.assertIn("aborted", rep.stdout)
         self.assertEqual(self.load(run_dir)["status"], "aborted")
+
+    @unittest.skipIf(shutil.which("parallel") is None, "GNU parallel not installed")
+    def test_sigint_through_gnu_parallel(self) -> None:
+        self.slow_profile()
+        proc, run_dir = self.start("slow", "--via", "parallel")
+        self.wait_done(run_dir, 2)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 2)
+        self.check_cut_short(run_dir, "SIGINT")
+        self.assertTrue((run_dir / "parallel.joblog").is_file())
