@@ -32,6 +32,7 @@ def summary_text(run: dict[str, Any]) -> str:
         if e.get("verdict") in ("fail", "error"):
             first = (e.get("diagnostics") or [""])[0]
             failed = [t["name"] for t in e.get("tests", []) if t["verdict"] in ("fail", "error")]
-            lines.append(f"  {e['verdict'].upper()} {e['id']}: {', '.join(failed)} {first}".rstrip())
+            text = f"  {e['verdict'].upper()} {e['id']}: {', '.join(failed)} {first}"
+            lines.append(text.rstrip())
     lines.append(s["reason"])
     return "\n".join(lines)

@@ -83,9 +83,12 @@ def _summary(run: dict[str, Any]) -> str:
     elif run.get("status") == "running":
         banner = '<p class="banner">Run still in progress (or its runner died).</p>'
     kvm = host.get("kvm_supported_xcr0")
+    kvm_names = (", ".join(xcr0.names(int(kvm, 16))) if kvm
+                 else host.get("kvm_supported_xcr0_source", ""))
+    run_verdict = {V.EXIT_PASS: V.PASS, V.EXIT_FAIL: V.FAIL}.get(s.get("exit_code"), V.ERROR)
     rows = [
-        ("verdict", f'{_badge("fail" if s.get("exit_code") == 1 else "error" if s.get("exit_code") == 2 else "pass")} '
-                    f'{escape(s.get("reason", ""))} (exit code {s.get("exit_code")})'),
+        ("verdict", f'{_badge(run_verdict)} {escape(s.get("reason", ""))} '
+                    f'(exit code {s.get("exit_code")})'),
         ("profile", f'{escape(run["profile"])} <span class="muted">'
                     f'{escape(run.get("profile_description", ""))}</span>'),
         ("status", escape(run["status"])),
@@ -94,7 +97,7 @@ def _summary(run: dict[str, Any]) -> str:
         ("CPU", escape(f'{cpu.get("model", "")}; {cpu.get("cpus", "")} CPUs; '
                        f'{" ".join(cpu.get("fpu_features", []))}')),
         ("KVM", escape(f'{host.get("kvm_module", "")}; supported XCR0 {kvm or "unknown"} '
-                       f'({", ".join(xcr0.names(int(kvm, 16))) if kvm else host.get("kvm_supported_xcr0_source", "")})')),
+                       f'({kvm_names})')),
         ("components exercised", _components_line(run)),
         ("started", escape(f'{run["started"]}; duration {run.get("duration") or "?"} s')),
         ("instances", escape(", ".join(f"{v} {n}" for v, n in counts.items() if n)

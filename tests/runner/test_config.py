@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import unittest
-from pathlib import Path
 
 from runner import catalog, config, xcr0
 from tests.runner.helpers import PROGRAM, REPO, TempTree
