@@ -51,6 +51,14 @@ uint64_t kvm_supported_xcr0(void)
 	return e->eax | ((uint64_t)e->edx << 32);
 }
 
+uint64_t kvm_uabi_xcr0(void)
+{
+	const struct kvm_cpuid_entry2 *e = supported_entry(0xd, 0);
+	uint64_t xcr0 = e ? e->eax | ((uint64_t)e->edx << 32) : 0;
+
+	return (xcr0 | XS_MASK_FPSSE) & XS_MASK_KNOWN & ~XS_MASK_AMX;
+}
+
 static bool quirk_active(const char *name)
 {
 	const char *q = getenv("KVMFPU_QUIRKS");
@@ -113,6 +121,31 @@ static void cpuid_set(uint32_t *reg, unsigned int bit, bool on)
 }
 
 /*
+ * What KVM made of the guest CPUID: KVM derives the guest's permitted xfeatures from its own
+ * copy of leaf 0xD.0 (kvm_vcpu_after_set_cpuid()), and KVM_GET_XSAVE2 reports those plus FP
+ * and SSE. Read that copy back rather than trusting the one we set: a KVM may not keep it
+ * (kvm_pvm reports the host's leaves), and the checks must hold against KVM's own view.
+ */
+static void read_back_guest_cpuid(struct fpu_vm *v, uint64_t requested)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 256 * sizeof(c->entries[0]));
+	uint32_t i;
+
+	if (!c)
+		kvmfpu_error("cannot allocate a CPUID buffer");
+	c->nent = 256;
+	if (__vcpu_ioctl(v->vcpu, KVM_GET_CPUID2, c))
+		kvmfpu_fail("KVM_GET_CPUID2 after KVM_SET_CPUID2 failed: %s", strerror(errno));
+	v->cpuid_xcr0 = 0;
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 0xd && c->entries[i].index == 0)
+			v->cpuid_xcr0 = c->entries[i].eax | ((uint64_t)c->entries[i].edx << 32);
+	free(c);
+	v->cpuid_kept = v->cpuid_xcr0 == requested;
+	v->allowed = (v->cpuid_xcr0 & kvm_uabi_xcr0()) | XS_MASK_FPSSE;
+}
+
+/*
  * Guest CPUID that matches the configuration: feature bits only for the components in XCR0,
  * and leaf 0xD.0 advertising exactly XCR0, which is what KVM derives the guest's permitted
  * xfeatures (and so what KVM_GET_XSAVE2 may report) from.
@@ -138,6 +171,7 @@ static void set_guest_cpuid(struct fpu_vm *v)
 	ed->ecx = xs_size_standard(&v->layout, xcr0);
 	ed->ebx = xs_size_standard(&v->layout, xcr0);
 	vcpu_set_cpuid(v->vcpu);
+	read_back_guest_cpuid(v, xcr0);
 }
 
 /*
@@ -205,7 +239,6 @@ void fpu_vm_create(struct fpu_vm *v, const struct fpu_config *cfg, enum kvmfpu_g
 	v->vm = vm_create_with_one_vcpu(&v->vcpu, kvmfpu_guest_main);
 	kvm_layout(&v->layout);
 	v->guest_comps = (cfg->xsave_hidden ? XS_MASK_FPSSE : cfg->xcr0) & FPU_GUEST_COMPS;
-	v->allowed = (cfg->xsave_hidden ? 0 : cfg->xcr0) | XS_MASK_FPSSE;
 
 	set_guest_cpuid(v);
 	set_guest_cr4(v);
@@ -315,11 +348,17 @@ void fpu_vm_print_env(const struct fpu_vm *v)
 	const char *tier = getenv("KVMFPU_TIER");
 
 	printf("# kvmfpu-env: kvm_xcr0=0x%llx host_xcr0=0x%llx guest_xcr0=0x%llx "
-	       "xsave_in_cpuid=%d xcr0_by=%s kvm_xsave_size=%u tier=%s\n",
+	       "xsave_in_cpuid=%d xcr0_by=%s guest_cpuid_0xd=0x%llx allowed=0x%llx "
+	       "kvm_xsave_size=%u tier=%s\n",
 	       (unsigned long long)kvm_supported_xcr0(), (unsigned long long)host_xcr0(),
 	       (unsigned long long)(v->cfg.xsave_hidden ? XS_MASK_FPSSE : v->cfg.xcr0),
 	       !v->cfg.xsave_hidden, v->cfg.xsave_hidden ? "reset" :
-	       v->cfg.xcr0_by_host ? "KVM_SET_XCRS" : "XSETBV", v->uabi_size,
+	       v->cfg.xcr0_by_host ? "KVM_SET_XCRS" : "XSETBV",
+	       (unsigned long long)v->cpuid_xcr0, (unsigned long long)v->allowed, v->uabi_size,
 	       tier && *tier ? tier : "host");
+	if (!v->cpuid_kept)
+		printf("# note: KVM did not keep the guest CPUID leaf 0xD.0 that was set "
+		       "(KVM_GET_CPUID2 reads 0x%llx): XSTATE_BV is checked against KVM's own view\n",
+		       (unsigned long long)v->cpuid_xcr0);
 	fflush(stdout);
 }

@@ -22,6 +22,8 @@ struct fpu_vm {
 	struct fpu_config cfg;
 	uint64_t guest_comps;		/* what the guest fills and saves */
 	uint64_t allowed;		/* what KVM may report in XSTATE_BV for this guest */
+	uint64_t cpuid_xcr0;		/* guest CPUID.(0xD,0) as KVM_GET_CPUID2 reads it back */
+	bool cpuid_kept;		/* KVM kept the guest CPUID leaf 0xD.0 we set */
 	struct xs_layout layout;	/* KVM's, from KVM_GET_SUPPORTED_CPUID leaf 0xD */
 	struct kvmfpu_guest_args *args;	/* in guest memory */
 	struct ximage fill;		/* guest memory: what the guest loads */
@@ -37,6 +39,12 @@ struct fpu_vm {
 /* KVM_GET_SUPPORTED_CPUID.(0xD,0).EDX:EAX, or x87|SSE when KVM lacks XSAVE. */
 uint64_t kvm_supported_xcr0(void);
 void kvm_layout(struct xs_layout *l);
+/*
+ * What KVM_SET_XSAVE must accept in XSTATE_BV on any vCPU: everything KVM supports
+ * (KVM_GET_SUPPORTED_CPUID.(0xD,0), even where KVM lacks XSAVE for guests), without AMX,
+ * whose tile data needs a permission and a larger fpstate.
+ */
+uint64_t kvm_uabi_xcr0(void);
 
 /*
  * Can this KVM run @cfg? If not, says which feature is missing (for a skip). Lab quirks from

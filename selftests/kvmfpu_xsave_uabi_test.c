@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmfpu_xsave_uabi_test: the KVM_GET_XSAVE2 / KVM_SET_XSAVE uABI, from the host side.
+ *
+ * The uABI image is the standard (non-compacted) XSAVE format of KVM_CAP_XSAVE2 bytes.
+ * KVM_SET_XSAVE takes any user feature KVM supports, whatever the guest's CPUID says, so that
+ * a VM migrates to a host that supports more; KVM_GET_XSAVE2 reports only what the guest may
+ * have, plus FP and SSE always (arch/x86/kvm/x86.c, kvm_vcpu_ioctl_x86_get_xsave2()).
+ *
+ *   size          KVM_CAP_XSAVE2 on the VM is at least sizeof(struct kvm_xsave) and holds the
+ *                 standard-format image of everything the guest may have
+ *   set_supported KVM_SET_XSAVE of every KVM-supported feature succeeds on a vCPU whose CPUID
+ *                 has fewer; KVM_GET_XSAVE2 then reports exactly the guest's share of it
+ *                 Guards "KVM: x86: Constrain guest-supported xfeatures only at
+ *                 KVM_GET_XSAVE{2}" (8647c52e9504) and "KVM: x86: Always enable legacy FP/SSE
+ *                 in allowed user XFEATURES" (a1020a25e697).
+ *   rejects       each invalid image (unknown XSTATE_BV bit, XCOMP_BV set, reserved header
+ *                 byte set, reserved MXCSR bit set) fails with EINVAL and changes nothing
+ *   fuzz          seeded random XSTATE_BV and values: what KVM_GET_XSAVE2 returns follows
+ *                 the uABI model below, for every register
+ *
+ * The model of a successful KVM_SET_XSAVE of an image with XSTATE_BV=B followed by
+ * KVM_GET_XSAVE2 on a guest that may have A (arch/x86/kernel/fpu/xstate.c,
+ * copy_uabi_to_xstate() and __copy_xstate_to_uabi_buf()): XSTATE_BV reads B & A; components
+ * in B & A hold the values written, the others of A their init values; MXCSR is the value
+ * written when B & A has SSE or AVX, else its init value 0x1f80. PKRU is left out: with its
+ * bit clear KVM keeps the vCPU's PKRU (the guest's view, tested in the swap test).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fpu_vm.h"
+#include "pattern.h"
+#include "report.h"
+#include "swap_round.h"
+
+#include "kselftest_harness.h"
+
+#define MXCSR_OFFSET	24
+
+static uint64_t opt_seed = 1;
+static unsigned int opt_rounds = 64;
+
+FIXTURE(uabi) {
+	struct fpu_vm v;
+	struct swap_ctx c;
+	uint64_t uabi;		/* what KVM_SET_XSAVE must accept */
+	bool ready;
+};
+
+FIXTURE_VARIANT(uabi) {
+	uint64_t xcr0;
+	bool xsave_hidden;
+	bool max;
+};
+
+FIXTURE_VARIANT_ADD(uabi, legacy) {
+	.xcr0 = XS_MASK_FPSSE, .xsave_hidden = true,
+};
+FIXTURE_VARIANT_ADD(uabi, x87_sse) {
+	.xcr0 = XS_MASK_FPSSE,
+};
+FIXTURE_VARIANT_ADD(uabi, avx) {
+	.xcr0 = XS_MASK_FPSSE | XS_BIT(XS_AVX),
+};
+FIXTURE_VARIANT_ADD(uabi, max) {
+	.max = true,
+};
+
+/* As in kvmfpu_swap_test: on 6.1's harness a SKIP in setup still runs the body. */
+FIXTURE_SETUP(uabi)
+{
+	struct fpu_config cfg = {
+		.xcr0 = variant->xcr0,
+		.xsave_hidden = variant->xsave_hidden,
+		.xcr0_by_host = true,
+	};
+	char why[512];
+
+	if (variant->max)
+		cfg.xcr0 = kvm_supported_xcr0() & FPU_GUEST_COMPS;
+	if (!fpu_config_supported(&cfg, why, sizeof(why)))
+		SKIP(return, "%s", why);
+	fpu_vm_create(&self->v, &cfg, KVMFPU_GUEST_SWAP);
+	if (swap_ctx_init(&self->c, &self->v))
+		kvmfpu_error("cannot allocate images");
+	self->uabi = kvm_uabi_xcr0();
+	fpu_vm_print_env(&self->v);
+	self->ready = true;
+}
+
+FIXTURE_TEARDOWN(uabi)
+{
+	if (!self->ready)
+		return;
+	swap_ctx_free(&self->c);
+	fpu_vm_destroy(&self->v);
+}
+
+/* A valid uABI image: the pattern of @k in every component of @bv. */
+static void build_image(FIXTURE_DATA(uabi) *self, struct ximage *img, uint64_t bv,
+			const struct pattern_key *k)
+{
+	memset(img->buf, 0, img->size);
+	ximage_fill_pattern(img, bv, k);
+	/* ximage_fill_pattern() sets MXCSR only with SSE; XRSTOR semantics want it valid. */
+	if (!(bv & XS_BIT(XS_SSE))) {
+		uint32_t mxcsr = XS_MXCSR_INIT;
+
+		memcpy(img->buf + MXCSR_OFFSET, &mxcsr, sizeof(mxcsr));
+	}
+}
+
+/* What KVM_GET_XSAVE2 must return after KVM_SET_XSAVE of @set (the model above). */
+static void expected_after_set(FIXTURE_DATA(uabi) *self, const struct ximage *set,
+			       struct ximage *exp)
+{
+	uint64_t got = ximage_xstate_bv(set) & self->v.allowed;
+	uint32_t mxcsr = XS_MXCSR_INIT;
+
+	memcpy(exp->buf, set->buf, set->size);
+	ximage_set_xstate_bv(exp, got);
+	if (got & (XS_BIT(XS_SSE) | XS_BIT(XS_AVX)))
+		memcpy(&mxcsr, set->buf + MXCSR_OFFSET, sizeof(mxcsr));
+	memcpy(exp->buf + MXCSR_OFFSET, &mxcsr, sizeof(mxcsr));
+}
+
+/* SET @img, which must succeed, then GET and compare with the model. */
+static unsigned int set_and_check(FIXTURE_DATA(uabi) *self, struct ximage *img,
+				  const char *check)
+{
+	uint64_t want_bv = ximage_xstate_bv(img) & self->v.allowed;
+	struct ximage exp, got;
+	unsigned int bad;
+	int r;
+
+	r = fpu_vm_set_image(&self->v, img);
+	if (r)
+		kvmfpu_fail("%s: KVM_SET_XSAVE with XSTATE_BV=0x%llx (KVM supports 0x%llx) failed: "
+			    "%s", check, (unsigned long long)ximage_xstate_bv(img),
+			    (unsigned long long)self->uabi, strerror(-r));
+
+	exp.buf = xs_zalloc(img->size);
+	if (!exp.buf)
+		kvmfpu_error("cannot allocate an image");
+	ximage_wrap(&exp, exp.buf, img->size, img->layout, false);
+	expected_after_set(self, img, &exp);
+
+	fpu_vm_get_image(&self->v, &got);
+	bad = swap_diff(&self->c, &exp, &got, self->v.allowed & ~XS_BIT(XS_PKRU), check);
+	if (ximage_xstate_bv(&got) & ~XS_BIT(XS_PKRU) & ~want_bv || (want_bv & ~ximage_xstate_bv(&got))) {
+		printf("# %s: KVM_GET_XSAVE2 XSTATE_BV 0x%llx, expected 0x%llx "
+		       "(set 0x%llx & guest's 0x%llx)\n", check,
+		       (unsigned long long)ximage_xstate_bv(&got), (unsigned long long)want_bv,
+		       (unsigned long long)ximage_xstate_bv(img),
+		       (unsigned long long)self->v.allowed);
+		bad++;
+	}
+	bad += ximage_check_header(&got, self->v.allowed, 0, check, xs_report_ktap, NULL);
+	ximage_free(&exp);
+	ximage_free(&got);
+	return bad;
+}
+
+TEST_F(uabi, size)
+{
+	uint32_t need;
+
+	if (!self->ready)
+		return;
+	need = xs_size_standard(&self->v.layout, self->v.allowed);
+	if (self->v.uabi_size < sizeof(struct kvm_xsave))
+		kvmfpu_fail("size: KVM_CAP_XSAVE2 = %u, less than sizeof(struct kvm_xsave) = %zu",
+			    self->v.uabi_size, sizeof(struct kvm_xsave));
+	if (self->v.uabi_size < need)
+		kvmfpu_fail("size: KVM_CAP_XSAVE2 = %u, but the standard-format image of XCR0 "
+			    "0x%llx needs %u bytes (CPUID 0xD offsets)", self->v.uabi_size,
+			    (unsigned long long)self->v.allowed, need);
+	printf("# KVM_CAP_XSAVE2 = %u, image of 0x%llx needs %u\n", self->v.uabi_size,
+	       (unsigned long long)self->v.allowed, need);
+}
+
+TEST_F(uabi, set_supported)
+{
+	struct pattern_key k = { .seed = opt_seed, .salt = 10 };
+	unsigned int bad;
+
+	if (!self->ready)
+		return;
+	build_image(self, &self->c.set_image, self->uabi & ~XS_BIT(XS_PKRU), &k);
+	bad = set_and_check(self, &self->c.set_image, "set_supported");
+	if (bad)
+		kvmfpu_fail("set_supported: %u difference(s)", bad);
+	kvmfpu_print_exercised(self->v.allowed);
+}
+
+struct bad_image {
+	const char *what;
+	uint32_t offset;	/* byte to change */
+	uint64_t value;		/* OR-ed in, 8 bytes little endian */
+	bool needs_sse;		/* only checked with SSE in XSTATE_BV */
+};
+
+/*
+ * XSTATE_BV bits KVM does not support, XCOMP_BV (the uABI is the standard format), reserved
+ * header bytes (SDM Vol. 1, 13.4.2: XRSTOR #GPs on them) and MXCSR bits outside MXCSR_MASK
+ * (LDMXCSR/XRSTOR #GP): the kernel validates all of them (validate_user_xstate_header(),
+ * copy_uabi_to_xstate()) and must refuse before changing anything.
+ */
+static const struct bad_image bad_images[] = {
+	{ "XSTATE_BV bit 62 (undefined)", 512, 1ull << 62 },
+	{ "XSTATE_BV bit 8 (PT, supervisor state)", 512, 1ull << 8 },
+	{ "XCOMP_BV bit 63 (compacted format)", 520, 1ull << 63 },
+	{ "XCOMP_BV bit 1", 520, 1ull << 1 },
+	{ "header reserved byte 16", 528, 1 },
+	{ "header reserved byte 63", 568, 1ull << 56 },
+	{ "MXCSR bit 31 (reserved)", MXCSR_OFFSET, 1ull << 31, true },
+};
+
+TEST_F(uabi, rejects)
+{
+	struct pattern_key k = { .seed = opt_seed, .salt = 20 };
+	struct ximage before, after;
+	unsigned int i, bad = 0;
+	uint64_t v;
+	int r;
+
+	if (!self->ready)
+		return;
+	/* A known state first, so "unchanged" means something. */
+	build_image(self, &self->c.set_image, self->v.allowed & ~XS_BIT(XS_PKRU), &k);
+	if (fpu_vm_set_image(&self->v, &self->c.set_image))
+		kvmfpu_fail("rejects: KVM_SET_XSAVE of a valid image failed: %s", strerror(errno));
+	fpu_vm_get_image(&self->v, &before);
+
+	for (i = 0; i < ARRAY_SIZE(bad_images); i++) {
+		const struct bad_image *b = &bad_images[i];
+
+		k.salt = 21 + i;
+		build_image(self, &self->c.set_image, self->uabi & ~XS_BIT(XS_PKRU), &k);
+		memcpy(&v, self->c.set_image.buf + b->offset, sizeof(v));
+		v |= b->value;
+		memcpy(self->c.set_image.buf + b->offset, &v, sizeof(v));
+
+		r = fpu_vm_set_image(&self->v, &self->c.set_image);
+		if (r != -EINVAL) {
+			printf("# rejects: KVM_SET_XSAVE with %s returned %s, expected EINVAL\n",
+			       b->what, r ? strerror(-r) : "success");
+			bad++;
+			/* Accepted: put the known state back for the next case. */
+			if (!r)
+				fpu_vm_set_image(&self->v, &before);
+			continue;
+		}
+		fpu_vm_get_image(&self->v, &after);
+		if (swap_diff(&self->c, &before, &after, self->v.allowed, "rejects") ||
+		    ximage_xstate_bv(&before) != ximage_xstate_bv(&after)) {
+			printf("# rejects: the refused KVM_SET_XSAVE with %s changed the vCPU's "
+			       "state\n", b->what);
+			bad++;
+		}
+		ximage_free(&after);
+	}
+	ximage_free(&before);
+	if (bad)
+		kvmfpu_fail("rejects: %u invalid image(s) not refused cleanly", bad);
+	kvmfpu_print_exercised(self->v.allowed);
+}
+
+TEST_F(uabi, fuzz)
+{
+	struct pattern_key k = { .seed = opt_seed, .salt = 40 };
+	unsigned int r, bad;
+	uint64_t bv;
+
+	if (!self->ready)
+		return;
+	for (r = 0; r < opt_rounds; r++) {
+		k.round = r;
+		/* Any subset of what KVM supports, PKRU aside (see the model). */
+		bv = pattern_u64(&k, 0, 0, 0) & self->uabi & ~XS_BIT(XS_PKRU);
+		build_image(self, &self->c.set_image, bv, &k);
+		bad = set_and_check(self, &self->c.set_image, "fuzz");
+		if (bad) {
+			printf("# kvmfpu-replay: args=--seed 0x%llx -r uabi.*.fuzz (round %u, "
+			       "XSTATE_BV 0x%llx)\n", (unsigned long long)opt_seed, r,
+			       (unsigned long long)bv);
+			kvmfpu_fail("fuzz: %u difference(s) in round %u", bad, r);
+		}
+	}
+	kvmfpu_print_exercised(self->v.allowed);
+}
+
+int main(int argc, char **argv)
+{
+	int i, n = 1;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seed") || !strcmp(argv[i], "--rounds")) {
+			char *end;
+			uint64_t val;
+
+			if (i + 1 >= argc)
+				kvmfpu_usage_error("%s needs a value", argv[i]);
+			val = strtoull(argv[i + 1], &end, 0);
+			if (!argv[i + 1][0] || *end)
+				kvmfpu_usage_error("%s: '%s' is not a number", argv[i], argv[i + 1]);
+			if (!strcmp(argv[i], "--seed"))
+				opt_seed = val;
+			else if (!(opt_rounds = val))
+				kvmfpu_usage_error("--rounds must be at least 1");
+			i++;
+			continue;
+		}
+		argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	if (n == 1 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-h")))
+		require_usable_kvm();
+	kvmfpu_report_init();
+	return test_harness_run(n, argv);
+}
