@@ -6,8 +6,9 @@
  *
  * Comparisons are of the state an image *means*, not of its bytes: a component whose
  * XSTATE_BV bit is clear is in its initial configuration whatever its area holds (XRSTOR
- * loads init values for it), except MXCSR, which XRSTOR loads from memory whenever SSE or AVX
- * is requested (SDM Vol. 1, 13.8.1).
+ * loads init values for it), except MXCSR in the standard format, which XRSTOR loads from
+ * memory whenever SSE or AVX is requested (SDM Vol. 1, 13.8.1; the compacted form initializes
+ * it with the rest of SSE state, 13.8.2).
  */
 #ifndef KVMFPU_XIMAGE_H
 #define KVMFPU_XIMAGE_H
