@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner import junit, ktap_out, report_html, runstate
+from runner import junit, ktap_out, report_html, runstate, xcr0
 
 
 def write_all(run: dict[str, Any], run_dir: Path) -> None:
@@ -15,11 +15,32 @@ def write_all(run: dict[str, Any], run_dir: Path) -> None:
     runstate.write_atomic(run_dir / "report.html", report_html.render(run))
 
 
+def _not_exercised(run: dict[str, Any]) -> str:
+    kvm = run["host"].get("kvm_supported_xcr0")
+    if not kvm:
+        return ""
+    missing = [c for c in xcr0.names(int(kvm, 16)) if c not in run["summary"]["exercised"]]
+    return f" (KVM supports, not exercised: {', '.join(missing)})" if missing else ""
+
+
+def _skip_reasons(run: dict[str, Any]) -> list[tuple[str, int]]:
+    """Skip reasons of tests, most frequent first."""
+    counts: dict[str, int] = {}
+    for e in run["instances"]:
+        for t in e.get("tests", []):
+            if t["verdict"] == "skip":
+                reason = t.get("reason") or "(no reason given)"
+                counts[reason] = counts.get(reason, 0) + 1
+    return sorted(counts.items(), key=lambda kv: -kv[1])
+
+
 def summary_text(run: dict[str, Any]) -> str:
     s = run["summary"]
     counts = ", ".join(f"{v} {n}" for v, n in s["counts"].items() if n) or "nothing"
     lines = [f"kvmfpu run {run['run_id']} ({run['profile']}, {run['status']}): {counts}",
-             f"components exercised: {', '.join(s['exercised']) or 'none'}"]
+             f"components exercised: {', '.join(s['exercised']) or 'none'}"
+             + _not_exercised(run)]
+    lines += [f"skipped {n}x: {reason}" for reason, n in _skip_reasons(run)[:3]]
     if s.get("flaky"):
         lines.append(f"flaky (repeats disagree): {', '.join(s['flaky'])}")
     kl = run["kernel_log"]
