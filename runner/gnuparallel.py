@@ -92,13 +92,16 @@ def run(instances: list[Instance], bin_dir: Path, run_dir: Path, jobs: int,
     offset = 0
     stop_sent: float | None = None
 
+    next_seq = 1
+
     def follow() -> None:
-        nonlocal offset
-        for seq_file in (run_dir / "parallel").glob("*.seq"):
-            n = int(seq_file.stem)
-            if n not in started and 1 <= n <= len(instances):
-                started.add(n)
-                on_start(instances[n - 1])
+        nonlocal offset, next_seq
+        # parallel starts jobs in sequence order and writes N.seq when job N starts
+        while next_seq <= len(instances) and (run_dir / "parallel" / f"{next_seq}.seq").exists():
+            if next_seq not in started:
+                started.add(next_seq)
+                on_start(instances[next_seq - 1])
+            next_seq += 1
         if not joblog.exists():
             return
         with open(joblog) as f:
