@@ -10,6 +10,7 @@ from pathlib import Path
 
 from runner.lab import protocol
 
+POWER_DOWN = "reboot: Power down"
 GRACE = 5.0          # seconds an emulator gets to exit by itself after "done" or a panic
 TEST_SLACK = 30.0    # host watchdog per test: timeout * TEST_FACTOR + TEST_SLACK
 TEST_FACTOR = 3.0    # guest time can run slower than wall time in an emulator
@@ -80,11 +81,10 @@ def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
                 how = how or "exited"
                 break
             now = time.monotonic()
-            if stop_at is not None:
-                if now >= stop_at:
-                    _kill(proc)
-                    break
-            else:
+            if stop_at is not None and now >= stop_at:
+                _kill(proc)
+                break
+            if stop_at is None:
                 why = _watch(_read(channel_path), _read(console_path), started, now,
                              boot_timeout, wall_timeout, test_seen)
                 if why in ("done", "panic"):
@@ -93,6 +93,8 @@ def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
                     how = why
                     _kill(proc)
                     break
+            elif POWER_DOWN in _read(console_path):
+                stop_at = min(stop_at, now + 0.5)  # Bochs does not exit on ACPI power off
             time.sleep(poll)
     except BaseException:
         _kill(proc)

@@ -74,8 +74,8 @@ R=/dev/ttyS1
 P='@@P@@'
 say() { echo "$P $*" > $R; echo "$P $*" > /dev/console; }
 up() { read -r u _ < /proc/uptime; echo "$u"; }
-finish() { say done; sync; sleep 1; poweroff -f; sleep 10; }
-stty -F $R raw -echo 2>/dev/null
+finish() { say done; sync; poweroff -f; sleep 10; }
+stty -F $R 115200 raw -echo 2>/dev/null
 say begin kernel=$(uname -r) lab=$KVMFPU_LAB uptime=$(up)
 say cpu-model $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)
 say cpu-flags $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2-)
@@ -88,8 +88,9 @@ done
 for m in kvm_intel kvm_amd; do
 	[ -r /sys/module/$m/parameters/nested ] && say module name=$m nested=$(cat /sys/module/$m/parameters/nested)
 done
+# Boot log: only levels 0-4 (emerg..warning: every splat), the info chatter costs serial time.
 say dmesg-begin name=@boot
-dmesg -c > $R
+dmesg -c -r | grep -E '^<([0-4]|1[0-2])>' | sed -E 's/^<[0-9]+>//' > $R
 say dmesg-end name=@boot
 if [ ! -c /dev/kvm ]; then
 	say lab-error msg=/dev/kvm does not exist after loading the KVM modules

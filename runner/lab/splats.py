@@ -18,7 +18,7 @@ STARTS = [
     ("oops", re.compile(r"\bgeneral protection fault\b")),
     ("panic", re.compile(r"\bKernel panic - not syncing")),
 ]
-END = re.compile(r"---\[ end (trace|Kernel panic)")
+END = re.compile(r"---\[ end (trace|Kernel panic)|^={40,}\s*$")  # KASAN/UBSAN end in ====
 MAX_LINES = 60
 
 
@@ -63,9 +63,13 @@ def find(lines: list[str], ignore: list[re.Pattern] | None = None) -> list[Splat
     """
     out: list[Splat] = []
     cur: Splat | None = None
-    for line in lines:
+    ended_at = -10
+    for n, line in enumerate(lines):
         text = strip_time(line)
         kind = start_kind(line)
+        if kind == "panic" and cur is None and out and n - ended_at <= 2:
+            out[-1].lines.append(text)  # "Fatal exception" right after an Oops's end
+            continue
         if kind and not _continues(cur, kind):
             cur = Splat(kind, text.strip(), [text])
             out.append(cur)
@@ -74,7 +78,7 @@ def find(lines: list[str], ignore: list[re.Pattern] | None = None) -> list[Splat
             if len(cur.lines) < MAX_LINES:
                 cur.lines.append(text)
             if END.search(text):
-                cur = None
+                cur, ended_at = None, n
     if ignore:
         out = [s for s in out if not any(rx.search(s.title) for rx in ignore)]
     return out

@@ -1,0 +1,133 @@
+"""Lab guest side: initramfs contents, the plan, and the result-channel protocol."""
+from __future__ import annotations
+
+import gzip
+import lzma
+import tempfile
+import unittest
+from pathlib import Path
+
+from runner.lab import initramfs, protocol
+from runner.lab.initramfs import GuestSetup, PlanEntry
+
+DATA = Path(__file__).parent / "data"
+
+
+def read_cpio(data: bytes) -> dict[str, tuple[int, bytes]]:
+    """name -> (mode, contents) of a newc archive."""
+    out, pos = {}, 0
+    while True:
+        hdr = data[pos:pos + 110]
+        assert hdr[:6] == b"070701", hdr[:6]
+        f = [int(hdr[6 + 8 * i:14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = f[1], f[6], f[11]
+        name = data[pos + 110:pos + 110 + namesize - 1].decode()
+        pos += 110 + namesize
+        pos += -pos % 4
+        body = data[pos:pos + size]
+        pos += size
+        pos += -pos % 4
+        if name == "TRAILER!!!":
+            return out
+        out[name] = (mode, body)
+
+
+class PlanTest(unittest.TestCase):
+    def test_line_quotes_arguments_for_the_guest_shell(self):
+        e = PlanEntry("swap.avx", "kvmfpu_swap_test", ["-v", "avx", "--seed", "it's"], 30)
+        self.assertEqual(e.line(), "swap.avx 30 kvmfpu_swap_test -v avx --seed 'it'\"'\"'s'")
+
+    def test_names_must_be_one_word_and_unique(self):
+        with self.assertRaises(ValueError):
+            PlanEntry("a b", "prog").line()
+        with self.assertRaises(ValueError):
+            initramfs.plan_text([PlanEntry("a", "p"), PlanEntry("a", "q")])
+
+    def test_env_carries_quirks_and_tier(self):
+        env = initramfs.env_text(GuestSetup("tcg", ["xsetbv_not_intercepted", "no_xinuse"]))
+        self.assertIn("export KVMFPU_QUIRKS=xsetbv_not_intercepted,no_xinuse\n", env)
+        self.assertIn("export KVMFPU_TIER=lab-tcg\n", env)
+        self.assertIn("export KVMFPU_QUIRKS=''\n", initramfs.env_text(GuestSetup("bochs")))
+
+
+class InitramfsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = Path(self.tmp.name)
+        self.busybox = self.dir / "busybox"
+        self.busybox.write_bytes(b"\x7fELF busybox")
+        self.prog = self.dir / "kvmfpu_swap_test"
+        self.prog.write_bytes(b"\x7fELF test")
+        self.mod = self.dir / "kvm-amd.ko.xz"
+        self.mod.write_bytes(lzma.compress(b"\x7fELF module", format=lzma.FORMAT_XZ))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def build(self, plan):
+        setup = GuestSetup("tcg", ["no_xinuse"], [self.mod])
+        return read_cpio(gzip.decompress(
+            initramfs.build([self.prog], plan, setup, busybox=self.busybox)))
+
+    def test_contents(self):
+        files = self.build([PlanEntry("kvmfpu_swap_test", "kvmfpu_swap_test", [], 60)])
+        self.assertEqual(files["init"][1], initramfs.INIT.encode())
+        self.assertEqual(files["init"][0] & 0o777, 0o755)
+        self.assertEqual(files["bin/busybox"][1], b"\x7fELF busybox")
+        self.assertEqual(files["tests/kvmfpu_swap_test"][1], b"\x7fELF test")
+        self.assertEqual(files["modules/kvm-amd.ko"][1], b"\x7fELF module")  # decompressed
+        self.assertEqual(files["modules.order"][1], b"kvm-amd\n")
+        self.assertEqual(files["plan"][1], b"kvmfpu_swap_test 60 kvmfpu_swap_test\n")
+        self.assertIn(b"KVMFPU_QUIRKS=no_xinuse", files["lab.env"][1])
+
+    def test_missing_binary_is_an_error(self):
+        with self.assertRaises(FileNotFoundError):
+            self.build([PlanEntry("x", "kvmfpu_other_test")])
+
+    def test_init_speaks_the_protocol(self):
+        init = initramfs.INIT
+        for word in ("begin", "test-begin", "test-end", "dmesg-begin", "dmesg-end", "done",
+                     "lab-error", "module-error"):
+            self.assertIn(f"say {word}", init)
+        self.assertIn(protocol.PREFIX, init)
+        self.assertIn("timeout -s KILL", init)
+
+
+class ProtocolTest(unittest.TestCase):
+    def test_complete_run(self):
+        r = protocol.parse((DATA / "tcg_pass.channel").read_text())
+        self.assertTrue(r.began and r.done)
+        self.assertEqual(r.kernel, "6.12.117+deb12-amd64")
+        self.assertEqual(r.lab, "tcg")
+        self.assertEqual(r.quirks, ["xsetbv_not_intercepted", "no_xinuse", "int3_not_intercepted"])
+        self.assertIn("avx2", r.cpu_flags)
+        self.assertEqual(r.modules, {"kvm_amd": "1"})
+        self.assertTrue(r.boot_dmesg_complete)
+        [t] = r.tests
+        self.assertEqual((t.name, t.rc, t.timeout), ("kvmfpu_swap_test", 0, 120))
+        self.assertTrue(t.dmesg_complete)
+        self.assertIn("TAP version 13", t.output)
+        self.assertFalse(any(line.startswith(protocol.PREFIX) for line in t.output))
+        self.assertIsNone(r.running)
+
+    def test_cut_off_inside_a_test(self):
+        r = protocol.parse((DATA / "oops_during_test.channel").read_text())
+        self.assertTrue(r.began)
+        self.assertFalse(r.done)
+        self.assertEqual(r.running.name, "kvmfpu_swap_test")
+        self.assertIsNone(r.running.rc)
+
+    def test_timeout_is_rc_137_after_the_timeout(self):
+        text = (f"{protocol.PREFIX} test-begin name=t timeout=10 uptime=1.00\n"
+                f"{protocol.PREFIX} test-end name=t rc=137 uptime=11.02\n")
+        self.assertTrue(protocol.parse(text).tests[0].timed_out)
+        early = text.replace("uptime=11.02", "uptime=2.0")
+        self.assertFalse(protocol.parse(early).tests[0].timed_out)  # killed by someone else
+
+    def test_carriage_returns_and_nuls_are_dropped(self):
+        r = protocol.parse(f"\0{protocol.PREFIX} begin kernel=k lab=tcg\r\n")
+        self.assertEqual(r.kernel, "k")
+
+
+if __name__ == "__main__":
+    unittest.main()

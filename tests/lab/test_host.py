@@ -1,0 +1,172 @@
+"""Lab host side: lab definitions, kvm-lab preflight, module lookup, builds and bisect glue."""
+from __future__ import annotations
+
+import argparse
+import lzma
+import tempfile
+import unittest
+from pathlib import Path
+
+from runner.lab import bisect, bochs, build, cli, kernel, labs, qemu
+
+
+class LabsTest(unittest.TestCase):
+    def test_every_lab_loads(self):
+        self.assertEqual(labs.names(), ["bochs", "kvm", "tcg"])
+        for name in labs.names():
+            lab = labs.load(name)
+            self.assertIn("console=ttyS0", lab.cmdline)
+            self.assertIn("panic=-1", lab.cmdline)
+
+    def test_tcg_quirks_and_bochs_workaround(self):
+        self.assertEqual(labs.load("tcg").quirk_names,
+                         ["xsetbv_not_intercepted", "no_xinuse", "int3_not_intercepted"])
+        self.assertEqual(labs.load("bochs").quirk_names, [])
+        self.assertEqual(labs.load("kvm").quirk_names, [])  # real hardware: no quirks
+        self.assertIn("clearcpuid=515,519,596,313,323,321", labs.load("bochs").cmdline)
+
+    def test_every_quirk_says_what_tests_do(self):
+        for q in labs.load_quirks().values():
+            self.assertTrue(q.what and q.tests_do and q.lab, q.name)
+
+    def test_unknown_lab_and_bad_config(self):
+        with self.assertRaises(labs.LabConfigError):
+            labs.load("nosuch")
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "quirks.toml").write_text("[a]\nlab='x'\n")
+            (Path(d) / "x.toml").write_text(
+                'name="x"\ndescription=""\nlauncher="qemu"\ncmdline=""\nkvm_module="kvm"\n'
+                'quirks=["b"]\n')
+            with self.assertRaisesRegex(labs.LabConfigError, "not defined"):
+                labs.load("x", Path(d))
+
+    def test_qemu_command(self):
+        lab = labs.load("tcg")
+        cmd = qemu.command(lab, Path("/k"), Path("/i"), Path("/c.log"), Path("/r.log"))
+        s = " ".join(cmd)
+        self.assertIn("-accel tcg -cpu max", s)
+        self.assertIn("-no-reboot", s)
+        self.assertIn("-serial file:/c.log -serial file:/r.log", s)
+
+    def test_bochsrc(self):
+        rc = bochs.bochsrc(labs.load("bochs"), Path("/b.iso"), Path("/c"), Path("/r"))
+        self.assertIn("cpu: model=tigerlake", rc)
+        self.assertIn('display_library: rfb, options="timeout=0"', rc)
+        self.assertIn("com2: enabled=1, mode=file, dev=/r", rc)
+        self.assertIn("waveoutdrv=dummy", rc)  # Debian's Bochs aborts without a sound card
+
+
+class KvmPreflightTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.sys = Path(self.tmp.name)
+        self.dev = self.sys / "kvm"
+        self.dev.write_text("")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def module(self, name, nested=None):
+        (self.sys / name / "parameters").mkdir(parents=True)
+        if nested is not None:
+            (self.sys / name / "parameters" / "nested").write_text(nested + "\n")
+
+    def test_pvm_cannot_nest(self):
+        self.module("kvm_pvm")
+        self.assertIn("kvm_pvm", qemu.kvm_preflight(self.sys, str(self.dev)))
+
+    def test_nested_on(self):
+        self.module("kvm_intel", "Y")
+        self.assertIsNone(qemu.kvm_preflight(self.sys, str(self.dev)))
+
+    def test_nested_off(self):
+        self.module("kvm_amd", "0")
+        self.assertIn("nested=1", qemu.kvm_preflight(self.sys, str(self.dev)))
+
+    def test_no_dev_kvm(self):
+        self.assertIn("does not exist", qemu.kvm_preflight(self.sys, str(self.sys / "none")))
+
+    def test_vendor_picks_the_module(self):
+        self.assertEqual(qemu.kvm_module_for_host("vendor_id\t: AuthenticAMD\n"), "kvm-amd")
+        self.assertEqual(qemu.kvm_module_for_host("vendor_id\t: GenuineIntel\n"), "kvm-intel")
+
+
+def fake_module(path: Path, depends: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = f"license=GPL\0depends={depends}\0name={path.name.split('.')[0]}\0".encode()
+    path.write_bytes(lzma.compress(b"\x7fELF" + b"\0" * 16 + info, format=lzma.FORMAT_XZ))
+
+
+class ModulesTest(unittest.TestCase):
+    def test_closure_loads_dependencies_first(self):
+        with tempfile.TemporaryDirectory() as d:
+            mods = Path(d)
+            fake_module(mods / "kernel/arch/x86/kvm/kvm-amd.ko.xz", "kvm,ccp")
+            fake_module(mods / "kernel/arch/x86/kvm/kvm.ko.xz", "irqbypass")
+            fake_module(mods / "kernel/drivers/crypto/ccp/ccp.ko.xz", "")
+            fake_module(mods / "kernel/virt/lib/irqbypass.ko.xz", "")
+            order = [p.name for p in kernel.module_closure(mods, "kvm_amd")]
+            self.assertEqual(order, ["irqbypass.ko.xz", "kvm.ko.xz", "ccp.ko.xz",
+                                     "kvm-amd.ko.xz"])
+            k = kernel.Kernel(Path("/k"), mods)
+            (mods / "modules.builtin").write_text("kernel/arch/x86/kvm/kvm-intel.ko\n")
+            self.assertEqual(kernel.kvm_modules(k, "kvm-intel"), [])   # built in
+            self.assertEqual(kernel.kvm_modules(kernel.Kernel(Path("/k")), "kvm-amd"), [])
+            with self.assertRaises(kernel.KernelError):
+                kernel.module_closure(mods, "nosuch")
+
+    def test_newest_debian_package(self):
+        pkgs = ["linux-image-6.12.9+deb12-amd64-unsigned",
+                "linux-image-6.12.117+deb12-amd64-unsigned",
+                "linux-image-6.12.43+deb12-amd64-unsigned"]
+        self.assertEqual(max(pkgs, key=kernel._version_key), pkgs[1])
+
+
+class BuildTest(unittest.TestCase):
+    def test_fragment_has_kvm_built_in(self):
+        want = build.wanted_options(build.fragment_text(kasan=False))
+        for opt in ("CONFIG_KVM", "CONFIG_KVM_INTEL", "CONFIG_KVM_AMD", "CONFIG_X86_DEBUG_FPU"):
+            self.assertEqual(want[opt], "y")
+        self.assertNotIn("CONFIG_KASAN", want)
+        self.assertEqual(build.wanted_options(build.fragment_text(kasan=True))["CONFIG_KASAN"],
+                         "y")
+
+    def test_config_problems_name_what_did_not_stick(self):
+        frag = "CONFIG_KVM=y\nCONFIG_KVM_AMD=y\n"
+        self.assertEqual(build.config_problems("CONFIG_KVM=y\nCONFIG_KVM_AMD=y\n", frag), [])
+        self.assertEqual(build.config_problems("CONFIG_KVM=y\n# CONFIG_KVM_AMD is not set\n",
+                                               frag), ["CONFIG_KVM_AMD=y (got unset)"])
+
+    def test_not_a_tree(self):
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaisesRegex(build.BuildError, "not a kernel source tree"):
+                build.build(Path(d))
+
+
+class BisectTest(unittest.TestCase):
+    def test_step_codes(self):
+        self.assertEqual([bisect.step_code(c) for c in (0, 1, 2)], [0, 1, 125])
+
+    def test_first_bad_commit(self):
+        out = ("Bisecting: 0 revisions left\nabc123def4567890 is the first bad commit\n"
+               "commit abc123def4567890\n")
+        self.assertEqual(bisect.first_bad(out), "abc123def4567890")
+        self.assertIsNone(bisect.first_bad("bisect found nothing"))
+
+    def test_bisect_forwards_the_lab_arguments_to_each_step(self):
+        p = argparse.ArgumentParser()
+        cli.add_run_args(p)
+        a = p.parse_args(["--lab", "bochs", "--test", "kvmfpu_swap_test -v avx512",
+                          "--timeout", "60"])
+        fwd = bisect.forward_args(a)
+        self.assertEqual(fwd[:2], ["--lab", "bochs"])
+        self.assertIn("kvmfpu_swap_test -v avx512", fwd)
+
+    def test_a_test_argument_becomes_one_instance(self):
+        insts = cli.instances_from_tests(["kvmfpu_swap_test -v avx --seed 2"], Path("/"), 30)
+        self.assertEqual(insts[0].id, "kvmfpu_swap_test.v.avx.seed.2")
+        self.assertEqual(insts[0].args, ["-v", "avx", "--seed", "2"])
+
+
+if __name__ == "__main__":
+    unittest.main()
