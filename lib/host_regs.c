@@ -28,7 +28,8 @@ uint64_t host_check_mask(void)
 	return host_xcr0() & XS_MASK_KNOWN & ~XS_MASK_AMX;
 }
 
-long host_kvm_run(int vcpu_fd, const struct ximage *fill, struct ximage *out, uint64_t rfbm)
+long host_syscall_with_regs(long nr, long a0, long a1, long a2, const struct ximage *fill,
+			    struct ximage *out, uint64_t rfbm)
 {
 	uint32_t lo = rfbm, hi = rfbm >> 32;
 	struct ximage saved;
@@ -49,10 +50,10 @@ long host_kvm_run(int vcpu_fd, const struct ximage *fill, struct ximage *out, ui
 		"mov %[lo], %%eax\n\t"
 		"mov %[hi], %%edx\n\t"
 		"xrstor64 (%[fill])\n\t"
-		"mov %[nr], %%eax\n\t"
-		"mov %[fd], %%edi\n\t"
-		"mov %[cmd], %%esi\n\t"
-		"xor %%edx, %%edx\n\t"
+		"mov %[nr], %%rax\n\t"
+		"mov %[a0], %%rdi\n\t"
+		"mov %[a1], %%rsi\n\t"
+		"mov %[a2], %%rdx\n\t"
 		"syscall\n\t"
 		"mov %%rax, %[ret]\n\t"
 		"mov %[lo], %%eax\n\t"
@@ -63,10 +64,14 @@ long host_kvm_run(int vcpu_fd, const struct ximage *fill, struct ximage *out, ui
 		"xrstor64 (%[saved])\n\t"
 		: [ret] "=&r"(ret)
 		: [lo] "r"(lo), [hi] "r"(hi), [saved] "r"(saved.buf), [fill] "r"(fill->buf),
-		  [out] "r"(out->buf), [nr] "i"(SYS_ioctl), [fd] "r"(vcpu_fd),
-		  [cmd] "i"(KVM_RUN)
+		  [out] "r"(out->buf), [nr] "m"(nr), [a0] "m"(a0), [a1] "m"(a1), [a2] "m"(a2)
 		: "rax", "rcx", "rdx", "rdi", "rsi", "r11", "memory", "cc");
 
 	ximage_free(&saved);
 	return ret;
+}
+
+long host_kvm_run(int vcpu_fd, const struct ximage *fill, struct ximage *out, uint64_t rfbm)
+{
+	return host_syscall_with_regs(SYS_ioctl, vcpu_fd, KVM_RUN, 0, fill, out, rfbm);
 }

@@ -18,10 +18,14 @@ uint64_t host_xcr0(void);
 uint64_t host_check_mask(void);
 
 /*
- * KVM_RUN on @vcpu_fd with the registers of @rfbm loaded from @fill and stored into @out
- * (standard-format images of the host layout). Returns the ioctl's return value or -errno.
- * The caller's own register state is saved and restored around all of it.
+ * System call @nr(@a0, @a1, @a2) with the registers of @rfbm loaded from @fill and stored into
+ * @out (standard-format images of the host layout). Returns the call's return value (-errno
+ * on failure). The caller's own register state is saved and restored around all of it.
  */
+long host_syscall_with_regs(long nr, long a0, long a1, long a2, const struct ximage *fill,
+			    struct ximage *out, uint64_t rfbm);
+
+/* KVM_RUN on @vcpu_fd the same way. */
 long host_kvm_run(int vcpu_fd, const struct ximage *fill, struct ximage *out, uint64_t rfbm);
 
 #endif /* KVMFPU_HOST_REGS_H */
