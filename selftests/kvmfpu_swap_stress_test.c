@@ -17,6 +17,7 @@
  *
  * Run: kvmfpu_swap_stress_test [--vcpus N] [--duration S] [--seed N] [--cpu C]
  */
+#define _GNU_SOURCE	/* sched_setaffinity(); 6.1's CFLAGS do not define it */
 #include <errno.h>
 #include <linux/if_alg.h>
 #include <pthread.h>
