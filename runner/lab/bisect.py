@@ -157,9 +157,9 @@ def run_bisect(a: argparse.Namespace) -> int:
         print("bisect: no first bad commit found; see " + str(steps / "bisect-run.log"),
               file=sys.stderr)
         return V.EXIT_ERROR
-    subject = git(tree, "log", "-1", "--format=%h %s", bad, check=False)
-    print(f"first bad commit: {subject}")
     short = git(tree, "rev-parse", "--short=12", bad, check=False)
+    subject = git(tree, "log", "-1", "--format=%s", bad, check=False)
+    print(f"first bad commit: {short} {subject}")
     for line in failing_diagnostics(steps / short):
         print("  " + line)
     return 0

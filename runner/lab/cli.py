@@ -116,6 +116,7 @@ def cmd_lab(a: argparse.Namespace) -> int:
             insts = instances_from_profile(a.profile, a.bin_dir, lab, a.kvm_xcr0)
         else:
             insts = instances_from_tests(a.tests, a.bin_dir, a.timeout)
+        run.preflight(lab)
         kern = get_kernel(a, log)
         workdir = a.results or results.new_dir(lab.name)
         lr = run.run(lab, kern, insts, a.bin_dir, workdir, log)

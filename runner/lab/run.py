@@ -222,17 +222,24 @@ def plan_entries(instances: list[Instance]) -> list[initramfs.PlanEntry]:
             for i in instances]
 
 
-def run(lab: Lab, kernel: Kernel, instances: list[Instance], bin_dir: Path, workdir: Path,
-        log: Callable[[str], None] = print) -> LabRun:
-    """Boot `kernel` in `lab`, run `instances` from `bin_dir` inside it, judge the results."""
-    from runner.lab import bochs  # imported here: it pulls ISO tools the qemu labs never need
+def preflight(lab: Lab) -> None:
+    """Raise LabError when this machine cannot run the lab (tools, /dev/kvm)."""
+    from runner.lab import bochs
 
-    workdir.mkdir(parents=True, exist_ok=True)
     problem = qemu.available() if lab.launcher == "qemu" else bochs.available()
     if lab.launcher == "qemu" and lab.accel == "kvm":
         problem = problem or qemu.kvm_preflight()
     if problem:
         raise LabError(f"lab {lab.name}: {problem}")
+
+
+def run(lab: Lab, kernel: Kernel, instances: list[Instance], bin_dir: Path, workdir: Path,
+        log: Callable[[str], None] = print) -> LabRun:
+    """Boot `kernel` in `lab`, run `instances` from `bin_dir` inside it, judge the results."""
+    from runner.lab import bochs
+
+    preflight(lab)
+    workdir.mkdir(parents=True, exist_ok=True)
     binaries = []
     for name in sorted({i.program for i in instances}):
         p = bin_dir / name
