@@ -37,7 +37,7 @@ harmless() {
 	g commit -q -am "$2"
 }
 
-make_repo() {
+make_base() {
 	echo "demo: unpacking $tarball into $tree"
 	rm -rf "$tree.tmp"
 	mkdir -p "$tree.tmp"
@@ -49,6 +49,10 @@ make_repo() {
 	nice -n 19 git -C "$tree" add -A -f
 	g commit -q -m "Debian linux-source-6.12 as shipped"
 	g tag demo-good
+}
+
+make_commits() {
+	g checkout -q -f -B master demo-good
 	harmless Documentation/virt/kvm/x86/index.rst "document nothing in particular"
 	harmless arch/x86/kvm/x86.c "tidy a comment in x86.c"
 	# The regression: after a VM exit the host keeps running with the guest's XCR0.
@@ -58,25 +62,25 @@ p = sys.argv[1]
 s = open(p).read()
 old = ("\t\tif (vcpu->arch.xcr0 != kvm_host.xcr0)\n"
        "\t\t\txsetbv(XCR_XFEATURE_ENABLED_MASK, kvm_host.xcr0);\n")
-assert s.count(old) == 2, "kvm_load_{guest,host}_xsave_state changed shape"
 i = s.index("void kvm_load_host_xsave_state")
-j = s.index(old, i)
+j = s.find(old, i)
+assert 0 < j < s.index("EXPORT_SYMBOL_GPL(kvm_load_host_xsave_state)"), \
+    "kvm_load_host_xsave_state() changed shape"
 s = s[:j] + "\t\t/* the guest's XCR0 is fine for the host too */\n" + s[j + len(old):]
 open(p, "w").write(s)
 EOF
 	g commit -q -am "KVM: x86: skip the XCR0 write on VM exit
 
 Saves an XSETBV per exit (it is not fine: the host keeps the guest's XCR0)."
-	g tag demo-breaking
+	g tag -f demo-breaking
 	harmless arch/x86/kernel/fpu/core.c "tidy a comment in fpu/core.c"
 	harmless arch/x86/kvm/svm/svm.c "tidy a comment in svm.c"
-	g tag demo-bad
+	g tag -f demo-bad
 }
 
-if [ ! -d "$tree/.git" ]; then
-	make_repo
-fi
-g log --oneline demo-good^..demo-bad
+[ -d "$tree/.git" ] || make_base
+g rev-parse -q --verify demo-bad >/dev/null || make_commits
+g log --oneline demo-good..demo-bad
 
 # Warm the build directory at the good commit so bisect steps are incremental.
 if [ ! -f "$build/arch/x86/boot/bzImage" ]; then

@@ -128,7 +128,7 @@ def cmd_lab(a: argparse.Namespace) -> int:
             print(f"lab error: {e}", file=sys.stderr)
             return V.EXIT_ERROR
         raise
-    results.write(lr, workdir, time.monotonic() - started)
+    results.write(lr, workdir, time.monotonic() - started, a.profile or "lab")
     print(results.summary(lr, workdir, time.monotonic() - started))
     return lr.exit_code
 

@@ -1,14 +1,17 @@
 """A lab run's results directory and its one-screen summary.
 
-results/<run-id>/: lab.json (everything, machine-readable), results.ktap (one KTAP document,
-each program's output as a subtest), logs/<instance>.log, dmesg.txt (kernel log per test),
-console.log (ttyS0), channel.log (ttyS1), emulator.log, command.txt.
+results/<run-id>/: lab.json (the lab's view: kernel, CPU, boot, splats, verdicts), the runner's
+run.json, results.ktap, junit.xml and report.html (same format as a host run),
+logs/<instance>.log, dmesg.txt (kernel log per test), console.log (ttyS0), channel.log (ttyS1),
+emulator.log, command.txt.
 """
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from runner import verdicts as V
 from runner.lab.labs import REPO
@@ -26,27 +29,60 @@ def new_dir(lab: str) -> Path:
     return d
 
 
-def ktap(lr: LabRun) -> str:
-    lines = ["KTAP version 1", f"1..{len(lr.instances)}"]
-    for n, i in enumerate(lr.instances, 1):
-        lines += ["    " + ln if ln else "" for ln in i.output.rstrip("\n").split("\n")
-                  if i.output]
-        for d in i.diagnostics:
-            lines.append(f"# {i.instance.id}: {d}")
-        for s in i.splats:
-            lines += [f"# {ln}" for ln in s.lines]
-        ok = "ok" if i.verdict in (V.PASS, V.SKIP) else "not ok"
-        directive = " # SKIP" if i.verdict == V.SKIP else ""
-        lines.append(f"{ok} {n} {i.instance.id}{directive}")
-    return "\n".join(lines) + "\n"
+def host_record(lr: LabRun) -> dict[str, Any]:
+    """The run.json `host` of a lab run: the lab guest is the host the tests ran on."""
+    from runner import hostinfo
+    r = lr.report
+    return {
+        "hostname": f"lab-{lr.lab.name}", "kernel": r.kernel or lr.kernel.version,
+        "kernel_version": lr.kernel.source, "machine": "x86_64", "tier": f"lab-{lr.lab.name}",
+        "cpu": {"model": r.cpu_model,
+                "fpu_features": [f for f in hostinfo.FPU_FLAGS if f in r.cpu_flags],
+                "cpus": lr.lab.smp},
+        "kvm_supported_xcr0": lr.kvm_xcr0,
+        "kvm_supported_xcr0_source": "kvmfpu-env lines of the tests in the lab guest",
+        "kvm_module": ",".join(r.modules) or "kvm (built in)",
+        "lab": {"name": lr.lab.name, "description": lr.lab.description,
+                "quirks": lr.lab.quirk_names, "emulator_wall_s": lr.result.wall},
+    }
 
 
-def write(lr: LabRun, workdir: Path, wall: float) -> None:
+def run_record(lr: LabRun, run_id: str, profile: str, workdir: Path,
+               wall: float) -> dict[str, Any]:
+    """A runner run.json record (runner/runstate.py format) for a lab run, so the runner's
+    report.html, junit.xml, results.ktap and `kvmfpu compare` work on lab runs too."""
+    from runner import runstate
+    insts = [i.instance for i in lr.instances]
+    run = runstate.new_run(run_id, profile, f"lab {lr.lab.name}: {lr.lab.description}",
+                           host_record(lr), insts, "/tests", {"argv": sys.argv}, {})
+    for i in lr.instances:
+        if i.outcome is not None:
+            runstate.record_finish(run, i.instance, i.outcome, i.output)
+        entry = runstate.find(run, i.instance.id)
+        entry.update(status="done", verdict=i.verdict, diagnostics=i.diagnostics)
+    splats = lr.boot_splats + [s for i in lr.instances for s in i.splats]
+    run["kernel_log"].update(
+        watched=lr.report.began, path="lab guest: dmesg -c after each test, and the console",
+        error=None if lr.report.began else lr.lab_error,
+        splats=[{"line": s.title, "time": None, "instances": [s.test or "@boot"]}
+                for s in splats])
+    run.update(status="interrupted" if lr.lab_error else "complete",
+               cut_short=lr.lab_error is not None, cut_short_reason=lr.lab_error,
+               finished=runstate.now_iso(), duration=round(wall, 3))
+    return run
+
+
+def write(lr: LabRun, workdir: Path, wall: float, profile: str = "lab") -> None:
     data = lr.to_json()
     data["wall_s"] = round(wall, 1)
     (workdir / "lab.json").write_text(json.dumps(data, indent=2) + "\n")
-    (workdir / "results.ktap").write_text(ktap(lr))
     copy_logs(lr, workdir)
+    try:
+        from runner import artifacts
+        artifacts.write_all(run_record(lr, workdir.name, profile, workdir, wall), workdir)
+    except Exception as e:  # the lab's own lab.json and logs stand without the runner's views
+        print(f"lab: could not write the runner's run.json/report.html: {e!r}",
+              file=sys.stderr)
 
 
 def summary(lr: LabRun, workdir: Path, wall: float) -> str:

@@ -185,5 +185,20 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual(lr.exit_code, 1)
 
 
+class RunRecordTest(unittest.TestCase):
+    def test_lab_run_as_a_runner_record(self):
+        from runner.lab import results
+        lr = judge(channel_with(PASSING, dmesg=WARNING))
+        run = results.run_record(lr, "lab-tcg-x", "lab", Path("/nonexistent"), 7.0)
+        self.assertEqual(run["host"]["tier"], "lab-tcg")
+        self.assertEqual(run["host"]["kvm_supported_xcr0"], "0x207")
+        [e] = run["instances"]
+        self.assertEqual((e["status"], e["verdict"]), ("done", V.FAIL))
+        self.assertEqual(e["exercised"], ["x87", "sse", "avx"])
+        self.assertEqual(run["kernel_log"]["splats"][0]["instances"], ["kvmfpu_swap_test"])
+        from runner import runstate
+        self.assertEqual(runstate.summarize(run)["exit_code"], 1)
+
+
 if __name__ == "__main__":
     unittest.main()
