@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from runner import verdicts as V
@@ -165,7 +166,17 @@ def run_bisect(a: argparse.Namespace) -> int:
     return 0
 
 
+ABORT = 128  # git bisect run stops on exit codes above 127
+
+
 def dispatch(a: argparse.Namespace) -> int:
     if a.cmd == "bisect-step":
-        return run_step(a)
+        try:
+            return run_step(a)
+        except KeyboardInterrupt:
+            return ABORT
+        except Exception:  # a bug in the harness is no verdict on the commit: stop
+            traceback.print_exc()
+            print("bisect-step: internal error, aborting the bisection", file=sys.stderr)
+            return ABORT
     return run_bisect(a)

@@ -90,6 +90,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bin-dir", type=Path, default=DEFAULT_BIN,
                    help="static test programs (default out/static)")
     p.add_argument("--results", type=Path, help="results directory (default results/<run-id>)")
+    p.add_argument("--require-exercised", action="store_true",
+                   help="exit 2 unless every component the lab can test (configs/labs/ "
+                        "`exercises`) went through KVM in some passing test")
     p.add_argument("-q", "--quiet", action="store_true")
 
 
@@ -130,6 +133,11 @@ def cmd_lab(a: argparse.Namespace) -> int:
         raise
     results.write(lr, workdir, time.monotonic() - started, a.profile or "lab")
     print(results.summary(lr, workdir, time.monotonic() - started))
+    missing = [c for c in lr.lab.exercises if c not in lr.exercised]
+    if a.require_exercised and missing and lr.exit_code == V.EXIT_PASS:
+        print(f"lab {lr.lab.name}: ERROR: not exercised although the lab can: "
+              f"{','.join(missing)} (--require-exercised)", file=sys.stderr)
+        return V.EXIT_ERROR
     return lr.exit_code
 
 
