@@ -2,11 +2,17 @@
 `-rc` command file (Debian's bochs-bin has no nogui: an rfb display that never waits)."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import Callable, Iterator
 
 from runner.lab.labs import Lab
+
+LOCK = Path(tempfile.gettempdir()) / "kvmfpu-lab-bochs.lock"  # machine-wide, like the port
 
 BOCHS = "bochs-bin"
 BIOS = Path("/usr/share/bochs/BIOS-bochs-latest")
@@ -24,6 +30,19 @@ def available() -> str | None:
         if not f.is_file():
             return f"{f} not found: install {pkg} (runner/lab/deps.sh)"
     return None
+
+
+@contextlib.contextmanager
+def display_lock(log: Callable[[str], None] = print, path: Path = LOCK) -> Iterator[None]:
+    """One Bochs lab at a time on this machine: its rfb display wants loopback port 5900."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"lab bochs: waiting for another Bochs lab to finish ({path})")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def isolinux_cfg(cmdline: str) -> str:

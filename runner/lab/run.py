@@ -6,6 +6,7 @@ to run it, or died under it without a splat, is a lab error (exit 2), never a pa
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import shutil
@@ -160,6 +161,9 @@ def judge(lab: Lab, kernel: Kernel, instances: list[Instance],
         lab_error = boot_failure(result, splats.find(console))
     elif report.lab_error:
         lab_error = f"guest: {report.lab_error}"
+        if "/dev/kvm" in report.lab_error and kernel.modules_dir is None:
+            lab_error += (" (no KVM modules were given: build KVM in, or pass --modules "
+                          "DIR with the kernel's lib/modules/<release>)")
     elif report.module_errors:
         lab_error = f"guest could not load KVM modules: {', '.join(report.module_errors)}"
 
@@ -265,7 +269,8 @@ def run(lab: Lab, kernel: Kernel, instances: list[Instance], bin_dir: Path, work
         cmd, cwd = bochs.prepare(lab, kernel.image, initrd, console, channel, workdir)
     (workdir / "command.txt").write_text(" ".join(cmd) + "\n")
     log(f"lab {lab.name}: booting {kernel.source or kernel.image}")
-    result = boot.run(cmd, workdir, console, channel, lab.boot_timeout, budget, cwd=cwd)
+    with bochs.display_lock(log) if lab.launcher == "bochs" else contextlib.nullcontext():
+        result = boot.run(cmd, workdir, console, channel, lab.boot_timeout, budget, cwd=cwd)
     return judge(lab, kernel, instances, result)
 
 
