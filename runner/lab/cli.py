@@ -21,6 +21,10 @@ from runner.lab import labs, results
 from runner.lab.labs import REPO
 from runner.plan import Instance
 
+class LabUsageError(Exception):
+    """Bad lab arguments (exit 2)."""
+
+
 SUBCOMMANDS = ("lab", "build-kernel", "bisect-step", "bisect")
 DEFAULT_BIN = REPO / "out" / "static"
 
@@ -39,13 +43,13 @@ def instances_from_tests(tests: list[str], bin_dir: Path, timeout: float) -> lis
     if not tests:
         tests = sorted(p.name for p in bin_dir.glob("kvmfpu_*_test") if p.is_file())
         if not tests:
-            raise SystemExit(f"lab: no kvmfpu_*_test programs in {bin_dir}: run `make static`")
+            raise LabUsageError(f"no kvmfpu_*_test programs in {bin_dir}: run `make static`")
     out, seen = [], set()
     for t in tests:
         words = shlex.split(t)
         iid = _instance_id(words)
         if iid in seen:
-            raise SystemExit(f"lab: --test {t!r} given twice")
+            raise LabUsageError(f"--test {t!r} given twice")
         seen.add(iid)
         out.append(Instance(id=iid, program=words[0], args=words[1:], variant=None, tests=[],
                             params={}, timeout=timeout))
@@ -108,7 +112,10 @@ def get_kernel(a: argparse.Namespace, log) -> K.Kernel:
 
 
 def cmd_lab(a: argparse.Namespace) -> int:
-    from runner.lab import run
+    from runner import catalog, config, plan
+    from runner.lab import build, run
+    errors = (K.KernelError, run.LabError, labs.LabConfigError, LabUsageError, build.BuildError,
+              config.ConfigError, plan.PlanError, catalog.CatalogError)
     log = (lambda s: None) if a.quiet else (lambda s: print(s, flush=True))
     started = time.monotonic()
     try:
@@ -123,14 +130,9 @@ def cmd_lab(a: argparse.Namespace) -> int:
         kern = get_kernel(a, log)
         workdir = a.results or results.new_dir(lab.name)
         lr = run.run(lab, kern, insts, a.bin_dir, workdir, log)
-    except (K.KernelError, run.LabError, labs.LabConfigError) as e:
+    except errors as e:
         print(f"lab error: {e}", file=sys.stderr)
         return V.EXIT_ERROR
-    except Exception as e:  # config and plan errors from the runner, build failures
-        if type(e).__name__ in ("ConfigError", "PlanError", "CatalogError", "BuildError"):
-            print(f"lab error: {e}", file=sys.stderr)
-            return V.EXIT_ERROR
-        raise
     results.write(lr, workdir, time.monotonic() - started, a.profile or "lab")
     print(results.summary(lr, workdir, time.monotonic() - started))
     missing = [c for c in lr.lab.exercises if c not in lr.exercised]
