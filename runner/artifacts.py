@@ -46,6 +46,8 @@ def summary_text(run: dict[str, Any]) -> str:
     kl = run["kernel_log"]
     if kl.get("error"):
         lines.append(kl["error"])
+    for host, state in kl.get("remote_hosts", {}).items():
+        lines.append(f"remote host {host}: kernel log {state}")
     for sp in kl["splats"]:
         lines.append(f"kernel log: {sp['line']} (while running: "
                      f"{', '.join(sp['instances']) or 'nothing'})")

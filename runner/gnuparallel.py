@@ -16,15 +16,30 @@ import time
 from pathlib import Path
 
 from runner.evaluate import Outcome
+from runner.kmsg import SPLAT_ERE
 from runner.plan import Instance
 from runner.pool import GRACE, OnFinish, OnStart
 
 TIMEOUT_EXIT = (124, 128 + signal.SIGKILL)  # coreutils timeout: TERM'd, or needed KILL
 
 
-def job_line(inst: Instance, bin_dir: Path) -> str:
+def job_line(inst: Instance, bin_dir: Path, watch_kernel_log: bool = False) -> str:
+    """The shell line of one job; with watch_kernel_log (remote hosts, whose kernel log the
+    runner can't follow), the job itself reports the host's new splat lines after the
+    program as `# kvmfpu-kmsg: LINE`, or `# kvmfpu-kmsg_unreadable:` if dmesg fails."""
     cmd = " ".join(shlex.quote(a) for a in inst.command(str(bin_dir)))
-    return f"timeout -k {GRACE:g} {inst.timeout:g} {cmd} 2>&1"
+    line = f"timeout -k {GRACE:g} {inst.timeout:g} {cmd} 2>&1"
+    if not watch_kernel_log:
+        return line
+    ere = shlex.quote(SPLAT_ERE)
+    # New lines are those after the last line seen before the job (a full ring buffer keeps
+    # its line count, so counting lines would miss them); lines carry timestamps.
+    new_lines = ("L=\"$last\" awk '{a[NR]=$0} $0==ENVIRON[\"L\"]{s=NR} "
+                 "END{for(i=s+1;i<=NR;i++)print a[i]}'")
+    return (f"if dmesg >/dev/null 2>&1; then ok=1; last=$(dmesg | tail -n 1); else ok=0; fi; "
+            f"{line}; rc=$?; if [ $ok = 1 ]; then dmesg | {new_lines} | grep -E {ere} | "
+            f"sed 's/^/# kvmfpu-kmsg: /'; "
+            f"else echo \"# kvmfpu-kmsg_unreadable: host=$(uname -n)\"; fi; exit $rc")
 
 
 def parse_joblog_line(line: str) -> dict[str, str] | None:
@@ -81,7 +96,9 @@ def run(instances: list[Instance], bin_dir: Path, run_dir: Path, jobs: int,
     logs = run_dir / "logs"
     (run_dir / "parallel").mkdir(exist_ok=True)
     jobs_file = run_dir / "parallel.jobs"
-    jobs_file.write_text("".join(job_line(i, bin_dir.resolve()) + "\n" for i in instances))
+    remote = sshloginfile is not None
+    jobs_file.write_text("".join(job_line(i, bin_dir.resolve(), remote) + "\n"
+                                 for i in instances))
     joblog = run_dir / "parallel.joblog"
     with open(run_dir / "parallel.stdout", "wb") as out:
         proc = subprocess.Popen(command(jobs_file, run_dir, jobs, sshloginfile), stdout=out,

@@ -15,6 +15,8 @@ from typing import Callable
 
 SPLAT = re.compile(r"WARNING:|\bBUG:|\bOops\b|KASAN|UBSAN:|general protection fault|"
                    r"x86/fpu|kernel BUG")
+# The same, as a POSIX extended regular expression for grep -E on remote hosts.
+SPLAT_ERE = ("WARNING:|BUG:|Oops|KASAN|UBSAN:|general protection fault|x86/fpu|kernel BUG")
 _KMSG_PREFIX = re.compile(r"^\d+,\d+,\d+,[^;]*;")
 
 

@@ -61,6 +61,9 @@ def parse_record(text: str) -> dict[str, str] | None:
         return None
     rec: dict[str, str] = {"kind": m.group(1)}
     rest = m.group(2).strip()
+    if rec["kind"] == "kmsg":      # a kernel log line, verbatim
+        rec["text"] = rest
+        return rec
     while rest:
         key, eq, value = rest.partition("=")
         if not eq or " " in key:

@@ -118,9 +118,9 @@ def _kernel_log(run: dict[str, Any]) -> str:
         body = '<p class="banner">Kernel log was not watched.</p>'
     else:
         body = f'<p>Watched {escape(str(kl.get("path")))}: {len(kl["splats"])} splat(s).</p>'
-    if kl.get("unwatched_hosts"):
-        body += (f'<p class="banner">Kernel logs of remote hosts not watched: '
-                 f'{escape(", ".join(kl["unwatched_hosts"]))}</p>')
+    for host, state in kl.get("remote_hosts", {}).items():
+        cls = "" if state.startswith("watched") else ' class="banner"'
+        body += f'<p{cls}>Remote host {escape(host)}: kernel log {escape(state)}</p>'
     if kl["splats"]:
         body += "<ul>" + "".join(
             f'<li><code>{escape(sp["line"])}</code> while running: '

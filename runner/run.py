@@ -133,7 +133,9 @@ def execute(opts: Any) -> int:
     run = runstate.new_run(run_id, profile.name, profile.description, host, instances,
                            str(bin_dir.resolve()), options, progs_json)
     if via == "parallel" and opts.sshloginfile:
-        run["kernel_log"]["unwatched_hosts"] = _remote_hosts(Path(opts.sshloginfile))
+        hosts = _remote_hosts(Path(opts.sshloginfile))
+        run["kernel_log"]["remote_hosts"] = {h: "not reached yet" for h in hosts}
+        run["kernel_log"]["unwatched_hosts"] = hosts
     _link_latest(root, run_id)
     artifacts.write_all(run, run_dir)
     print(f"kvmfpu: run {run_id}: {len(instances)} instance(s) of profile {profile.name} "
@@ -146,8 +148,9 @@ def _remote_hosts(sshloginfile: Path) -> list[str]:
         lines = sshloginfile.read_text().splitlines()
     except OSError:
         return []
-    hosts = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-    return [h for h in hosts if h != ":"]
+    hosts = [gnuparallel.short_host(ln.strip()) for ln in lines
+             if ln.strip() and not ln.startswith("#")]
+    return [h for h in hosts if h]
 
 
 def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Instance],

@@ -92,6 +92,27 @@ def record_finish(run: dict[str, Any], inst: Instance, out: evaluate.Outcome,
         "replay": [r.get("args", "") for t in doc.tests for r in t.kind("replay")],
         "ktap": ktap.summary(doc),
     })
+    if out.host:
+        _remote_kernel_log(run, inst.id, out.host, doc)
+        attribute_splats(run)
+
+
+def _remote_kernel_log(run: dict[str, Any], inst_id: str, host: str,
+                       doc: ktap.Document) -> None:
+    """Splat lines a remote job reported about its host's kernel log (gnuparallel.job_line)."""
+    records = doc.records + [r for t in doc.tests for r in t.records]
+    kl = run["kernel_log"]
+    for r in records:
+        if r["kind"] == "kmsg":
+            kl["splats"].append({"line": r.get("text", ""), "time": None,
+                                 "instances": [inst_id], "host": host})
+    hosts = kl.setdefault("remote_hosts", {})
+    if any(r["kind"] == "kmsg_unreadable" for r in records):
+        hosts[host] = "unreadable (dmesg failed there)"
+    elif hosts.get(host) != "unreadable (dmesg failed there)":
+        hosts[host] = "watched (dmesg before and after each job)"
+    kl["unwatched_hosts"] = sorted(h for h, state in hosts.items()
+                                   if not state.startswith("watched"))
 
 
 def attribute_splats(run: dict[str, Any]) -> None:

@@ -75,7 +75,8 @@ import json
 run = json.load(open("results/latest/run.json"))
 for e in run["instances"]:
     print(f"  {e.get('host') or 'local':20} {e['verdict'] or 'pending':7} {e['id']}")
-print("  kernel log not watched on:", len(run["kernel_log"]["unwatched_hosts"]), "remote host(s)")
+for host, state in run["kernel_log"].get("remote_hosts", {}).items():
+    print(f"  {host}: kernel log {state}")
 PY
 echo "--- joblog (results/latest/parallel.joblog):"
 cut -f1-8 results/latest/parallel.joblog
