@@ -30,6 +30,21 @@ void guest_pkru_save(uint8_t *area);
 uint64_t guest_xgetbv0(void);
 void guest_xsave(uint8_t *img, uint64_t rfbm);
 
+/* AMX (guest_code/amx.c). @area: the XTILEDATA area of a standard-format image. */
+struct ex_regs;
+void guest_ldtilecfg(const uint8_t *cfg);
+void guest_sttilecfg(uint8_t *cfg);
+void guest_tileloadd_all(const uint8_t *area);
+void guest_tilestored_all(uint8_t *area);
+void guest_tilerelease(void);
+uint64_t guest_rdmsr(uint32_t msr);
+void guest_wrmsr(uint32_t msr, uint64_t val);
+/* Registered with vm_install_exception_handler(vm, KVMFPU_NM_VECTOR, ...). */
+void kvmfpu_guest_nm_handler(struct ex_regs *regs);
+/* The AMX guest's entry point: runs the program in @args (guest_amx.h). */
+struct kvmfpu_amx_args;
+void kvmfpu_guest_amx_main(struct kvmfpu_amx_args *args);
+
 /* The guest entry point: see enum kvmfpu_guest_mode. */
 void kvmfpu_guest_main(struct kvmfpu_guest_args *args);
 

@@ -34,4 +34,22 @@
 #define KVM_CAP_XSAVE2 208
 #endif
 
+/*
+ * Guest exception handlers (vm_install_exception_handler()): up to 6.9 a test sets up the IDT
+ * itself with vm_init_descriptor_tables() and vcpu_init_descriptor_tables(); from 6.10 the
+ * library does it for every VM and vCPU it creates and those functions are static. Declared
+ * weak here, they are called where the library exports them and skipped where it does not
+ * (an undefined weak function has address 0): a link-time feature test, not a version test.
+ */
+void vm_init_descriptor_tables(struct kvm_vm *vm) __attribute__((weak));
+void vcpu_init_descriptor_tables(struct kvm_vcpu *vcpu) __attribute__((weak));
+
+static inline void kvmfpu_init_descriptor_tables(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
+{
+	if (vm_init_descriptor_tables)
+		vm_init_descriptor_tables(vm);
+	if (vcpu_init_descriptor_tables)
+		vcpu_init_descriptor_tables(vcpu);
+}
+
 #endif /* KVMFPU_KVM_COMPAT_H */
