@@ -36,7 +36,7 @@ int ximage_alloc(struct ximage *img, const struct xs_layout *l, uint64_t mask, b
 	img->compacted = compacted;
 	img->layout = l;
 	if (compacted)
-		ximage_set_xcomp_bv(img, XS_XCOMP_BV_COMPACTED | (mask & ~XS_MASK_FPSSE));
+		ximage_set_xcomp_bv(img, XS_XCOMP_BV_COMPACTED | mask);
 	return 0;
 }
 
@@ -275,16 +275,18 @@ unsigned int ximage_check_header(const struct ximage *img, uint64_t allowed, uin
 	}
 	/*
 	 * XCOMP_BV is zero in the standard format; in the compacted format bit 63 is set and the
-	 * other bits cover XSTATE_BV.
+	 * other bits cover XSTATE_BV, x87 and SSE included: compacted XRSTOR #GPs if XSTATE_BV[i]
+	 * is set and XCOMP_BV[i] is not, for any i (SDM Vol. 1, 13.8), and XSAVEC/XSAVES write
+	 * XCOMP_BV = RFBM with bit 63.
 	 */
 	if (!img->compacted && xcomp) {
 		report_u64(check, "xcomp_bv", XCOMP_BV_OFFSET, 0, xcomp,
 			   "standard-format image with non-zero XCOMP_BV", report, ctx);
 		bad++;
 	} else if (img->compacted && (!(xcomp & XS_XCOMP_BV_COMPACTED) ||
-				      (bv & ~xcomp & ~XS_MASK_FPSSE))) {
+				      (bv & ~xcomp))) {
 		report_u64(check, "xcomp_bv", XCOMP_BV_OFFSET,
-			   xcomp | XS_XCOMP_BV_COMPACTED | (bv & ~XS_MASK_FPSSE), xcomp,
+			   xcomp | XS_XCOMP_BV_COMPACTED | bv, xcomp,
 			   "compacted image: XCOMP_BV[63] clear or XSTATE_BV not within XCOMP_BV",
 			   report, ctx);
 		bad++;

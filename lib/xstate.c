@@ -3,6 +3,7 @@
  * The xstate component table and the CPUID leaf 0xD layout.
  */
 #include <cpuid.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,14 +229,35 @@ uint32_t xs_offset(const struct xs_layout *l, unsigned int comp, bool compacted,
 	return off;
 }
 
+/* State components that exist but are not XCR0's: IA32_XSS manages them (SDM Vol. 1, 13.2). */
+static const char *const xss_names[] = {
+	[8] = "PT", [10] = "PASID", [11] = "CET_U", [12] = "CET_S", [13] = "HDC",
+	[14] = "UINTR", [15] = "LBR", [16] = "HWP",
+};
+
+#define XS_APX	19
+
+static void explain_unknown_bit(uint64_t xcr0, unsigned int bit, char *why, size_t len)
+{
+	if (bit < ARRAY_LEN(xss_names) && xss_names[bit])
+		snprintf(why, len, "XCR0 0x%llx: bit %u is not an XCR0 state component "
+			 "(%s is managed through IA32_XSS)", (unsigned long long)xcr0, bit,
+			 xss_names[bit]);
+	else if (bit == XS_APX)
+		snprintf(why, len, "XCR0 0x%llx: bit %u (APX) is an XCR0 component kvmfpu does "
+			 "not support yet", (unsigned long long)xcr0, bit);
+	else
+		snprintf(why, len, "XCR0 0x%llx: bit %u is not an XCR0 state component "
+			 "(reserved)", (unsigned long long)xcr0, bit);
+}
+
 bool xs_xcr0_valid(uint64_t xcr0, char *why, size_t len)
 {
 	uint64_t unknown = xcr0 & ~XS_MASK_KNOWN;
 	uint64_t avx512 = xcr0 & XS_MASK_AVX512;
 
 	if (unknown) {
-		snprintf(why, len, "XCR0 0x%llx: bit %d is not an XCR0 state component",
-			 (unsigned long long)xcr0, __builtin_ctzll(unknown));
+		explain_unknown_bit(xcr0, __builtin_ctzll(unknown), why, len);
 		return false;
 	}
 	if (!(xcr0 & XS_BIT(XS_X87))) {
@@ -266,31 +288,40 @@ bool xs_xcr0_valid(uint64_t xcr0, char *why, size_t len)
 	return true;
 }
 
+static bool parse_name(const char *s, size_t n, uint64_t *mask)
+{
+	unsigned int i;
+
+	for (i = 0; i < XS_NR; i++) {
+		if (xs_desc(i) && strlen(xs_name(i)) == n && !strncmp(s, xs_name(i), n)) {
+			*mask |= XS_BIT(i);
+			return true;
+		}
+	}
+	return false;
+}
+
 bool xs_parse_mask(const char *s, uint64_t *mask)
 {
-	char *end, *copy, *tok, *save;
-	unsigned int i;
-	bool ok = true;
+	const char *p;
+	char *end;
+	size_t n;
 
 	if (!*s)
 		return false;
-	*mask = strtoull(s, &end, 0);
-	if (!*end)
-		return true;
-
-	*mask = 0;
-	copy = strdup(s);
-	if (!copy)
-		return false;
-	for (tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
-		for (i = 0; i < XS_NR; i++)
-			if (xs_desc(i) && !strcmp(tok, xs_name(i)))
-				break;
-		if (i == XS_NR)
-			ok = false;
-		else
-			*mask |= XS_BIT(i);
+	/* A number: no sign (strtoull would wrap "-1"), no overflow. */
+	if (*s >= '0' && *s <= '9') {
+		errno = 0;
+		*mask = strtoull(s, &end, 0);
+		return !*end && !errno;
 	}
-	free(copy);
-	return ok;
+	/* A list of names: no empty items. */
+	*mask = 0;
+	for (p = s; ; p += n + 1) {
+		n = strcspn(p, ",");
+		if (!n || !parse_name(p, n, mask))
+			return false;
+		if (!p[n])
+			return true;
+	}
 }

@@ -414,6 +414,7 @@ static const struct {
 	{ 0x1803, "bit 11 is not an XCR0 state component" },	/* CET: IA32_XSS */
 	{ 1ull << 63, "bit 63 is not an XCR0 state component" },
 	{ (1ull << 63) | 0x3, "bit 63 is not an XCR0 state component" },
+	{ (1ull << 19) | 0x3, "bit 19 (APX) is an XCR0 component kvmfpu does not support" },
 };
 
 TEST(xcr0_valid_accepts)
@@ -484,6 +485,11 @@ static const char *const parse_bad[] = {
 	"bit8",			/* how xs_mask_str() prints an unknown bit */
 	"0x7z",
 	"7 ",
+	"-1",			/* strtoull() would wrap it to all ones */
+	"0x10000000000000000",	/* overflows 64 bits */
+	"x87,sse,",		/* empty items */
+	",x87",
+	"x87,,sse",
 };
 
 TEST(parse_mask_accepts_numbers_and_names)

@@ -144,8 +144,7 @@ TEST_F(image, alloc)
 	EXPECT_EQ(variant->compacted, self->img.compacted);
 	if (variant->compacted) {
 		/* Bits 0-1 name the legacy region, which is always there: either value is fine. */
-		EXPECT_EQ(XS_XCOMP_BV_COMPACTED | (variant->mask & ~XS_MASK_FPSSE),
-			  xcomp_bv & ~XS_MASK_FPSSE) {
+		EXPECT_EQ(XS_XCOMP_BV_COMPACTED | variant->mask, xcomp_bv) {
 			TH_LOG("compacted XCOMP_BV must be bit 63 | the components: got 0x%llx",
 			       (unsigned long long)xcomp_bv);
 		}
@@ -744,8 +743,9 @@ struct header_case {
 
 static const struct header_case header_cases[] = {
 	{ "clean standard", false, 0x207, 0, 0x3, -1, 0 },
-	{ "clean compacted", true, 0x207, COMPACTED | 0x2e4, 0x3, -1, 0 },
-	{ "compacted, XCOMP_BV with bits 0-1", true, 0x207, COMPACTED | 0x2e7, 0x3, -1, 0 },
+	{ "clean compacted", true, 0x207, COMPACTED | 0x2e7, 0x3, -1, 0 },
+	{ "compacted, x87/SSE in XSTATE_BV but not XCOMP_BV", true, 0x207, COMPACTED | 0x2e4, 0x3,
+	  -1, 1, { { "xcomp_bv", 520, COMPACTED | 0x2e7, COMPACTED | 0x2e4 } } },
 	{ "init state", false, 0, 0, 0, -1, 0 },
 	{ "XSTATE_BV outside allowed", false, 0x20f, 0, 0x3, -1, 1,
 	  { { "xstate_bv", 512, 0x207, 0x20f } } },
@@ -759,8 +759,8 @@ static const struct header_case header_cases[] = {
 	  { { "xcomp_bv", 520, 0, COMPACTED | 0x7 } } },
 	{ "compacted without XCOMP_BV[63]", true, 0x7, 0x7, 0x3, -1, 1,
 	  { { "xcomp_bv", 520, COMPACTED | 0x7, 0x7 } } },
-	{ "compacted, XSTATE_BV outside XCOMP_BV", true, 0x207, COMPACTED | 0x4, 0x3, -1, 1,
-	  { { "xcomp_bv", 520, COMPACTED | 0x204, COMPACTED | 0x4 } } },
+	{ "compacted, XSTATE_BV outside XCOMP_BV", true, 0x207, COMPACTED | 0x7, 0x3, -1, 1,
+	  { { "xcomp_bv", 520, COMPACTED | 0x207, COMPACTED | 0x7 } } },
 	{ "everything at once", false, 0x20b, 0x1, 0x7, 40, 4,
 	  { { "xstate_bv", 512, 0x203, 0x20b }, { "xstate_bv", 512, 0x20f, 0x20b },
 	    { "xcomp_bv", 520, 0, 0x1 }, { "header_reserved[40]", 552, 0, 0x80 } } },
