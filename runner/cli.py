@@ -63,6 +63,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default=None, help="name of the run directory")
     p.add_argument("--tier", default="host", help="recorded tier (host, lab-tcg, ...)")
     p.add_argument("--kmsg", default="/dev/kmsg", help="kernel log to watch")
+    p.add_argument("--filter", action="append", default=[], metavar="REGEX",
+                   help="only instances whose id matches (repeatable)")
+    p.add_argument("--ktap", action="store_true",
+                   help="print the run's KTAP (results.ktap) on stdout at the end")
     p = sub.add_parser("report", help="rewrite a run's report files and print its summary")
     p.add_argument("run", help="run directory, or a run id under --results")
     p.add_argument("--results", default=str(DEFAULT_RESULTS))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import signal
 import sys
 import threading
@@ -111,8 +112,16 @@ def execute(opts: Any) -> int:
     except plan.PlanError as e:
         err(str(e))
         return V.EXIT_ERROR
+    if opts.filter:
+        try:
+            pats = [re.compile(f) for f in opts.filter]
+        except re.error as e:
+            err(f"--filter: bad regular expression: {e}")
+            return V.EXIT_ERROR
+        instances = [i for i in instances if any(p.search(i.id) for p in pats)]
     if not instances:
-        err(f"profile {opts.profile} plans no instances: nothing would run")
+        err(f"profile {opts.profile} plans no instances"
+            f"{' matching --filter' if opts.filter else ''}: nothing would run")
         return V.EXIT_ERROR
     missing = _missing_binaries(instances, bin_dir)
     if missing:
@@ -224,6 +233,8 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         run["finished"] = runstate.now_iso()
         run["duration"] = round(time.monotonic() - started, 3)
         artifacts.write_all(run, run_dir)
+    if opts.ktap:
+        sys.stdout.write((run_dir / "results.ktap").read_text())
     print(artifacts.summary_text(run), file=sys.stderr)
     print(f"results: {run_dir}/report.html", file=sys.stderr)
     return int(run["summary"]["exit_code"])

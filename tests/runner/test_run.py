@@ -154,6 +154,17 @@ class Results(TempTree):
         self.assertEqual(proc.returncode, 2)
         self.assertEqual(len(proc.stderr.strip().splitlines()), 2, proc.stderr)
 
+    def test_filter_and_ktap_on_stdout(self) -> None:
+        self.variants_profile("mix", ["pass", "fail", "skip"])
+        proc, run_dir = self.run_profile("mix", "--filter", r"\.(pass|skip)$", "--ktap")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual([e["variant"] for e in self.load(run_dir)["instances"]],
+                         ["pass", "skip"])
+        self.assertEqual(proc.stdout, (run_dir / "results.ktap").read_text())
+        proc, _ = self.run_profile("mix", "--filter", "nothing-matches")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("matching --filter", proc.stderr)
+
     def test_report_regenerates(self) -> None:
         self.variants_profile("ok", ["pass"])
         _, run_dir = self.run_profile("ok")
