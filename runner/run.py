@@ -184,6 +184,7 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
     def on_start(inst: Instance) -> None:
         progress.start(inst.id)
         runstate.record_start(run, inst.id)
+        runstate.save(run, run_dir)   # run.json shows what is running right now
 
     def on_finish(inst: Instance, out: Outcome) -> None:
         try:

@@ -25,11 +25,13 @@ class Interrupt(TempTree):
         return proc, run_dir
 
     def wait_done(self, run_dir: Path, n: int, timeout: float = 30) -> None:
+        """Until n instances are done and the next one is running."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 run = json.loads((run_dir / "run.json").read_text())
-                if sum(e["status"] == "done" for e in run["instances"]) >= n:
+                if sum(e["status"] == "done" for e in run["instances"]) >= n and \
+                        any(e["status"] == "running" for e in run["instances"]):
                     return
             except (OSError, ValueError):
                 pass
@@ -64,7 +66,6 @@ class Interrupt(TempTree):
         self.slow_profile()
         proc, run_dir = self.start("slow")
         self.wait_done(run_dir, 2)
-        time.sleep(0.3)                    # the next instance is running by now
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 2)
@@ -100,7 +101,6 @@ class Interrupt(TempTree):
         self.slow_profile()
         proc, run_dir = self.start("slow", "--via", "parallel")
         self.wait_done(run_dir, 2)
-        time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 2)
