@@ -6,7 +6,9 @@
  *
  * What an XSAVE image holds for AMX (standard and compacted format alike, only the offset
  * differs):
- *   XTILECFG (component 17, 64 bytes): the configuration as LDTILECFG took it, palette byte 0,
+ *   XTILECFG (component 17, 64 bytes): the configuration as LDTILECFG took it (SDM Vol. 2,
+ *     LDTILECFG, Table 3-10; STTILECFG stores the same, or 64 zero bytes when no tile is
+ *     configured), palette byte 0,
  *     start_row byte 1 (0 once every tile instruction completed), bytes 16-47 colsb of tiles
  *     0-15 (2 bytes each), bytes 48-63 rows of tiles 0-15.
  *   XTILEDATA (component 18, 8192 bytes): tmm0-7 at 1024-byte intervals, each the whole tile
@@ -19,7 +21,9 @@
  *   Both components in init state (XSTATE_BV bits clear) after TILERELEASE, or after
  *     LDTILECFG of palette 0, or (XTILEDATA only) while XFD[18]=1 at the time of the save
  *     (SDM Vol. 1, Chapter 13, Extended Feature Disable: XSAVE* treat an XFD-disabled
- *     component as being in its initial configuration).
+ *     component as being in its initial configuration; the kernel relies on it, see
+ *     fpu_update_guest_xfd(): "the XSAVE in fpu_swap_kvm_fpstate will clear XSTATE_BV[i]
+ *     whenever XFD[i]=1").
  */
 #ifndef KVMFPU_AMX_H
 #define KVMFPU_AMX_H
@@ -70,7 +74,8 @@ void amx_tilecfg_decode(const uint8_t in[AMX_TILECFG_SIZE], struct amx_tilecfg *
 
 /*
  * Would LDTILECFG load @raw without #GP, and is every configured tile usable? Returns false
- * and says why otherwise. Checks (SDM Vol. 2, LDTILECFG): palette_id <= max_palette;
+ * and says why otherwise. Checks (SDM Vol. 2, LDTILECFG: "any invalid configuration results
+ * in #GP"): palette_id <= max_palette;
  * palette 0 puts the tiles in init state (always accepted); for palette 1 the reserved bytes
  * 2-15 are zero, each of the first max_names tiles has rows <= max_rows and
  * colsb <= bytes_per_row, and the slots from max_names to 15 are zero. Stricter than the

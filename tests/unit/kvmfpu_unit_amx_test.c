@@ -159,8 +159,9 @@ TEST(tilecfg_encoding)
 		c.colsb[i] = 0x104 + 4 * i;	/* > 255: both bytes of the field matter */
 	}
 	amx_tilecfg_encode(&c, raw);
-	/* SDM Vol. 1, Chapter 18, tile configuration: byte 0 palette, 1 start_row, 2-15
-	 * reserved, 16-47 colsb[0..15] (16 bits, little endian), 48-63 rows[0..15]. */
+	/* SDM Vol. 2, LDTILECFG, Table 3-10 (the 64-byte configuration; STTILECFG stores the
+	 * same): byte 0 palette, 1 start_row, 2-15 reserved, 16-47 colsb of tiles 0-15 (16 bits,
+	 * little endian), 48-63 rows of tiles 0-15. */
 	EXPECT_EQ(1, raw[0]);
 	EXPECT_EQ(3, raw[1]);
 	for (i = 2; i < 16; i++)
@@ -317,6 +318,38 @@ TEST(tiles_apply_cfg)
 	amx_tiles_apply_cfg(data, &c, &info);
 	for (b = 0; b < sizeof(data); b++)
 		ASSERT_EQ(0, data[b]);
+}
+
+/*
+ * On an image the configuration that counts is the image's own XTILECFG, and only while its
+ * XSTATE_BV bit says it is in use: with XSTATE_BV[17] clear the configuration is in its
+ * initial state (palette 0), whatever bytes the area holds, so no tile is configured.
+ */
+TEST(apply_cfg_follows_xstate_bv)
+{
+	struct pattern_key k = { .seed = 3 };
+	struct amx_info info;
+	struct xs_layout l;
+	struct ximage img;
+	uint8_t *data;
+	unsigned int b, nonzero = 0;
+
+	spr_info(&info, &l);
+	ASSERT_EQ(0, ximage_alloc(&img, &l, XS_MASK_FPSSE | XS_MASK_AMX, false));
+	ximage_fill_pattern(&img, XS_MASK_AMX, &k);
+	ximage_set_xstate_bv(&img, XS_BIT(XS_XTILEDATA));
+	ximage_amx_apply_cfg(&img, &info);
+	data = ximage_comp(&img, XS_XTILEDATA);
+	for (b = 0; b < 8192; b++)
+		nonzero += data[b] != 0;
+	EXPECT_EQ(0, nonzero);
+
+	ximage_fill_pattern(&img, XS_MASK_AMX, &k);
+	ximage_amx_apply_cfg(&img, &info);
+	for (b = 0; b < 8192; b++)
+		nonzero += data[b] != 0;
+	EXPECT_LT(0, nonzero);
+	ximage_free(&img);
 }
 
 /*
