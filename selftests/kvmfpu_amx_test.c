@@ -12,17 +12,22 @@
  *   7 AVX-512+AMX  mixed.{avx512_amx,amx_only,avx512_no_amx}.image_and_reentry
  * (items 4 and 5, XFD and #NM, are in kvmfpu_xfd_test.)
  *
- * Regressions guarded (KNOWLEDGE.md §2; fix subjects as we know them, see the report if a
- * subject needs confirming):
+ * Regressions guarded (KNOWLEDGE.md §2; fix subjects quoted from memory of the kernel's git
+ * history, which the Debian source tree here does not carry, anchored by the code comment
+ * each fix left in 6.12 where there is one):
  *   - "x86/fpu/xstate: Fix the ARCH_REQ_XCOMP_PERM implementation" (a request replaced the
  *     permission instead of OR-ing into it): perm.request_grows.
- *   - KVM reporting XTILE_CFG without XTILE_DATA when AMX is not permitted (6.12
- *     kvm_get_filtered_xcr0(): "Treat XTILE_CFG as unsupported if the current process isn't
- *     allowed to use XTILE_DATA"): perm.request_grows, perm.ebusy_after_vcpu.
- *   - guest fpstate of the wrong size; CPUID 0xD sizes not following the 64-byte alignment
- *     of compacted components: realloc.*.
- *   - WARN in __copy_xstate_uabi_buf() when tile data is in init state: tiles.release_init
- *     (any WARN sets the kernel's W taint, which the test checks).
+ *   - "KVM: x86: Filter out XTILE_CFG if XTILE_DATA isn't permitted" (KVM reported XTILE_CFG
+ *     without XTILE_DATA to a process without the AMX permission; 6.12 kvm_get_filtered_xcr0():
+ *     "Treat XTILE_CFG as unsupported if the current process isn't allowed to use
+ *     XTILE_DATA"): perm.request_grows, perm.ebusy_after_vcpu.
+ *   - "kvm: x86: Fix xstate_required_size() to follow XSTATE alignment rule" (CPUID 0xD.1 EBX
+ *     ignored the 64-byte alignment of compacted components): realloc.guest_cpuid_sizes;
+ *     a guest fpstate or uABI size that does not match the layout: realloc.xsave2_cap,
+ *     realloc.set_cpuid.
+ *   - WARN in __copy_xstate_uabi_buf() when tile data is in init state (KNOWLEDGE.md §2.11;
+ *     fix subject not confirmed here): tiles.release_init (any WARN sets the kernel's W
+ *     taint, which the test checks).
  *
  * Everything skips, naming what is missing, unless the host CPU and kernel have AMX, KVM
  * offers AMX_TILE, XTILECFG/XTILEDATA and XFD, and the ARCH_REQ_XCOMP_GUEST_PERM prctl works.
