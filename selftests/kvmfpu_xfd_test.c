@@ -15,7 +15,7 @@
  *   host_set     KVM_SET_MSRS from the host before the guest runs (what a restore does)
  *
  * Checks, by item of issue 5 (the rule each asserts is in the comment above each test):
- *   4 XFD and #NM  xfd.*.nm_xfd_err, xfd.*.nm_cr0_ts, xfd.*.msrs
+ *   4 XFD and #NM  xfd.*.nm_xfd_err, xfd.*.nm_cr0_ts, xfd.*.msrs, xfd.*.signals
  *   5 XFD ABI      xfd.*.xstate_bv_armed, xfd.*.set_xsave_armed
  *
  * Regressions guarded (KNOWLEDGE.md §2):
@@ -36,19 +36,25 @@
  *     still reads it whenever guest XFD != 0). xfd.*.nm_cr0_ts. On bare metal the value KVM
  *     reads back is usually the guest's own, so this check fails only where the hardware
  *     XFD_ERR differs from the guest's at that exit (e.g. nested); it guards the rule.
- *   - CVE-2024-35801, "x86/fpu: Keep xfd_state in sync with MSR_IA32_XFD", and
- *     CVE-2025-68171, "x86/fpu: Ensure XFD state on signal delivery": the per-CPU XFD cache
- *     out of sync with the MSR. Not provoked here (they need CPU hotplug and signals on AMX
- *     threads: a stress program's job), but every check here fails if the XFD the guest
- *     runs with is not the one KVM and the guest agree on.
+ *   - CVE-2025-68171, "x86/fpu: Ensure XFD state on signal delivery": signals delivered to a
+ *     vCPU thread (whose own task has XTILEDATA disabled by XFD, having only the guest
+ *     permission) while its guest has live tiles and XFD[18]=0: xfd.*.signals (no WARN from
+ *     xfd_validate_state(), which needs CONFIG_X86_DEBUG_FPU, and the tiles intact).
+ *   - CVE-2024-35801, "x86/fpu: Keep xfd_state in sync with MSR_IA32_XFD": the per-CPU XFD
+ *     cache out of sync with the MSR after CPU hotplug. Not provoked here (it needs CPU
+ *     offline/online: a stress program's job), but every check here fails if the XFD the
+ *     guest runs with is not the one KVM and the guest agree on.
  *   - WARN on XFD/XSTATE_BV inconsistencies (xfd_validate_state, CONFIG_X86_DEBUG_FPU; the
  *     WARN_ON_ONCE in fpu_copy_uabi_to_guest_fpstate): every test that writes state checks
  *     that the kernel's W taint flag did not appear.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "amx_vm.h"
 #include "report.h"
@@ -322,6 +328,69 @@ TEST_F(xfd, msrs)
 	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
 	expect_eq(v->args->out[1], XTILEDATA, c, "guest IA32_XFD after KVM_SET_MSRS");
 	expect_eq(v->args->out[2], XTILEDATA, c, "guest IA32_XFD_ERR after KVM_SET_MSRS");
+	kvmfpu_print_exercised(XS_MASK_AMX);
+}
+
+static volatile sig_atomic_t signals_seen;
+
+static void count_signal(int sig)
+{
+	signals_seen++;
+}
+
+/*
+ * xfd.*.signals (item 4; CVE-2025-68171). The guest switches XFD to the variant's mode, then
+ * disarms it (XFD[18]=0) and loads live tiles; the host's own task has XTILEDATA disabled by
+ * XFD (it holds only the guest permission), so every return from KVM_RUN must switch XFD
+ * back before the kernel touches the task's state, including when it builds a signal frame.
+ * For about a second the vCPU thread takes SIGALRM every 100 us while it re-enters the guest
+ * over and over; then the guest stores its tiles: they must be intact, and the kernel must
+ * not WARN (the fixture's teardown checks the W taint).
+ */
+TEST_F(xfd, signals)
+{
+	struct kvmfpu_amx_op ops[KVMFPU_AMX_MAX_OPS];
+	struct itimerval it = { { 0, 100 }, { 0, 100 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct sigaction sa = { .sa_handler = count_signal };
+	struct amx_vm *v = &self->v;
+	const char *c = "xfd.signals";
+	struct timespec t0, t;
+	unsigned int n, exit_op, rounds = 0, bad;
+
+	if (!self->ready)
+		return;
+	n = arm_ops(v, variant->arm, ops);
+	ops[n++] = (struct kvmfpu_amx_op)OP(WRMSR, .a = XFD, .b = 0);
+	ops[n++] = (struct kvmfpu_amx_op)OP(LDTILECFG);
+	ops[n++] = (struct kvmfpu_amx_op)OP(TILELOADD);
+	exit_op = n;
+	program(v, ops, n, TAIL(
+		OP(EXIT, .a = 1),
+		OP(TILESTORED),
+		OP(STTILECFG),
+		OP(EXIT, .a = 2)));
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL) || setitimer(ITIMER_REAL, &it, NULL))
+		kvmfpu_error("cannot set up SIGALRM every 100 us: %s", strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		amx_vm_run_until(v, AMX_STAGE_EXIT + 1, c);
+		v->args->pc = exit_op;		/* exit again, tiles still live */
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 1 || (t.tv_sec - t0.tv_sec == 1 && t.tv_nsec < t0.tv_nsec));
+	setitimer(ITIMER_REAL, &off, NULL);
+	printf("# %u exits, %d signals delivered to the vCPU thread\n", rounds, (int)signals_seen);
+
+	v->args->pc = exit_op + 1;
+	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
+	bad = check_saved(v, &self->expected, c);
+	if (bad)
+		kvmfpu_fail("%s: %u tile register(s) changed while signals hit the vCPU thread", c,
+			    bad);
+	if (!signals_seen)
+		printf("# %s: no signal arrived: the check ran without its stimulus\n", c);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
