@@ -1,7 +1,8 @@
-"""The test programs: their fixtures, variants and tests, and the options they accept.
+"""The test programs: their fixtures (each with variants, maybe none, and tests) and the
+options they accept.
 
 The static list lives in configs/programs.toml. When a program's binary exists, its `-l`
-listing (kselftest harness format) replaces the static variants and tests.
+listing (kselftest harness format) replaces the static fixtures.
 """
 from __future__ import annotations
 
@@ -10,33 +11,81 @@ import os
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 # Matrix axes and the command-line option each maps to.
 OPTION_FLAGS = {"seed": "--seed", "rounds": "--rounds", "round": "--round",
                 "xcr0": "--xcr0", "xfd": "--xfd", "vcpus": "--vcpus", "duration": "--duration"}
-PROGRAM_KEYS = {"fixture", "variants", "tests", "options", "xcr0_variant", "xcr0_drivable",
-                "timeout"}
+PROGRAM_KEYS = {"fixture", "variants", "tests", "fixtures", "options", "xcr0_variant",
+                "xcr0_drivable", "timeout"}
+FIXTURE_KEYS = {"variants", "tests"}
+
+
+@dataclasses.dataclass
+class Fixture:
+    name: str
+    variants: list[str]          # empty: the fixture has no variants
+    tests: list[str]
+
+    def case(self, variant: str | None, test: str) -> str:
+        """The harness's full test name (what `-r` takes and `ok N` prints)."""
+        return f"{self.name}.{variant}.{test}" if variant else f"{self.name}.{test}"
 
 
 @dataclasses.dataclass
 class Program:
     name: str
-    fixture: str
-    variants: list[str]
-    tests: list[str]
+    fixtures: list[Fixture]
     options: list[str]
     xcr0_variant: str | None = None
     xcr0_drivable: int = 0x3
     timeout: float = 120.0
-    source: str = "static"  # "static" or the path of the binary that listed itself
-    fixtures: dict[str, str] = dataclasses.field(default_factory=dict)  # test -> fixture
+    source: str = "static"       # "static" or the path of the binary that listed itself
+    filters: bool = True         # False: the binary's harness ignores -l/-v/-f/-r (6.1)
 
-    def fixture_of(self, test: str) -> str:
-        return self.fixtures.get(test, self.fixture)
+    @property
+    def variants(self) -> list[str]:
+        return _union(f.variants for f in self.fixtures)
+
+    @property
+    def tests(self) -> list[str]:
+        return _union(f.tests for f in self.fixtures)
+
+    @property
+    def fixture_names(self) -> list[str]:
+        return [f.name for f in self.fixtures]
+
+    def variant_is_unique(self, variant: str) -> bool:
+        """Whether `-v variant` selects one fixture's variant only."""
+        return sum(variant in f.variants for f in self.fixtures) == 1
+
+
+def _union(lists: Any) -> list[str]:
+    out: list[str] = []
+    for items in lists:
+        out.extend(x for x in items if x not in out)
+    return out
 
 
 class CatalogError(Exception):
     pass
+
+
+def _fixtures_of(path: Path, name: str, entry: dict[str, Any],
+                 errors: list[str]) -> list[Fixture]:
+    if "fixtures" not in entry:   # one fixture: fixture, variants, tests at the top
+        return [Fixture(entry.get("fixture", name), list(entry.get("variants", [])),
+                        list(entry.get("tests", [])))]
+    out = []
+    for fname, f in entry["fixtures"].items():
+        if not isinstance(f, dict):
+            errors.append(f"{path}: {name}.fixtures.{fname}: expected a table")
+            continue
+        for key in f:
+            if key not in FIXTURE_KEYS:
+                errors.append(f"{path}: {name}.fixtures.{fname}: unknown key '{key}'")
+        out.append(Fixture(fname, list(f.get("variants", [])), list(f.get("tests", []))))
+    return out
 
 
 def load_static(path: Path) -> dict[str, Program]:
@@ -46,7 +95,7 @@ def load_static(path: Path) -> dict[str, Program]:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise CatalogError(f"{path}: {e}") from None
     programs = {}
-    errors = []
+    errors: list[str] = []
     for name, entry in data.items():
         if not isinstance(entry, dict):
             errors.append(f"{path}: {name}: expected a table")
@@ -64,8 +113,7 @@ def load_static(path: Path) -> dict[str, Program]:
             errors.append(f"{path}: {name}: xcr0_drivable is not a number")
             drivable = 0x3
         programs[name] = Program(
-            name=name, fixture=entry.get("fixture", name),
-            variants=list(entry.get("variants", [])), tests=list(entry.get("tests", [])),
+            name=name, fixtures=_fixtures_of(path, name, entry, errors),
             options=list(entry.get("options", [])), xcr0_variant=entry.get("xcr0_variant"),
             xcr0_drivable=drivable, timeout=float(entry.get("timeout", 120)))
     if errors:
@@ -73,16 +121,29 @@ def load_static(path: Path) -> dict[str, Program]:
     return programs
 
 
-def parse_listing(text: str) -> tuple[list[str], list[str], dict[str, str]]:
-    """Variants, tests and test->fixture from a kselftest harness `-l` listing.
+def _cells(line: str) -> list[str]:
+    """Fixture, variant and test cells of a '%-20s %-25s %s' row (long names push right)."""
+    cells, pos = [], 0
+    for width in (20, 25):
+        if pos < len(line) and line[pos] != " ":
+            token = line[pos:].split()[0]
+            cells.append(token)
+            pos += max(width, len(token)) + 1
+        else:
+            cells.append("")
+            pos += width + 1
+    cells.append(line[pos:].strip() if pos < len(line) else "")
+    return cells
 
-    The harness prints '%-20s %-25s %s' rows of fixture, variant, test; the fixture only on
-    a fixture's first row, and variants and tests zipped rather than crossed.
+
+def parse_listing(text: str) -> list[Fixture]:
+    """Fixtures from a kselftest harness `-l` listing.
+
+    The harness prints a header, then per fixture rows of fixture (first row only), variant
+    and test, with variants and tests zipped rather than crossed, fixtures separated by
+    dashes. Fixtures without tests (e.g. an empty 'global') are left out.
     """
-    variants: list[str] = []
-    tests: list[str] = []
-    fixtures: dict[str, str] = {}
-    fixture = ""
+    fixtures: list[Fixture] = []
     in_table = False
     for line in text.splitlines():
         if line.startswith("# FIXTURE"):
@@ -90,32 +151,39 @@ def parse_listing(text: str) -> tuple[list[str], list[str], dict[str, str]]:
             continue
         if not in_table or not line.strip() or set(line.strip()) == {"-"}:
             continue  # other output (e.g. "Random seed: ..."), blank and separator lines
-        cells, pos = [], 0
-        for width in (20, 25):
-            if pos < len(line) and line[pos] != " ":
-                token = line[pos:].split()[0]
-                cells.append(token)
-                pos += max(width, len(token)) + 1
-            else:
-                cells.append("")
-                pos += width + 1
-        cells.append(line[pos:].strip() if pos < len(line) else "")
-        if cells[0]:
-            fixture = cells[0]
-        if cells[1] and cells[1] not in variants:
-            variants.append(cells[1])
-        if cells[2]:
-            if cells[2] not in tests:
-                tests.append(cells[2])
-            fixtures.setdefault(cells[2], fixture)
-    return variants, tests, fixtures
+        fixture, variant, test = _cells(line)
+        if fixture:
+            fixtures.append(Fixture(fixture, [], []))
+        if not fixtures:
+            continue
+        if variant and variant not in fixtures[-1].variants:
+            fixtures[-1].variants.append(variant)
+        if test and test not in fixtures[-1].tests:
+            fixtures[-1].tests.append(test)
+    return [f for f in fixtures if f.tests]
+
+
+# The usage text of a kselftest harness that has test filters (-l, -v, -f, -t, -r). Older
+# harnesses (6.1) have none: they ignore those options and run every test, even for -l.
+HARNESS_FILTER_MARK = b"include variant"
+
+
+def has_filters(binary: Path) -> bool:
+    try:
+        with open(binary, "rb") as f:
+            return HARNESS_FILTER_MARK in f.read()
+    except OSError:
+        return True
 
 
 def discover(program: Program, bin_dir: Path, timeout: float = 10.0) -> Program:
-    """`program` with variants and tests from its binary's `-l`, if the binary exists."""
+    """`program` with fixtures from its binary's `-l`, if the binary exists."""
     binary = bin_dir / program.name
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         return program
+    if not has_filters(binary):   # `-l` would run every test
+        return dataclasses.replace(program, filters=False,
+                                   source=f"{binary}: harness without test filters")
     try:
         proc = subprocess.run([str(binary), "-l"], capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
@@ -123,12 +191,10 @@ def discover(program: Program, bin_dir: Path, timeout: float = 10.0) -> Program:
         return program
     # The harness lists on stderr; stdout may carry other lines (e.g. "Random seed: ...").
     listing = proc.stderr if "# FIXTURE" in proc.stderr else proc.stdout
-    variants, tests, fixtures = parse_listing(listing)
-    if not tests:
+    fixtures = parse_listing(listing)
+    if not fixtures:
         return program
-    first_fixture = next(iter(fixtures.values()), program.fixture)
-    return dataclasses.replace(program, variants=variants, tests=tests, fixtures=fixtures,
-                               fixture=first_fixture, source=str(binary))
+    return dataclasses.replace(program, fixtures=fixtures, source=str(binary))
 
 
 def load(configs_dir: Path, bin_dir: Path | None) -> dict[str, Program]:

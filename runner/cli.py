@@ -108,9 +108,10 @@ def cmd_list(opts: argparse.Namespace) -> int:
             print(f"{inst.id}\t{inst.timeout:g}s\t{' '.join([inst.program] + inst.args)}")
         return V.EXIT_PASS
     for name, p in programs.items():
-        print(f"program {name} ({p.source})")
-        print(f"  variants: {' '.join(p.variants)}")
-        print(f"  tests:    {' '.join(p.tests)}")
+        print(f"program {name} ({p.source}; options: {' '.join(p.options) or 'none'})")
+        for f in p.fixtures:
+            print(f"  fixture {f.name}: variants {' '.join(f.variants) or '(none)'}; "
+                  f"tests {' '.join(f.tests)}")
     for kind in ("profiles", "matrices"):
         print(f"{kind}: {' '.join(config.names(cdir, kind))}")
     problems = config.validate_all(cdir, programs)

@@ -14,7 +14,7 @@ from runner import xcr0
 from runner.catalog import OPTION_FLAGS, Program
 
 PROFILE_KEYS = {"description", "matrix", "timeout", "repeat", "jobs", "run"}
-RUN_KEYS = {"program", "variants", "tests", "split", "timeout", "matrix"}
+RUN_KEYS = {"program", "fixtures", "variants", "tests", "split", "timeout", "matrix"}
 MATRIX_KEYS = {"description"} | set(OPTION_FLAGS)
 XCR0_SPECIAL = ("kvm-supported", "kvm-valid-subsets")
 SPLITS = ("variant", "test")
@@ -38,8 +38,9 @@ class Matrix:
 @dataclasses.dataclass
 class RunEntry:
     program: str
-    variants: list[str]
+    variants: list[str]       # empty: every variant, and fixtures without variants
     tests: list[str]          # empty: every test
+    fixtures: list[str] = dataclasses.field(default_factory=list)  # empty: every fixture
     split: str = "variant"
     timeout: float | None = None
     matrix: str | None = None
@@ -169,7 +170,12 @@ def _parse_run(where: str, entry: Any, programs: dict[str, Program],
                         f"(known: {', '.join(sorted(programs))})")
         return None
     prog = programs[name]
-    variants = _str_list(f"{where}.variants", entry.get("variants", prog.variants), problems)
+    fixtures = _str_list(f"{where}.fixtures", entry.get("fixtures", []), problems)
+    for f in fixtures:
+        if f not in prog.fixture_names:
+            problems.append(f"{where}.fixtures: unknown fixture '{f}' of {name} "
+                            f"(known: {', '.join(prog.fixture_names)}; from {prog.source})")
+    variants = _str_list(f"{where}.variants", entry.get("variants", []), problems)
     for v in variants:
         if v not in prog.variants:
             problems.append(f"{where}.variants: unknown variant '{v}' of {name} "
@@ -189,7 +195,7 @@ def _parse_run(where: str, entry: Any, programs: dict[str, Program],
     if matrix is not None and not isinstance(matrix, str):
         problems.append(f"{where}.matrix: expected a matrix name")
     return RunEntry(program=name, variants=variants, tests=tests, split=str(split),
-                    timeout=timeout, matrix=matrix)
+                    timeout=timeout, matrix=matrix, fixtures=fixtures)
 
 
 def parse_profile(name: str, data: dict[str, Any], where: str,
@@ -226,7 +232,7 @@ def _check_matrix_fits(where: str, m: Matrix, prog: Program, run: RunEntry,
         if axis not in prog.options:
             problems.append(f"{where}: matrix '{m.name}' axis '{axis}': {prog.name} has no "
                             f"{OPTION_FLAGS[axis]} option")
-    if "xcr0" in m.axes and prog.xcr0_variant not in run.variants:
+    if "xcr0" in m.axes and prog.xcr0_variant not in (run.variants or prog.variants):
         problems.append(f"{where}: matrix '{m.name}' sets xcr0, which only affects variant "
                         f"'{prog.xcr0_variant}' of {prog.name}, not selected here")
 

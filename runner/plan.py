@@ -24,6 +24,7 @@ class Instance:
     params: dict[str, int]       # matrix point: option -> value
     timeout: float
     repeat: int = 1              # 1-based repeat index
+    fixture: str | None = None
 
     @property
     def key(self) -> str:
@@ -72,32 +73,60 @@ def _points(m: Matrix | None, prog: Program, variant: str | None,
     return [dict(combo) for combo in itertools.product(*axes)]
 
 
-def _selections(run: RunEntry, prog: Program) -> list[tuple[str | None, list[str], list[str]]]:
-    """(variant, tests, harness args) for each invocation the run entry splits into."""
+@dataclasses.dataclass
+class Selection:
+    """What one invocation runs: a label for its id and the harness arguments."""
+    label: str
+    fixture: str
+    variant: str | None
+    tests: list[str]             # empty: every test of the fixture (and variant)
+    args: list[str]
+
+
+def _selections(run: RunEntry, prog: Program) -> list[Selection]:
+    """The invocations a run entry splits into: per (fixture, variant) group, or per test.
+
+    A group that is a whole variant of one fixture is selected with `-v VARIANT`, a whole
+    fixture without variants with `-f FIXTURE`; anything narrower with one `-r` per test
+    (the harness ORs its filters, so `-v a -t b` would run more than asked).
+    """
+    if not prog.filters:   # every invocation runs every test; the xcr0 axis still applies
+        return [Selection("all", "", prog.xcr0_variant, [], [])]
     out = []
-    variants = run.variants or [None]
-    tests = run.tests or prog.tests
-    for v in variants:
-        if run.split == "test":
-            for t in tests:
-                name = f"{prog.fixture_of(t)}.{v}.{t}" if v else f"{prog.fixture_of(t)}.{t}"
-                out.append((v, [t], ["-r", name]))
-        elif run.tests:
-            args = []
-            for t in run.tests:
-                args += ["-r", f"{prog.fixture_of(t)}.{v}.{t}" if v else
-                         f"{prog.fixture_of(t)}.{t}"]
-            out.append((v, list(run.tests), args))
+    for fx in prog.fixtures:
+        if run.fixtures and fx.name not in run.fixtures:
+            continue
+        tests = [t for t in fx.tests if not run.tests or t in run.tests]
+        if not tests:
+            continue
+        if fx.variants:
+            variants: list[str | None] = [v for v in (run.variants or fx.variants)
+                                          if v in fx.variants]   # in the profile's order
+        elif run.variants:
+            continue                  # naming variants selects fixtures that have them
         else:
-            out.append((v, [], ["-v", v] if v else []))
+            variants = [None]
+        for v in variants:
+            unique = v is not None and prog.variant_is_unique(v)
+            label = v if unique else f"{fx.name}.{v}" if v else fx.name
+            if run.split == "test":
+                out += [Selection(f"{label}.{t}", fx.name, v, [t], ["-r", fx.case(v, t)])
+                        for t in tests]
+            elif tests != fx.tests:
+                args = [a for t in tests for a in ("-r", fx.case(v, t))]
+                out.append(Selection(f"{label}.{'+'.join(tests)}", fx.name, v, tests, args))
+            elif unique:
+                out.append(Selection(label, fx.name, v, [], ["-v", str(v)]))
+            elif v is None:
+                out.append(Selection(label, fx.name, None, [], ["-f", fx.name]))
+            else:
+                args = [a for t in tests for a in ("-r", fx.case(v, t))]
+                out.append(Selection(label, fx.name, v, [], args))
     return out
 
 
-def _instance_id(prog: str, variant: str | None, tests: list[str], params: dict[str, int],
-                 whole_variant: bool) -> str:
-    parts = [prog, variant or "all"]
-    if not whole_variant:
-        parts.append("+".join(tests))
+def _instance_id(prog: str, label: str, params: dict[str, int]) -> str:
+    parts = [prog, label]
     for option in OPTION_FLAGS:
         if option in params:
             parts.append(f"{option}={_format(option, params[option])}")
@@ -113,9 +142,9 @@ def expand(profile: Profile, matrices: dict[str, Matrix], programs: dict[str, Pr
         prog = programs[run.program]
         m = matrices.get(run.matrix or profile.matrix or "")
         timeout = run.timeout or profile.timeout or prog.timeout
-        for variant, tests, sel_args in _selections(run, prog):
-            for params in _points(m, prog, variant, kvm_xcr0):
-                iid = _instance_id(prog.name, variant, tests, params, not tests)
+        for sel in _selections(run, prog):
+            for params in _points(m, prog, sel.variant, kvm_xcr0):
+                iid = _instance_id(prog.name, sel.label, params)
                 if iid in seen:
                     continue
                 seen.add(iid)
@@ -123,9 +152,9 @@ def expand(profile: Profile, matrices: dict[str, Matrix], programs: dict[str, Pr
                 for option in OPTION_FLAGS:
                     if option in params:
                         args += [OPTION_FLAGS[option], _format(option, params[option])]
-                once.append(Instance(id=iid, program=prog.name, args=args + sel_args,
-                                     variant=variant, tests=tests, params=params,
-                                     timeout=timeout))
+                once.append(Instance(id=iid, program=prog.name, args=args + sel.args,
+                                     variant=sel.variant, tests=sel.tests, params=params,
+                                     timeout=timeout, fixture=sel.fixture))
     n = repeat if repeat is not None else profile.repeat
     if n <= 1:
         return once

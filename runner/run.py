@@ -95,7 +95,8 @@ def err(msg: str) -> None:
 
 
 def execute(opts: Any) -> int:
-    configs_dir, bin_dir, root = Path(opts.configs), Path(opts.bin), Path(opts.results)
+    # resolved once: out/bin is a symlink another build may move while this run goes on
+    configs_dir, bin_dir, root = Path(opts.configs), Path(opts.bin).resolve(), Path(opts.results)
     try:
         programs = catalog.load(configs_dir, bin_dir)
         profile, matrices = config.load_profile(configs_dir, opts.profile, programs)
@@ -123,6 +124,10 @@ def execute(opts: Any) -> int:
         err(f"profile {opts.profile} plans no instances"
             f"{' matching --filter' if opts.filter else ''}: nothing would run")
         return V.EXIT_ERROR
+    for name in sorted({i.program for i in instances}):
+        if not programs[name].filters:
+            err(f"note: {name}'s kselftest harness has no test filters (6.1 and older): each "
+                "of its instances runs every test, and its variants and tests can't be chosen")
     missing = _missing_binaries(instances, bin_dir)
     if missing:
         err(f"test program(s) not found or not executable in {bin_dir}: {', '.join(missing)} "
@@ -137,7 +142,9 @@ def execute(opts: Any) -> int:
     options = {"argv": sys.argv, "via": via, "jobs": jobs, "repeat": opts.repeat or
                profile.repeat, "sshloginfile": opts.sshloginfile, "kvm_xcr0_for_plan":
                None if kvm_xcr0 is None else f"{kvm_xcr0:#x}"}
-    progs_json = {n: {"source": p.source, "variants": p.variants, "tests": p.tests}
+    progs_json = {n: {"source": p.source, "filters": p.filters,
+                      "fixtures": [{"name": f.name, "variants": f.variants, "tests": f.tests}
+                                   for f in p.fixtures]}
                   for n, p in programs.items()}
     run = runstate.new_run(run_id, profile.name, profile.description, host, instances,
                            str(bin_dir.resolve()), options, progs_json)

@@ -15,7 +15,9 @@ class ListCommand(TempTree):
         self.variants_profile("p", ["pass"])
         proc = self.kvmfpu("list", "--configs", str(self.configs), "--bin", str(self.bin))
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn(f"program {PROGRAM} ({self.bin / PROGRAM})", proc.stdout)
+        self.assertIn(f"program {PROGRAM} ({self.bin / PROGRAM}; options: seed rounds round "
+                      "xcr0)", proc.stdout)
+        self.assertIn("  fixture solo: variants (none); tests alone", proc.stdout)
         self.assertIn("profiles: p", proc.stdout)
 
     def test_list_reports_invalid_configs(self) -> None:

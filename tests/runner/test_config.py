@@ -72,6 +72,10 @@ class Validation(TempTree):
         self.assertIn("unknown variant 'avx9'", found[0])
         self.assertIn("unknown test 'nosuch'", found[1])
 
+    def test_unknown_fixture(self) -> None:
+        self.assert_one(f'[[run]]\nprogram = "{PROGRAM}"\nfixtures = ["solo", "duo"]\n',
+                        "unknown fixture 'duo'")
+
     def test_no_runs(self) -> None:
         self.assert_one('description = "x"\n', "at least one [[run]]")
 

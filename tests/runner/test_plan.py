@@ -76,9 +76,52 @@ class Planning(TempTree):
         programs = catalog.load(self.configs, self.bin)
         p = programs[PROGRAM]
         self.assertTrue(p.source.endswith(PROGRAM))
-        self.assertEqual(p.tests, ["guest_image", "host_regs"])
+        self.assertTrue(p.filters)
+        self.assertEqual(p.fixture_names, ["fake", "solo"])
+        self.assertEqual(p.tests, ["guest_image", "host_regs", "alone"])
         self.assertIn("flaky", p.variants)
-        self.assertEqual(p.fixture, "fake")
+
+    def test_fixture_without_variants(self) -> None:
+        inst = self.expand(f'[[run]]\nprogram = "{PROGRAM}"\nfixtures = ["solo"]\n')
+        self.assertEqual([(i.id, i.args) for i in inst], [(f"{PROGRAM}.solo", ["-f", "solo"])])
+        inst = self.expand(f'[[run]]\nprogram = "{PROGRAM}"\n')
+        self.assertEqual(len(inst), 13)            # 12 variants of fake, and solo
+        inst = self.expand(f'[[run]]\nprogram = "{PROGRAM}"\nvariants = ["pass"]\n')
+        self.assertEqual([i.id for i in inst], [f"{PROGRAM}.pass"])  # naming variants: no solo
+        inst = self.expand(f'[[run]]\nprogram = "{PROGRAM}"\nfixtures = ["solo"]\n'
+                           'split = "test"\n')
+        self.assertEqual([i.args for i in inst], [["-r", "solo.alone"]])
+
+    def test_shared_variant_name_is_selected_exactly(self) -> None:
+        (self.configs / "programs.toml").write_text(
+            '[kvmfpu_two_test]\noptions = ["seed"]\n[kvmfpu_two_test.fixtures]\n'
+            'a = { variants = ["x", "y"], tests = ["t"] }\n'
+            'b = { variants = ["x"], tests = ["t", "u"] }\n')
+        inst = self.expand('[[run]]\nprogram = "kvmfpu_two_test"\n')
+        self.assertEqual([(i.id, i.args) for i in inst], [
+            ("kvmfpu_two_test.a.x", ["-r", "a.x.t"]),
+            ("kvmfpu_two_test.y", ["-v", "y"]),
+            ("kvmfpu_two_test.b.x", ["-r", "b.x.t", "-r", "b.x.u"])])
+
+    def test_harness_without_filters(self) -> None:
+        old = self.bin / "kvmfpu_old_test"
+        old.write_text(f'#!/bin/sh\nexec {self.bin / PROGRAM} --seed "$2"\n')
+        old.chmod(0o755)
+        (self.configs / "programs.toml").write_text(
+            (self.configs / "programs.toml").read_text().replace(PROGRAM, "kvmfpu_old_test"))
+        self.matrix("m", 'seed = [1, 2]\nxcr0 = ["0x3"]\n')
+        inst = self.expand('matrix = "m"\n[[run]]\nprogram = "kvmfpu_old_test"\n'
+                           'variants = ["pass", "fail"]\n')
+        self.assertEqual([(i.id, i.args) for i in inst], [
+            ("kvmfpu_old_test.all.seed=1.xcr0=0x3", ["--seed", "1", "--xcr0", "0x3"]),
+            ("kvmfpu_old_test.all.seed=2.xcr0=0x3", ["--seed", "2", "--xcr0", "0x3"])])
+        self.variants_profile("old", ["pass"])
+        (self.configs / "profiles" / "old.toml").write_text(
+            '[[run]]\nprogram = "kvmfpu_old_test"\n')
+        proc, run_dir = self.run_profile("old")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("has no test filters", proc.stderr)
+        self.assertFalse(self.load(run_dir)["programs"]["kvmfpu_old_test"]["filters"])
 
 
 class Listing(TempTree):
@@ -92,9 +135,26 @@ class Listing(TempTree):
                 "                     max                       \n"
                 + "-" * 80 + "\n"
                 + "%-20s %-25s %s\n" % ("a_fixture_name_longer_than_20", "only", "other_test"))
-        variants, tests, fixtures = catalog.parse_listing(text)
-        self.assertEqual(variants, ["legacy", "x87_sse", "a_very_long_variant_name_indeed",
-                                    "max", "only"])
-        self.assertEqual(tests, ["guest_image", "xstate_bv", "host_regs", "other_test"])
-        self.assertEqual(fixtures["guest_image"], "swap")
-        self.assertEqual(fixtures["other_test"], "a_fixture_name_longer_than_20")
+        fixtures = catalog.parse_listing(text)
+        self.assertEqual([f.name for f in fixtures], ["swap", "a_fixture_name_longer_than_20"])
+        self.assertEqual(fixtures[0].variants,
+                         ["legacy", "x87_sse", "a_very_long_variant_name_indeed", "max"])
+        self.assertEqual(fixtures[0].tests, ["guest_image", "xstate_bv", "host_regs"])
+        self.assertEqual((fixtures[1].variants, fixtures[1].tests), (["only"], ["other_test"]))
+
+    def test_parse_listing_fixtures_without_variants(self) -> None:
+        text = "\n".join([
+            "Random seed: 0x6b8b4567",
+            "# FIXTURE            VARIANT                   TEST",
+            "global                                         restore_without_amx",
+            "-" * 80,
+            "perm                                           request_grows",
+            "                                               ebusy_after_vcpu",
+            "-" * 80,
+            "migrate              intercept                 tiles_survive",
+            "                     passthrough               "])
+        fixtures = catalog.parse_listing(text)
+        self.assertEqual([(f.name, f.variants, f.tests) for f in fixtures], [
+            ("global", [], ["restore_without_amx"]),
+            ("perm", [], ["request_grows", "ebusy_after_vcpu"]),
+            ("migrate", ["intercept", "passthrough"], ["tiles_survive"])])
