@@ -207,9 +207,9 @@ def _skips(run: dict[str, Any]) -> str:
     reasons: dict[str, list[str]] = {}
     for e in run["instances"]:
         for t in e.get("tests", []):
-            if t["verdict"] == V.SKIP:
-                reasons.setdefault(t.get("reason") or "(no reason given)", []).append(
-                    f'{e["id"]}: {t["name"]}')
+            name = f'{e["program"]} {t["name"]}'
+            if t["verdict"] == V.SKIP and name not in reasons.get(t.get("reason") or "", []):
+                reasons.setdefault(t.get("reason") or "(no reason given)", []).append(name)
         if e.get("verdict") == V.SKIP and not e.get("tests"):
             reasons.setdefault("; ".join(e.get("diagnostics", [])) or "(no reason given)",
                                []).append(e["id"])
