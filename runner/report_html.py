@@ -208,8 +208,10 @@ def _skips(run: dict[str, Any]) -> str:
     for e in run["instances"]:
         for t in e.get("tests", []):
             name = f'{e["program"]} {t["name"]}'
-            if t["verdict"] == V.SKIP and name not in reasons.get(t.get("reason") or "", []):
-                reasons.setdefault(t.get("reason") or "(no reason given)", []).append(name)
+            names = reasons.setdefault(t.get("reason") or "(no reason given)", []) \
+                if t["verdict"] == V.SKIP else []
+            if t["verdict"] == V.SKIP and name not in names:
+                names.append(name)
         if e.get("verdict") == V.SKIP and not e.get("tests"):
             reasons.setdefault("; ".join(e.get("diagnostics", [])) or "(no reason given)",
                                []).append(e["id"])
