@@ -207,10 +207,11 @@ def _skips(run: dict[str, Any]) -> str:
     reasons: dict[str, list[str]] = {}
     for e in run["instances"]:
         for t in e.get("tests", []):
+            if t["verdict"] != V.SKIP:
+                continue
+            names = reasons.setdefault(t.get("reason") or "(no reason given)", [])
             name = f'{e["program"]} {t["name"]}'
-            names = reasons.setdefault(t.get("reason") or "(no reason given)", []) \
-                if t["verdict"] == V.SKIP else []
-            if t["verdict"] == V.SKIP and name not in names:
+            if name not in names:
                 names.append(name)
         if e.get("verdict") == V.SKIP and not e.get("tests"):
             reasons.setdefault("; ".join(e.get("diagnostics", [])) or "(no reason given)",
