@@ -122,6 +122,26 @@ def failing_diagnostics(results_dir: Path) -> list[str]:
     return out
 
 
+LIVE = ("bisect-step:", "lab ", "build:", "Bisecting:")
+
+
+def _run_logged(cmd: list[str], log_path: Path) -> str:
+    """Run cmd, keep its whole output in log_path, show the step lines as they come."""
+    out: list[str] = []
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line)
+            log.write(line)
+            log.flush()
+            if line.startswith(LIVE):
+                print(line, end="", flush=True)
+        proc.wait()
+    return "".join(out)
+
+
 def run_bisect(a: argparse.Namespace) -> int:
     tree = (a.kernel_tree or Path.cwd()).resolve()
     steps = (a.steps_dir or REPO / "results" / f"bisect-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -137,17 +157,12 @@ def run_bisect(a: argparse.Namespace) -> int:
     git(tree, "bisect", "reset", check=False)
     git(tree, "bisect", "start", a.bad, a.good)
     try:
-        proc = subprocess.run(["git", "-C", str(tree), "bisect", "run", *step_cmd],
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-        output = proc.stdout
-        (steps / "bisect-run.log").write_text(output)
+        output = _run_logged(["git", "-C", str(tree), "bisect", "run", *step_cmd],
+                             steps / "bisect-run.log")
         log = git(tree, "bisect", "log", check=False)
         (steps / "bisect.log").write_text(log + "\n")
     finally:
         git(tree, "bisect", "reset", check=False)
-    sys.stdout.write("".join(ln + "\n" for ln in output.splitlines()
-                             if ln.startswith(("bisect-step:", "lab ", "build:"))))
     recs = [json.loads(ln) for ln in (steps / STEP_LOG).read_text().splitlines()
             if ln.strip()] if (steps / STEP_LOG).is_file() else []
     total = time.monotonic() - started
