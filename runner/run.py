@@ -17,6 +17,27 @@ from runner.evaluate import Outcome
 from runner.plan import Instance
 
 SAVE_EVERY = 2.0          # seconds between rewrites of the derived files while running
+
+
+class Saver:
+    """Rewrites run.json as things happen, and the derived files now and then; never more
+    often than ten times what a write costs (a soak run.json is tens of MB)."""
+
+    def __init__(self, run: dict[str, Any], run_dir: Path):
+        self.run, self.run_dir = run, run_dir
+        self.last_json = self.last_all = 0.0
+        self.json_cost = self.all_cost = 0.0
+
+    def changed(self) -> None:
+        now = time.monotonic()
+        if now - self.last_all > max(SAVE_EVERY, 10 * self.all_cost):
+            artifacts.write_all(self.run, self.run_dir)
+            self.all_cost = time.monotonic() - now
+            self.last_all = self.last_json = time.monotonic()
+        elif now - self.last_json > 10 * self.json_cost:
+            runstate.save(self.run, self.run_dir)
+            self.json_cost = time.monotonic() - now
+            self.last_json = time.monotonic()
 SPLAT_SLACK = 0.5         # a splat read this soon after an instance ended is still its
 
 
@@ -173,7 +194,7 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
              bin_dir: Path, via: str, jobs: int) -> int:
     stop = threading.Event()
     progress = Progress(len(instances), sys.stderr)
-    last_write = [time.monotonic()]
+    saver = Saver(run, run_dir)
 
     def on_signal(signum: int, _frame: Any) -> None:
         if not stop.is_set():
@@ -191,7 +212,7 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
     def on_start(inst: Instance) -> None:
         progress.start(inst.id)
         runstate.record_start(run, inst.id)
-        runstate.save(run, run_dir)   # run.json shows what is running right now
+        saver.changed()               # run.json shows what is running right now
 
     def on_finish(inst: Instance, out: Outcome) -> None:
         try:
@@ -200,11 +221,7 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
             text = ""
         runstate.record_finish(run, inst, out, text)
         progress.finish(inst.id, runstate.find(run, inst.id)["verdict"])
-        if time.monotonic() - last_write[0] > SAVE_EVERY:
-            artifacts.write_all(run, run_dir)
-            last_write[0] = time.monotonic()
-        else:
-            runstate.save(run, run_dir)
+        saver.changed()
 
     try:
         if via == "parallel":
