@@ -8,7 +8,7 @@ from runner import verdicts as V
 
 BAD = (V.FAIL, V.ERROR)
 CATEGORIES = ("new_failures", "fixed", "still_failing", "flaky", "newly_skipped",
-              "only_in_a", "only_in_b")
+              "not_run_in_a", "not_run_in_b", "only_in_a", "only_in_b")
 
 
 def outcomes(run: dict[str, Any]) -> dict[str, list[str]]:
@@ -30,6 +30,13 @@ def outcomes(run: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+def not_run(run: dict[str, Any]) -> set[str]:
+    """Instance keys the run planned but never finished (cut short or interrupted)."""
+    done = {e["key"] for e in run["instances"]
+            if e.get("status") == "done" and e.get("verdict") != V.INTERRUPTED}
+    return {e["key"] for e in run["instances"]} - done
+
+
 def _state(vs: list[str]) -> str:
     """pass, fail, skip, error, or flaky when repeats disagree on pass vs fail."""
     kinds = set(vs)
@@ -40,11 +47,15 @@ def _state(vs: list[str]) -> str:
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     oa, ob = outcomes(a), outcomes(b)
+    skipped_a, skipped_b = not_run(a), not_run(b)
     result: dict[str, Any] = {c: [] for c in CATEGORIES}
     for key in sorted(set(oa) | set(ob)):
+        instance = key.split(" :: ", 1)[0]
         if key not in ob:
-            result["only_in_a"].append(key)
+            result["not_run_in_b" if instance in skipped_b else "only_in_a"].append(key)
             continue
+        if key not in oa:   # a failure here still counts as new: A never showed it passing
+            result["not_run_in_a" if instance in skipped_a else "only_in_b"].append(key)
         sb = _state(ob[key])
         sa = _state(oa[key]) if key in oa else None
         item = {"key": key, "a": sa, "b": sb}
@@ -58,8 +69,6 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             result["fixed"].append(item)
         elif sb == V.SKIP and sa in (V.PASS, V.FAIL, V.ERROR):
             result["newly_skipped"].append(item)
-        if sa is None:
-            result["only_in_b"].append(key)
     result["a"] = {"run_id": a["run_id"], "kernel": a["host"].get("kernel"),
                    "profile": a["profile"], "status": a["status"]}
     result["b"] = {"run_id": b["run_id"], "kernel": b["host"].get("kernel"),

@@ -64,6 +64,18 @@ class Compare(TempTree):
         self.assertEqual([i["key"] for i in compare.compare(a, b)["new_failures"]],
                          ["p.hang :: t"])
 
+    def test_run_cut_short_is_not_run_rather_than_missing(self) -> None:
+        a = run("a", "k", [instance("p.x", {"t": "pass"}),
+                           dict(instance("p.y", {}), status="pending", tests=[])])
+        b = run("b", "k", [instance("p.x", {"t": "pass"}), instance("p.y", {"t": "fail"})])
+        r = compare.compare(a, b)
+        self.assertEqual(r["not_run_in_a"], ["p.y :: t"])
+        self.assertEqual([i["key"] for i in r["new_failures"]], ["p.y :: t"])
+        self.assertEqual(r["only_in_b"], [])
+        r = compare.compare(b, a)
+        self.assertEqual(r["not_run_in_b"], ["p.y :: t"])
+        self.assertEqual(r["only_in_a"], [])
+
     def test_cli(self) -> None:
         for r in (A, B):
             d = self.results / r["run_id"]
