@@ -7,6 +7,8 @@
 #   make check        the project's own tests plus the real KVM tests on this machine
 #   make static       statically linked programs for lab initramfs images (out/static)
 #   make bench        verified swap cycles vs. bare KVM_RUN round trips
+#   make export KDIR=...   put the suite into KDIR's own KVM selftests (make unexport undoes it)
+#   make export-patches KDIR=... OUT=DIR   the same change as a git format-patch series
 #
 # KDIR is a kernel tree with exported headers (make headers). Without it, the tree is prepared
 # from Debian's linux-source-$(KDIR_VERSION) package into .cache/kdir (once).
@@ -32,6 +34,7 @@ overlay_make = $(MAKE) $(if $(V),,-s) --no-print-directory -C $(KVM_SELFTESTS) -
 	-f $(KVMFPU_SRC)/mk/kvm-overlay.mk KVMFPU_SRC=$(KVMFPU_SRC)
 
 .PHONY: all build static run check unit bench kdir deps clean help
+.PHONY: export unexport export-patches kdir-given
 
 all: build
 
@@ -70,8 +73,24 @@ bench: deps build
 	@$(OUT_ROOT)/bin/kvmfpu_swap_bench --json $(KVMFPU_SRC)/results/bench.json
 	@echo "written: results/bench.json"
 
+# The kselftest shape (docs/kselftest.md): these write into KDIR, so it must be named.
+KSELFTEST_EXPORT = $(PYTHON) $(KVMFPU_SRC)/mk/kselftest-export.py
+
+kdir-given:
+	@$(if $(KDIR_DEFAULT),echo "kvmfpu: this target writes into a kernel tree: name it with KDIR=<tree>" >&2; exit 2,:)
+
+export: kdir-given
+	@$(KSELFTEST_EXPORT) export $(KDIR_ABS)
+
+unexport: kdir-given
+	@$(KSELFTEST_EXPORT) unexport $(KDIR_ABS)
+
+export-patches: kdir-given
+	@$(if $(filter command line environment,$(origin OUT)),:,echo "kvmfpu: name the patch directory with OUT=<dir>" >&2; exit 2)
+	@$(KSELFTEST_EXPORT) patches $(KDIR_ABS) $(OUT)
+
 clean:
 	rm -rf $(OUT_ROOT)
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' $(KVMFPU_SRC)/Makefile
+	@sed -n '3,16s/^# \{0,1\}//p' $(KVMFPU_SRC)/Makefile
