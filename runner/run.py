@@ -17,11 +17,13 @@ from runner.evaluate import Outcome
 from runner.plan import Instance
 
 SAVE_EVERY = 2.0          # seconds between rewrites of the derived files while running
+CHEAP_WRITE = 0.05        # a run.json write this fast is done on every start and finish
 
 
 class Saver:
-    """Rewrites run.json as things happen, and the derived files now and then; never more
-    often than ten times what a write costs (a soak run.json is tens of MB)."""
+    """Rewrites run.json as things happen, and the derived files now and then. When a
+    run.json write gets expensive (a soak run.json is ~17 MB), no more often than every
+    ten write-times."""
 
     def __init__(self, run: dict[str, Any], run_dir: Path):
         self.run, self.run_dir = run, run_dir
@@ -34,7 +36,7 @@ class Saver:
             artifacts.write_all(self.run, self.run_dir)
             self.all_cost = time.monotonic() - now
             self.last_all = self.last_json = time.monotonic()
-        elif now - self.last_json > 10 * self.json_cost:
+        elif self.json_cost < CHEAP_WRITE or now - self.last_json > 10 * self.json_cost:
             runstate.save(self.run, self.run_dir)
             self.json_cost = time.monotonic() - now
             self.last_json = time.monotonic()
@@ -115,51 +117,69 @@ def err(msg: str) -> None:
     print(f"kvmfpu: {msg}", file=sys.stderr)
 
 
-def execute(opts: Any) -> int:
-    # resolved once: out/bin is a symlink another build may move while this run goes on
-    configs_dir, bin_dir, root = Path(opts.configs), Path(opts.bin).resolve(), Path(opts.results)
+class SetupError(Exception):
+    """A reason the run can't start (one line per problem)."""
+
+
+def _plan(opts: Any, configs_dir: Path, bin_dir: Path, host: dict[str, Any],
+          ) -> tuple[config.Profile, dict[str, catalog.Program], list[Instance], int | None]:
     try:
         programs = catalog.load(configs_dir, bin_dir)
         profile, matrices = config.load_profile(configs_dir, opts.profile, programs)
     except (catalog.CatalogError, config.ConfigError) as e:
-        for line in str(e).splitlines():
-            err(line)
-        return V.EXIT_ERROR
-    host = hostinfo.describe(opts.tier)
+        raise SetupError(str(e)) from None
     kvm_xcr0 = opts.kvm_xcr0
     if kvm_xcr0 is None and host["kvm_supported_xcr0"]:
         kvm_xcr0 = int(host["kvm_supported_xcr0"], 16)
     try:
         instances = plan.expand(profile, matrices, programs, kvm_xcr0, opts.repeat)
+        pats = [re.compile(f) for f in opts.filter]
     except plan.PlanError as e:
-        err(str(e))
-        return V.EXIT_ERROR
-    if opts.filter:
-        try:
-            pats = [re.compile(f) for f in opts.filter]
-        except re.error as e:
-            err(f"--filter: bad regular expression: {e}")
-            return V.EXIT_ERROR
+        raise SetupError(str(e)) from None
+    except re.error as e:
+        raise SetupError(f"--filter: bad regular expression: {e}") from None
+    if pats:
         instances = [i for i in instances if any(p.search(i.id) for p in pats)]
     if not instances:
-        err(f"profile {opts.profile} plans no instances"
-            f"{' matching --filter' if opts.filter else ''}: nothing would run")
+        raise SetupError(f"profile {opts.profile} plans no instances"
+                         f"{' matching --filter' if pats else ''}: nothing would run")
+    missing = _missing_binaries(instances, bin_dir)
+    if missing:
+        raise SetupError(f"test program(s) not found or not executable in {bin_dir}: "
+                         f"{', '.join(missing)} (build them with `make`, or pass --bin DIR)")
+    return profile, programs, instances, kvm_xcr0
+
+
+def _new_run_dir(root: Path, run_id: str) -> Path:
+    run_dir = root / run_id
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (run_dir / "logs").mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise SetupError(f"{run_dir} already exists: choose another --run-id") from None
+    except OSError as e:
+        raise SetupError(f"cannot create {run_dir}: {e.strerror}") from None
+    return run_dir
+
+
+def execute(opts: Any) -> int:
+    # resolved once: out/bin is a symlink another build may move while this run goes on
+    configs_dir, bin_dir, root = Path(opts.configs), Path(opts.bin).resolve(), Path(opts.results)
+    host = hostinfo.describe(opts.tier)
+    try:
+        profile, programs, instances, kvm_xcr0 = _plan(opts, configs_dir, bin_dir, host)
+        run_id = opts.run_id or _run_id(opts.profile, root)
+        run_dir = _new_run_dir(root, run_id)
+    except SetupError as e:
+        for line in str(e).splitlines():
+            err(line)
         return V.EXIT_ERROR
     for name in sorted({i.program for i in instances}):
         if not programs[name].filters:
             err(f"note: {name}'s kselftest harness has no test filters (6.1 and older): each "
                 "of its instances runs every test, and its variants and tests can't be chosen")
-    missing = _missing_binaries(instances, bin_dir)
-    if missing:
-        err(f"test program(s) not found or not executable in {bin_dir}: {', '.join(missing)} "
-            "(build them with `make`, or pass --bin DIR)")
-        return V.EXIT_ERROR
     via = "parallel" if opts.sshloginfile else opts.via
     jobs = opts.jobs if opts.jobs is not None else (profile.jobs or os.cpu_count() or 1)
-    root.mkdir(parents=True, exist_ok=True)
-    run_id = opts.run_id or _run_id(opts.profile, root)
-    run_dir = root / run_id
-    (run_dir / "logs").mkdir(parents=True, exist_ok=False)
     options = {"argv": sys.argv, "via": via, "jobs": jobs, "repeat": opts.repeat or
                profile.repeat, "sshloginfile": opts.sshloginfile, "kvm_xcr0_for_plan":
                None if kvm_xcr0 is None else f"{kvm_xcr0:#x}"}
@@ -168,7 +188,7 @@ def execute(opts: Any) -> int:
                                    for f in p.fixtures]}
                   for n, p in programs.items()}
     run = runstate.new_run(run_id, profile.name, profile.description, host, instances,
-                           str(bin_dir.resolve()), options, progs_json)
+                           str(bin_dir), options, progs_json)
     if via == "parallel" and opts.sshloginfile:
         hosts = _remote_hosts(Path(opts.sshloginfile))
         run["kernel_log"]["remote_hosts"] = {h: "not reached yet" for h in hosts}
