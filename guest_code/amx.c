@@ -149,39 +149,9 @@ void kvmfpu_guest_nm_handler(struct ex_regs *regs)
 	guest_wrmsr(KVMFPU_MSR_IA32_XFD, 0);
 }
 
-struct amx_comp_ops {
-	void (*fill)(const uint8_t *area);
-	void (*save)(uint8_t *area);
-};
-
-/* Fill order as in swap.c: SSE before AVX before the AVX-512 upper halves. */
-static const struct amx_comp_ops comp_ops[KVMFPU_NR_COMPS] = {
-	[0] = { guest_x87_fill, guest_x87_save },
-	[1] = { guest_sse_fill, guest_sse_save },
-	[2] = { guest_avx_fill, guest_avx_save },
-	[5] = { guest_opmask_fill, guest_opmask_save },
-	[6] = { guest_zmm_hi256_fill, guest_zmm_hi256_save },
-	[7] = { guest_hi16_zmm_fill, guest_hi16_zmm_save },
-	[9] = { guest_pkru_fill, guest_pkru_save },
-};
-
 static uint8_t *area(uint64_t image, const struct kvmfpu_amx_args *a, unsigned int comp)
 {
 	return (uint8_t *)image + (comp < 2 ? 0 : a->offset[comp]);
-}
-
-static void fill_save(const struct kvmfpu_amx_args *a, uint64_t mask, int save)
-{
-	unsigned int i;
-
-	for (i = 0; i < KVMFPU_NR_COMPS; i++) {
-		if (!(mask & (1ull << i)) || !comp_ops[i].fill)
-			continue;
-		if (save)
-			comp_ops[i].save(area(a->save_gva, a, i));
-		else
-			comp_ops[i].fill(area(a->fill_gva, a, i));
-	}
 }
 
 static void run_op(struct kvmfpu_amx_args *a, const struct kvmfpu_amx_op *op)
@@ -222,10 +192,10 @@ static void run_op(struct kvmfpu_amx_args *a, const struct kvmfpu_amx_op *op)
 		guest_tilerelease();
 		break;
 	case AMX_OP_FILL:
-		fill_save(a, op->a, 0);
+		guest_fill_comps(op->a, a->fill_gva, a->offset);
 		break;
 	case AMX_OP_SAVE:
-		fill_save(a, op->a, 1);
+		guest_save_comps(op->a, a->save_gva, a->offset);
 		break;
 	case AMX_OP_SET_TS:
 		write_cr0(read_cr0() | KVMFPU_CR0_TS);

@@ -28,6 +28,13 @@ void guest_hi16_zmm_save(uint8_t *area);
 void guest_pkru_fill(const uint8_t *area);
 void guest_pkru_save(uint8_t *area);
 uint64_t guest_xgetbv0(void);
+
+/*
+ * Every register of @comps from/to the standard-format image at @image, whose components sit
+ * at @offset[i] (x87 and SSE in the legacy region). Components without guest code are skipped.
+ */
+void guest_fill_comps(uint64_t comps, uint64_t image, const uint32_t *offset);
+void guest_save_comps(uint64_t comps, uint64_t image, const uint32_t *offset);
 void guest_xsave(uint8_t *img, uint64_t rfbm);
 
 /* AMX (guest_code/amx.c). @area: the XTILEDATA area of a standard-format image. */

@@ -9,31 +9,6 @@
  */
 #include "guest_code.h"
 
-struct comp_ops {
-	void (*fill)(const uint8_t *area);
-	void (*save)(uint8_t *area);
-};
-
-/*
- * In fill order: SSE before AVX before ZMM_Hi256, because VEX/EVEX writes of a narrower
- * register zero the bits above it while legacy SSE writes keep them.
- */
-static const struct comp_ops comp_ops[KVMFPU_NR_COMPS] = {
-	[0] = { guest_x87_fill, guest_x87_save },
-	[1] = { guest_sse_fill, guest_sse_save },
-	[2] = { guest_avx_fill, guest_avx_save },
-	[5] = { guest_opmask_fill, guest_opmask_save },
-	[6] = { guest_zmm_hi256_fill, guest_zmm_hi256_save },
-	[7] = { guest_hi16_zmm_fill, guest_hi16_zmm_save },
-	[9] = { guest_pkru_fill, guest_pkru_save },
-};
-
-static uint8_t *comp_area(const struct kvmfpu_guest_args *a, uint64_t image, unsigned int i)
-{
-	/* x87 and SSE address the legacy region from the start of the image. */
-	return (uint8_t *)image + (i < 2 ? 0 : a->offset[i]);
-}
-
 static void guest_exit(uint32_t stage)
 {
 	asm volatile("outl %%eax, %%dx" : : "a"(stage), "d"(KVMFPU_EXIT_PORT) : "memory");
@@ -46,8 +21,6 @@ static void guest_xsetbv(uint64_t xcr0)
 
 void kvmfpu_guest_main(struct kvmfpu_guest_args *a)
 {
-	unsigned int i;
-
 	if (a->xcr0)
 		guest_xsetbv(a->xcr0);
 
@@ -57,13 +30,9 @@ void kvmfpu_guest_main(struct kvmfpu_guest_args *a)
 	}
 
 	for (;;) {
-		for (i = 0; i < KVMFPU_NR_COMPS; i++)
-			if ((a->components & (1ull << i)) && comp_ops[i].fill)
-				comp_ops[i].fill(comp_area(a, a->fill_gva, i));
+		guest_fill_comps(a->components, a->fill_gva, a->offset);
 		guest_exit(KVMFPU_STAGE_FILLED);
-		for (i = 0; i < KVMFPU_NR_COMPS; i++)
-			if ((a->components & (1ull << i)) && comp_ops[i].save)
-				comp_ops[i].save(comp_area(a, a->save_gva, i));
+		guest_save_comps(a->components, a->save_gva, a->offset);
 		if (a->xsave_gva) {
 			a->xcr0_seen = guest_xgetbv0();
 			guest_xsave((uint8_t *)a->xsave_gva, a->components);

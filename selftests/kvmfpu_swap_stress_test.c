@@ -34,6 +34,7 @@
 
 #include "fpu_vm.h"
 #include "host_regs.h"
+#include "options.h"
 #include "pattern.h"
 #include "report.h"
 #include "swap_round.h"
@@ -42,10 +43,14 @@
 
 #define MAX_VCPUS	8
 
-static uint64_t opt_seed = 1;
-static unsigned int opt_vcpus = 2;
-static double opt_duration = 3;
-static int opt_cpu;
+static uint64_t opt_seed = 1, opt_vcpus = 2, opt_duration = 3, opt_cpu;
+
+static const struct kvmfpu_opt opts[] = {
+	{ "--seed", KVMFPU_OPT_NUMBER, &opt_seed, 0, UINT64_MAX },
+	{ "--vcpus", KVMFPU_OPT_NUMBER, &opt_vcpus, 1, MAX_VCPUS },
+	{ "--duration", KVMFPU_OPT_NUMBER, &opt_duration, 1, 24 * 3600 },
+	{ "--cpu", KVMFPU_OPT_NUMBER, &opt_cpu, 0, CPU_SETSIZE - 1 },
+};
 
 /* Shared between the threads of one test. */
 struct stress {
@@ -69,7 +74,8 @@ static void pin(void)
 	CPU_ZERO(&set);
 	CPU_SET(opt_cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
-		kvmfpu_error("cannot pin to CPU %d: %s", opt_cpu, strerror(errno));
+		kvmfpu_error("cannot pin to CPU %llu: %s", (unsigned long long)opt_cpu,
+			     strerror(errno));
 }
 
 static double now(void)
@@ -279,63 +285,24 @@ TEST_F_TIMEOUT(stress, swap, 300)
 	for (i = 0; i < s->nr_vcpus; i++)
 		pthread_join(s->vcpu_threads[i], NULL);
 
-	printf("# %u vCPU threads on CPU %d for %.1f s: %lu verified rounds, %lu non-vCPU "
+	printf("# %u vCPU threads on CPU %llu for %.1f s: %lu verified rounds, %lu non-vCPU "
 	       "register checks, %lu kernel SHA-256 ops, %lu signal bursts\n", s->nr_vcpus,
-	       opt_cpu, now() - t0, (unsigned long)s->rounds, (unsigned long)s->user_checks,
+	       (unsigned long long)opt_cpu, now() - t0, (unsigned long)s->rounds, (unsigned long)s->user_checks,
 	       (unsigned long)s->kernel_ops, (unsigned long)s->signals);
 	if (s->failures)
 		kvmfpu_fail("stress: %u thread(s) saw registers differ", (unsigned int)s->failures);
 	if (!s->rounds)
-		kvmfpu_error("stress: no round completed in %.1f s", opt_duration);
+		kvmfpu_error("stress: no round completed in %llu s", (unsigned long long)opt_duration);
 	printf("# host registers checked: %s\n",
 	       xs_mask_str(host_check_mask(), names, sizeof(names)));
 	kvmfpu_print_exercised(s->cfg.xsave_hidden ? XS_MASK_FPSSE : s->cfg.xcr0);
 }
 
-static uint64_t num_arg(const char *opt, const char *val)
-{
-	char *end;
-	uint64_t v;
-
-	if (!val)
-		kvmfpu_usage_error("%s needs a value", opt);
-	v = strtoull(val, &end, 0);
-	if (!*val || *end)
-		kvmfpu_usage_error("%s: '%s' is not a number", opt, val);
-	return v;
-}
-
 int main(int argc, char **argv)
 {
-	bool list = false;
-	int i, n = 1;
+	bool listing;
 
-	for (i = 1; i < argc; i++) {
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(argv[i], "--seed")) {
-			opt_seed = num_arg(argv[i], val);
-		} else if (!strcmp(argv[i], "--vcpus")) {
-			opt_vcpus = num_arg(argv[i], val);
-			if (!opt_vcpus || opt_vcpus > MAX_VCPUS)
-				kvmfpu_usage_error("--vcpus must be 1 to %d", MAX_VCPUS);
-		} else if (!strcmp(argv[i], "--duration")) {
-			opt_duration = num_arg(argv[i], val);
-			if (!opt_duration)
-				kvmfpu_usage_error("--duration must be at least 1 second");
-		} else if (!strcmp(argv[i], "--cpu")) {
-			opt_cpu = num_arg(argv[i], val);
-		} else {
-			if (!strcmp(argv[i], "-l") || !strcmp(argv[i], "-h"))
-				list = true;
-			argv[n++] = argv[i];
-			continue;
-		}
-		i++;
-	}
-	argv[n] = NULL;
-	if (!list)
-		require_usable_kvm();
-	kvmfpu_report_init();
-	return test_harness_run(n, argv);
+	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
+	kvmfpu_start(listing);
+	return test_harness_run(argc, argv);
 }

@@ -26,16 +26,23 @@
 
 #include "fpu_vm.h"
 #include "host_regs.h"
+#include "options.h"
 #include "pattern.h"
 #include "report.h"
 #include "swap_round.h"
 
 #include "kselftest_harness.h"
 
-static uint64_t opt_seed = 1;
-static unsigned int opt_rounds = 4;
-static int opt_round = -1;
-static uint64_t opt_xcr0;
+#define ALL_ROUNDS	UINT64_MAX
+
+static uint64_t opt_seed = 1, opt_rounds = 4, opt_round = ALL_ROUNDS, opt_xcr0;
+
+static const struct kvmfpu_opt opts[] = {
+	{ "--seed", KVMFPU_OPT_NUMBER, &opt_seed, 0, UINT64_MAX },
+	{ "--rounds", KVMFPU_OPT_NUMBER, &opt_rounds, 1, 1u << 20 },
+	{ "--round", KVMFPU_OPT_NUMBER, &opt_round, 0, 1u << 20 },
+	{ "--xcr0", KVMFPU_OPT_XCR0, &opt_xcr0 },
+};
 
 FIXTURE(swap) {
 	struct fpu_vm v;
@@ -116,8 +123,8 @@ FIXTURE_TEARDOWN(swap)
 static void run_rounds(FIXTURE_DATA(swap) *self, const FIXTURE_VARIANT(swap) *variant,
 		       const char *test, unsigned int checks)
 {
-	unsigned int r, first = opt_round >= 0 ? opt_round : 0;
-	unsigned int last = opt_round >= 0 ? opt_round + 1 : opt_rounds;
+	unsigned int r, first = opt_round != ALL_ROUNDS ? opt_round : 0;
+	unsigned int last = opt_round != ALL_ROUNDS ? opt_round + 1 : opt_rounds;
 
 	for (r = first; r < last; r++) {
 		struct pattern_key k = { .seed = opt_seed, .vcpu = 0, .round = r };
@@ -203,66 +210,16 @@ TEST_F(swap, init_state)
 	kvmfpu_print_exercised(self->v.allowed);
 }
 
-static uint64_t parse_u64(const char *opt, const char *s)
+int main(int argc, char **argv)
 {
-	char *end;
-	uint64_t v;
+	char names[128];
+	bool listing;
 
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || !*s || *end)
-		kvmfpu_usage_error("%s: '%s' is not a number", opt, s);
-	return v;
-}
-
-/* Take our options out of argv; the rest goes to the kselftest harness. */
-static int parse_args(int argc, char **argv)
-{
-	char why[256], names[128];
-	bool list = false;
-	int i, n = 1;
-
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "--seed") || !strcmp(a, "--rounds") || !strcmp(a, "--round") ||
-		    !strcmp(a, "--xcr0")) {
-			if (!val)
-				kvmfpu_usage_error("%s needs a value", a);
-			i++;
-			if (!strcmp(a, "--seed"))
-				opt_seed = parse_u64(a, val);
-			else if (!strcmp(a, "--rounds"))
-				opt_rounds = parse_u64(a, val);
-			else if (!strcmp(a, "--round"))
-				opt_round = parse_u64(a, val);
-			else if (!xs_parse_mask(val, &opt_xcr0))
-				kvmfpu_usage_error("--xcr0 '%s': not a number or component list", val);
-			continue;
-		}
-		if (!strcmp(a, "-l") || !strcmp(a, "-h"))
-			list = true;
-		argv[n++] = argv[i];
-	}
-	argv[n] = NULL;
-
-	if (opt_xcr0 && !xs_xcr0_valid(opt_xcr0, why, sizeof(why)))
-		kvmfpu_usage_error("--xcr0: %s", why);
+	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
 	if (opt_xcr0 & ~FPU_GUEST_COMPS)
 		kvmfpu_usage_error("--xcr0 0x%llx: this test's guest code does not drive %s",
 				   (unsigned long long)opt_xcr0,
 				   xs_mask_str(opt_xcr0 & ~FPU_GUEST_COMPS, names, sizeof(names)));
-	if (!opt_rounds)
-		kvmfpu_usage_error("--rounds must be at least 1");
-	if (!list)
-		require_usable_kvm();
-	return n;
-}
-
-int main(int argc, char **argv)
-{
-	argc = parse_args(argc, argv);
-	kvmfpu_report_init();
+	kvmfpu_start(listing);
 	return test_harness_run(argc, argv);
 }

@@ -57,6 +57,7 @@
 #include <time.h>
 
 #include "amx_vm.h"
+#include "options.h"
 #include "report.h"
 
 #include "kselftest_harness.h"
@@ -531,35 +532,15 @@ TEST_F(xfd, set_xsave_armed)
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
-static int parse_args(int argc, char **argv)
-{
-	bool list = false;
-	char *end;
-	int i, n = 1;
-
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--seed")) {
-			if (i + 1 >= argc)
-				kvmfpu_usage_error("--seed needs a value");
-			errno = 0;
-			opt_seed = strtoull(argv[++i], &end, 0);
-			if (errno || *end)
-				kvmfpu_usage_error("--seed: '%s' is not a number", argv[i]);
-			continue;
-		}
-		if (!strcmp(argv[i], "-l") || !strcmp(argv[i], "-h"))
-			list = true;
-		argv[n++] = argv[i];
-	}
-	argv[n] = NULL;
-	if (!list)
-		require_usable_kvm();
-	return n;
-}
+static const struct kvmfpu_opt opts[] = {
+	{ "--seed", KVMFPU_OPT_NUMBER, &opt_seed, 0, UINT64_MAX },
+};
 
 int main(int argc, char **argv)
 {
-	argc = parse_args(argc, argv);
-	kvmfpu_report_init();
+	bool listing;
+
+	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
+	kvmfpu_start(listing);
 	return test_harness_run(argc, argv);
 }

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "fpu_vm.h"
+#include "options.h"
 #include "pattern.h"
 #include "report.h"
 #include "swap_round.h"
@@ -40,8 +41,12 @@
 
 #define MXCSR_OFFSET	24
 
-static uint64_t opt_seed = 1;
-static unsigned int opt_rounds = 64;
+static uint64_t opt_seed = 1, opt_rounds = 64;
+
+static const struct kvmfpu_opt opts[] = {
+	{ "--seed", KVMFPU_OPT_NUMBER, &opt_seed, 0, UINT64_MAX },
+	{ "--rounds", KVMFPU_OPT_NUMBER, &opt_rounds, 1, 1u << 20 },
+};
 
 FIXTURE(uabi) {
 	struct fpu_vm v;
@@ -295,30 +300,9 @@ TEST_F(uabi, fuzz)
 
 int main(int argc, char **argv)
 {
-	int i, n = 1;
+	bool listing;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--seed") || !strcmp(argv[i], "--rounds")) {
-			char *end;
-			uint64_t val;
-
-			if (i + 1 >= argc)
-				kvmfpu_usage_error("%s needs a value", argv[i]);
-			val = strtoull(argv[i + 1], &end, 0);
-			if (!argv[i + 1][0] || *end)
-				kvmfpu_usage_error("%s: '%s' is not a number", argv[i], argv[i + 1]);
-			if (!strcmp(argv[i], "--seed"))
-				opt_seed = val;
-			else if (!(opt_rounds = val))
-				kvmfpu_usage_error("--rounds must be at least 1");
-			i++;
-			continue;
-		}
-		argv[n++] = argv[i];
-	}
-	argv[n] = NULL;
-	if (n == 1 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-h")))
-		require_usable_kvm();
-	kvmfpu_report_init();
-	return test_harness_run(n, argv);
+	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
+	kvmfpu_start(listing);
+	return test_harness_run(argc, argv);
 }

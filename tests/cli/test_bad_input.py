@@ -59,7 +59,23 @@ class BadArguments(unittest.TestCase):
         self.refused(["--rounds"], "--rounds needs a value")
 
     def test_zero_rounds(self) -> None:
-        self.refused(["--rounds", "0"], "--rounds must be at least 1")
+        self.refused(["--rounds", "0"], "--rounds must be from 1 to")
+
+    def test_negative_number(self) -> None:
+        self.refused(["--seed", "-1"], "--seed: '-1' is not a number")
+
+    def test_every_program_checks_its_options(self) -> None:
+        for prog, args, words in [
+                ("kvmfpu_swap_stress_test", ["--vcpus", "0"], "--vcpus must be from 1 to 8"),
+                ("kvmfpu_xsave_uabi_test", ["--rounds", "x"], "--rounds: 'x' is not a number"),
+                ("kvmfpu_amx_test", ["--seed"], "--seed needs a value"),
+                ("kvmfpu_xfd_test", ["--seed", "0x"], "--seed: '0x' is not a number")]:
+            path = SWAP.parent / prog
+            if not path.exists():
+                self.fail(f"{path} not built")
+            p = run([str(path), *args])
+            self.assertEqual(p.returncode, EXIT_ERROR, f"{prog} {args}: {p.stderr}")
+            self.assertEqual(p.stderr.strip(), f"kvmfpu: {words}", prog)
 
 
 def in_mount_namespace(script: str) -> subprocess.CompletedProcess:
