@@ -75,7 +75,7 @@ class Interrupt(TempTree):
         # the instance running at the signal is killed and marked (unless it just finished)
         interrupted = [e for e in run["instances"] if e["verdict"] == "interrupted"]
         for e in interrupted:
-            self.assertTrue(e["exit"]["interrupted"] or e["diagnostics"], e)
+            self.assertTrue(e.get("exit", {}).get("interrupted") or e["diagnostics"], e)
 
     def test_sigterm_keeps_finished_results(self) -> None:
         self.slow_profile()
