@@ -416,3 +416,22 @@ unsigned int amx_diff(const struct ximage *expected, const struct ximage *actual
 
 	return ximage_diff(expected, actual, mask, check, report_one, &d);
 }
+
+bool amx_vm_setup(struct amx_vm *v, uint64_t mask, uint64_t seed, struct ximage *expected,
+		  char *why, size_t len)
+{
+	struct pattern_key k = { .seed = seed };
+
+	if (!amx_require(why, len))
+		return false;
+	amx_vm_create(v);
+	amx_vm_fill(v, mask, &k, expected);
+	amx_vm_print_env(v, mask);
+	return true;
+}
+
+void amx_vm_teardown(struct amx_vm *v, struct ximage *expected)
+{
+	ximage_free(expected);
+	amx_vm_destroy(v);
+}

@@ -101,6 +101,14 @@ void amx_vm_print_env(const struct amx_vm *v, uint64_t guest_xcr0);
  */
 void amx_vm_fill(struct amx_vm *v, uint64_t mask, const struct pattern_key *k,
 		 struct ximage *expected);
+/*
+ * The usual fixture setup: AMX usable here (else false, with the reason for a skip), a new AMX
+ * VM, the pattern of @seed for @mask loaded into its fill image (amx_vm_fill()), the env line.
+ * amx_vm_teardown() undoes it.
+ */
+bool amx_vm_setup(struct amx_vm *v, uint64_t mask, uint64_t seed, struct ximage *expected,
+		  char *why, size_t len);
+void amx_vm_teardown(struct amx_vm *v, struct ximage *expected);
 /* Mark the save image as holding @mask (the guest stores registers, not an XSAVE header). */
 void amx_vm_saved(struct amx_vm *v, uint64_t mask);
 

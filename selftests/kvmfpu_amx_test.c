@@ -535,14 +535,10 @@ FIXTURE(tiles) {
 
 FIXTURE_SETUP(tiles)
 {
-	struct pattern_key k = { .seed = opt_seed };
 	char why[512];
 
-	if (!amx_require(why, sizeof(why)))
+	if (!amx_vm_setup(&self->v, XCR0_TILES, opt_seed, &self->expected, why, sizeof(why)))
 		SKIP(return, "%s", why);
-	amx_vm_create(&self->v);
-	amx_vm_fill(&self->v, XCR0_TILES, &k, &self->expected);
-	amx_vm_print_env(&self->v, XCR0_TILES);
 	self->ready = true;
 }
 
@@ -550,8 +546,7 @@ FIXTURE_TEARDOWN(tiles)
 {
 	if (!self->ready)
 		return;
-	ximage_free(&self->expected);
-	amx_vm_destroy(&self->v);
+	amx_vm_teardown(&self->v, &self->expected);
 }
 
 /* Load all tiles, exit; then store them and the configuration, exit. */
@@ -750,14 +745,10 @@ FIXTURE_VARIANT_ADD(migrate, nm_pending) {
 
 FIXTURE_SETUP(migrate)
 {
-	struct pattern_key k = { .seed = opt_seed };
 	char why[512];
 
-	if (!amx_require(why, sizeof(why)))
+	if (!amx_vm_setup(&self->v, XCR0_TILES, opt_seed, &self->expected, why, sizeof(why)))
 		SKIP(return, "%s", why);
-	amx_vm_create(&self->v);
-	amx_vm_fill(&self->v, XCR0_TILES, &k, &self->expected);
-	amx_vm_print_env(&self->v, XCR0_TILES);
 	self->ready = true;
 }
 
@@ -765,8 +756,7 @@ FIXTURE_TEARDOWN(migrate)
 {
 	if (!self->ready)
 		return;
-	ximage_free(&self->expected);
-	amx_vm_destroy(&self->v);
+	amx_vm_teardown(&self->v, &self->expected);
 }
 
 static void expect_msr(struct amx_vm *v, uint32_t msr, uint64_t want, const char *check,
@@ -974,8 +964,7 @@ FIXTURE_TEARDOWN(mixed)
 {
 	if (!self->ready)
 		return;
-	ximage_free(&self->expected);
-	amx_vm_destroy(&self->v);
+	amx_vm_teardown(&self->v, &self->expected);
 }
 
 /*

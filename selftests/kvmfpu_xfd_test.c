@@ -99,14 +99,10 @@ FIXTURE_VARIANT_ADD(xfd, host_set) {
 
 FIXTURE_SETUP(xfd)
 {
-	struct pattern_key k = { .seed = opt_seed };
 	char why[512];
 
-	if (!amx_require(why, sizeof(why)))
+	if (!amx_vm_setup(&self->v, XCR0_TILES, opt_seed, &self->expected, why, sizeof(why)))
 		SKIP(return, "%s", why);
-	amx_vm_create(&self->v);
-	amx_vm_fill(&self->v, XCR0_TILES, &k, &self->expected);
-	amx_vm_print_env(&self->v, XCR0_TILES);
 	self->taint_ok = kernel_taint(&self->taint);
 	self->ready = true;
 }
@@ -118,8 +114,7 @@ FIXTURE_TEARDOWN(xfd)
 
 	if (!self->ready)
 		return;
-	ximage_free(&self->expected);
-	amx_vm_destroy(&self->v);
+	amx_vm_teardown(&self->v, &self->expected);
 	if (self->taint_ok && !(self->taint & KVMFPU_TAINT_WARN) && kernel_taint(&now) &&
 	    (now & KVMFPU_TAINT_WARN))
 		kvmfpu_fail("the kernel WARNed during this test (taint W appeared): see dmesg");
