@@ -37,7 +37,7 @@ def render(run: dict[str, Any]) -> str:
                 out.append(_result("    ", tn, t["name"], t["verdict"], t.get("reason", "")))
             for d in e.get("diagnostics", []):
                 out.append(f"  # {d}")
-            reason = "; ".join(t.get("reason", "") for t in tests if t.get("reason"))
+            reason = "; ".join(dict.fromkeys(t["reason"] for t in tests if t.get("reason")))
             out.append(_result("  ", n, e["id"], e.get("verdict"), reason))
         verdict = V.worst([e["verdict"] for e in entries if e.get("verdict")])
         out.append(_result("", pn, prog, verdict))
