@@ -79,6 +79,23 @@ def _rect(row: int, col: int, n: int, fill: str, title: str, extra: str = "") ->
             f'<title>{escape(title)}</title></rect>')
 
 
+def _image_order(exp: bytes, act: bytes, first_byte: int) -> tuple[bytes, bytes]:
+    """expected/actual in image byte order.
+
+    docs/test-programs.md says the hex is in image byte order; lib/ximage.c prints it most
+    significant byte first, as the register reads. first_byte (an image offset within the
+    register) tells which: the first differing byte in image order must be first_byte.
+    """
+    def first_diff(e: bytes, a: bytes) -> int | None:
+        return next((i for i in range(min(len(e), len(a))) if e[i] != a[i]), None)
+
+    if first_diff(exp, act) == first_byte:
+        return exp, act
+    if first_diff(exp[::-1], act[::-1]) == first_byte:
+        return exp[::-1], act[::-1]
+    return exp, act
+
+
 def byte_diffs(m: dict[str, str]) -> list[tuple[int, int | None, int | None]]:
     """(offset, expected, actual) of each differing byte of a mismatch record."""
     off, size = _int(m.get("offset")), _int(m.get("size"), 1)
@@ -86,6 +103,7 @@ def byte_diffs(m: dict[str, str]) -> list[tuple[int, int | None, int | None]]:
     if exp is None or act is None:
         first = _int(m.get("first_byte"))
         return [(off + first, None, None)]
+    exp, act = _image_order(exp, act, _int(m.get("first_byte"), -1))
     out = []
     for i in range(min(size, max(len(exp), len(act)))):
         e = exp[i] if i < len(exp) else None

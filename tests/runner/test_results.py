@@ -95,3 +95,23 @@ class KernelLog(TempTree):
         w.start()
         w.stop()
         self.assertIn("can't be read", w.error or "")
+
+
+class ImagePicture(TempTree):
+    def test_both_hex_byte_orders_give_the_same_bytes(self) -> None:
+        from runner import xsave_svg
+        exp = bytes(range(16))
+        act = bytearray(exp)
+        act[5], act[9] = 0xaa, 0xbb
+        base = {"kind": "mismatch", "component": "sse", "reg": "xmm1", "offset": "0xb0",
+                "size": "16", "first_byte": "5"}
+        image_order = dict(base, expected="0x" + exp.hex(), actual="0x" + bytes(act).hex())
+        msb_first = dict(base, expected="0x" + exp[::-1].hex(),
+                         actual="0x" + bytes(act)[::-1].hex())      # lib/ximage.c
+        want = [(0xb5, 5, 0xaa), (0xb9, 9, 0xbb)]
+        self.assertEqual(xsave_svg.byte_diffs(image_order), want)
+        self.assertEqual(xsave_svg.byte_diffs(msb_first), want)
+        imgs = xsave_svg.images([{"kind": "layout", "component": "sse", "offset": "160",
+                                  "size": "256"}, msb_first])
+        svg = xsave_svg.render(imgs[0])
+        self.assertIn("xmm1 byte +9 (offset 0xb9): expected 0x09, actual 0xbb", svg)
