@@ -69,6 +69,19 @@ def _env(doc: ktap.Document) -> dict[str, str]:
     return env
 
 
+def _unfinished(test: dict[str, Any], out: evaluate.Outcome) -> dict[str, Any]:
+    """A test the program never finished shares the fate of its instance."""
+    if test["complete"]:
+        return test
+    if out.interrupted:
+        test.update(verdict=V.INTERRUPTED, reason="run cut short while it ran")
+    elif out.timed_out:
+        test.update(verdict=V.FAIL, reason="timed out while it ran")
+    elif out.signal is not None:
+        test.update(verdict=V.FAIL, reason=f"program killed by signal {out.signal} while it ran")
+    return test
+
+
 def record_finish(run: dict[str, Any], inst: Instance, out: evaluate.Outcome,
                   log_text: str) -> None:
     doc = ktap.parse(log_text)
@@ -88,7 +101,7 @@ def record_finish(run: dict[str, Any], inst: Instance, out: evaluate.Outcome,
         "exit": {"returncode": out.returncode, "signal": out.signal,
                  "timed_out": out.timed_out, "interrupted": out.interrupted},
         "exercised": exercised, "env": _env(doc), "diagnostics": diags,
-        "tests": [evaluate.test_json(t) for t in doc.tests],
+        "tests": [_unfinished(evaluate.test_json(t), out) for t in doc.tests],
         "replay": [r.get("args", "") for t in doc.tests for r in t.kind("replay")],
         "ktap": ktap.summary(doc),
     })

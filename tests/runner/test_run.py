@@ -102,6 +102,9 @@ class Results(TempTree):
         self.assertTrue(e["exit"]["timed_out"])
         self.assertIn("timed out after 1 s while 'fake.hang.host_regs' ran; process group "
                       "killed", e["diagnostics"])
+        self.assertEqual([(t["name"], t["verdict"]) for t in e["tests"]],
+                         [("fake.hang.guest_image", "pass"), ("fake.hang.host_regs", "fail")])
+        self.assertEqual(e["tests"][1]["reason"], "timed out while it ran")
         grandchild = int((self.root / "hang.pid").read_text())
         deadline = time.monotonic() + 5
         while pid_alive(grandchild) and time.monotonic() < deadline:
