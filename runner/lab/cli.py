@@ -107,7 +107,8 @@ def get_kernel(a: argparse.Namespace, log) -> K.Kernel:
     if a.kernel:
         if not a.kernel.is_file():
             raise K.KernelError(f"--kernel {a.kernel}: no such file")
-        return K.Kernel(a.kernel, a.modules, "", f"file:{a.kernel}")
+        mods = a.modules.resolve() if a.modules else None
+        return K.Kernel(a.kernel.resolve(), mods, "", f"file:{a.kernel}")
     return K.debian_kernel(package=a.debian_package, log=log)
 
 
