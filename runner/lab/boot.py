@@ -21,7 +21,7 @@ class BootResult:
     console: str            # kernel console (ttyS0)
     channel: str            # result channel (ttyS1)
     how: str                # exited | done | panic | boot-timeout | test-timeout | wall-timeout
-    returncode: int | None  # the emulator's, None if killed
+    returncode: int | None  # the emulator's (-9 when the supervisor killed it)
     wall: float             # seconds
     emulator_log: str       # the emulator's own stdout/stderr (tail)
 

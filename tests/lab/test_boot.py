@@ -1,0 +1,73 @@
+"""Emulator supervision (runner/lab/boot.py) with stand-in emulators: shell scripts that write
+the two serial files the way a guest would, then hang or exit."""
+from __future__ import annotations
+
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+from runner.lab import boot, protocol
+
+P = protocol.PREFIX
+
+
+class SuperviseTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = Path(self.tmp.name)
+        self.console, self.channel = self.dir / "console.log", self.dir / "channel.log"
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def supervise(self, script: str, boot_timeout=2.0, wall_timeout=20.0):
+        cmd = ["sh", "-c", script, "emu", str(self.console), str(self.channel)]
+        t0 = time.monotonic()
+        r = boot.run(cmd, self.dir, self.console, self.channel, boot_timeout, wall_timeout,
+                     poll=0.05)
+        return r, time.monotonic() - t0
+
+    def test_boot_hang_is_killed_after_the_boot_timeout(self):
+        r, took = self.supervise('echo "[ 0.1] Booting" > "$1"; exec sleep 60', 0.5)
+        self.assertEqual(r.how, "boot-timeout")
+        self.assertLess(took, 10)
+        self.assertIn("Booting", r.console)
+
+    def test_a_test_that_hangs_the_guest_is_killed(self):
+        script = (f'echo "{P} begin kernel=k lab=tcg" > "$2"; '
+                  f'echo "{P} test-begin name=t timeout=0 uptime=1" >> "$2"; exec sleep 60')
+        old = boot.TEST_SLACK
+        boot.TEST_SLACK = 0.5
+        try:
+            r, took = self.supervise(script)
+        finally:
+            boot.TEST_SLACK = old
+        self.assertEqual(r.how, "test-timeout")
+        self.assertLess(took, 10)
+
+    def test_done_then_power_off(self):
+        script = (f'echo "{P} begin kernel=k lab=tcg" > "$2"; echo "{P} done" >> "$2"; '
+                  'echo "[ 3.0] reboot: Power down" > "$1"; exec sleep 60')
+        r, took = self.supervise(script)
+        self.assertEqual(r.how, "done")
+        self.assertLess(took, boot.GRACE)  # did not wait for the emulator to exit by itself
+
+    def test_emulator_that_exits(self):
+        r, _ = self.supervise('echo "qemu: could not open kernel file" >&2; exit 1')
+        self.assertEqual((r.how, r.returncode), ("exited", 1))
+        self.assertIn("could not open kernel file", r.emulator_log)
+
+    def test_panic_is_seen_on_the_console(self):
+        old, boot.GRACE = boot.GRACE, 0.3   # qemu exits on its own (-no-reboot); bochs may not
+        try:
+            r, _ = self.supervise('echo "[ 1.0] Kernel panic - not syncing: VFS" > "$1"; '
+                                  'exec sleep 60')
+        finally:
+            boot.GRACE = old
+        self.assertEqual(r.how, "panic")
+        self.assertIsNotNone(r.returncode)  # killed, and reaped
+
+
+if __name__ == "__main__":
+    unittest.main()
