@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from runner import ktap, verdicts as V
+from runner import evaluate as evaluate_mod, ktap, verdicts as V
 from runner.evaluate import Outcome, evaluate
 from runner.lab import boot, initramfs, protocol, qemu, splats
 from runner.lab.kernel import Kernel, kvm_modules
@@ -148,35 +148,79 @@ def _console_splats(console_runs: list[tuple[str | None, list[str]]], name: str,
     return splats.find(lines, ignore)
 
 
+def judge_instance(inst: Instance, rec: protocol.TestRecord,
+                   console_runs: list[tuple[str | None, list[str]]], how: str) -> InstanceRun:
+    """One program's verdict: as on the host, failed by any splat while it ran (these are
+    never ignored), an error when the guest hung under it without a splat."""
+    text = "\n".join(rec.output) + "\n"
+    doc = ktap.parse(text)
+    exercised: list[str] = []
+    for t in doc.tests:
+        exercised += [c for c in evaluate_mod.exercised(t) if c not in exercised]
+    if rec.dmesg_complete:
+        found = splats.find(rec.dmesg)
+    else:
+        found = _console_splats(console_runs, inst.id, [])
+    for s in found:
+        s.test = inst.id
+    outcome = None
+    if rec.rc is not None:
+        outcome = _outcome(rec)
+        verdict, diags = evaluate(doc, outcome, inst.timeout)
+    elif found:
+        verdict, diags = V.FAIL, ["the guest kernel died while this ran"]
+    else:
+        verdict, diags = V.ERROR, [f"the guest stopped responding while this ran ({how}); "
+                                   "no kernel splat on the console"]
+    if found:
+        verdict = V.FAIL
+        diags = diags + [f"kernel {s.kind} while this ran: {s.title}" for s in found]
+    return InstanceRun(inst, verdict, diags, text, outcome, found, exercised)
+
+
+def guest_error(report: protocol.GuestReport, result: boot.BootResult, console: list[str],
+                kernel: Kernel) -> str | None:
+    """Why the guest could not run tests at all, or None."""
+    if not report.began:
+        return boot_failure(result, splats.find(console))
+    if report.lab_error:
+        hint = ""
+        if "/dev/kvm" in report.lab_error and kernel.modules_dir is None:
+            hint = (" (no KVM modules were given: build KVM in, or pass --modules DIR with "
+                    "the kernel's lib/modules/<release>)")
+        return f"guest: {report.lab_error}{hint}"
+    if report.module_errors:
+        return f"guest could not load KVM modules: {', '.join(report.module_errors)}"
+    return None
+
+
+def boot_splats(lab: Lab, report: protocol.GuestReport,
+                console_runs: list[tuple[str | None, list[str]]]
+                ) -> tuple[list[splats.Splat], list[splats.Splat]]:
+    """(counted, ignored) splats from before the first test. A guest that never reached /init
+    has none: its panic is the lab error, not a verdict on KVM."""
+    if not report.began:
+        return [], []
+    if report.boot_dmesg_complete:
+        found = splats.find(report.boot_dmesg)
+    else:
+        found = _console_splats(console_runs, protocol.BOOT, [])
+    rxs = [re.compile(rx) for rx in lab.ignore_boot_splats]
+    ignored = [s for s in found if any(rx.search(s.title) for rx in rxs)]
+    counted = [s for s in found if s not in ignored]
+    for s in counted:
+        s.test = protocol.BOOT
+    return counted, ignored
+
+
 def judge(lab: Lab, kernel: Kernel, instances: list[Instance],
           result: boot.BootResult) -> LabRun:
     """Verdicts from what the guest reported and what the console showed."""
-    ignore: list[re.Pattern] = []  # test-time splats always count
-    boot_ignore = [re.compile(rx) for rx in lab.ignore_boot_splats]
     report = protocol.parse(result.channel)
     console = protocol.clean(result.console)
     runs = splats.attribute_console(console, protocol.PREFIX)
-    lab_error = None
-    if not report.began:
-        lab_error = boot_failure(result, splats.find(console))
-    elif report.lab_error:
-        lab_error = f"guest: {report.lab_error}"
-        if "/dev/kvm" in report.lab_error and kernel.modules_dir is None:
-            lab_error += (" (no KVM modules were given: build KVM in, or pass --modules "
-                          "DIR with the kernel's lib/modules/<release>)")
-    elif report.module_errors:
-        lab_error = f"guest could not load KVM modules: {', '.join(report.module_errors)}"
-
-    if not report.began:
-        boot_splats = []  # part of the lab error: the kernel under test could not be tested
-    elif report.boot_dmesg_complete:
-        boot_splats = splats.find(report.boot_dmesg)
-    else:
-        boot_splats = _console_splats(runs, protocol.BOOT, [])
-    ignored = [s for s in boot_splats if any(rx.search(s.title) for rx in boot_ignore)]
-    boot_splats = [s for s in boot_splats if s not in ignored]
-    for s in boot_splats:
-        s.test = protocol.BOOT
+    lab_error = guest_error(report, result, console, kernel)
+    counted, ignored = boot_splats(lab, report, runs)
 
     out: list[InstanceRun] = []
     for inst in instances:
@@ -185,40 +229,15 @@ def judge(lab: Lab, kernel: Kernel, instances: list[Instance],
             why = "the lab guest never ran it" + (f" ({lab_error})" if lab_error else "")
             out.append(InstanceRun(inst, V.INTERRUPTED, [why]))
             continue
-        text = "\n".join(rec.output) + "\n"
-        doc = ktap.parse(text)
-        exercised = []
-        for t in doc.tests:
-            for r in t.kind("exercised"):
-                exercised += [c for c in r.get("components", "").split(",")
-                              if c and c not in exercised]
-        if rec.dmesg_complete:
-            found = splats.find(rec.dmesg, ignore)
-        else:
-            found = _console_splats(runs, inst.id, ignore)
-        for s in found:
-            s.test = inst.id
-        if rec.rc is None:
-            outcome = None
-            if found:
-                verdict, diags = V.FAIL, ["the guest kernel died while this ran"]
-            else:
-                verdict = V.ERROR
-                diags = [f"the guest stopped responding while this ran ({result.how}); "
-                         "no kernel splat on the console"]
-                lab_error = lab_error or f"guest hung or died while running {inst.id}"
-        else:
-            outcome = _outcome(rec)
-            verdict, diags = evaluate(doc, outcome, inst.timeout)
-        if found:
-            verdict = V.FAIL
-            diags = diags + [f"kernel {s.kind} while this ran: {s.title}" for s in found]
-        out.append(InstanceRun(inst, verdict, diags, text, outcome, found, exercised))
+        ir = judge_instance(inst, rec, runs, result.how)
+        if ir.verdict == V.ERROR and rec.rc is None:
+            lab_error = lab_error or f"guest hung or died while running {inst.id}"
+        out.append(ir)
 
     if lab_error is None and not report.done:
         lab_error = f"the guest stopped before finishing its plan ({result.how})"
     tail = console_tail(result.console)
-    return LabRun(lab, kernel, result, report, out, boot_splats, lab_error, tail, ignored)
+    return LabRun(lab, kernel, result, report, out, counted, lab_error, tail, ignored)
 
 
 def plan_entries(instances: list[Instance]) -> list[initramfs.PlanEntry]:
