@@ -1,6 +1,7 @@
 """`kvmfpu lab`, `kvmfpu build-kernel`, `kvmfpu bisect-step`, `kvmfpu bisect`.
 
-main(argv) takes the subcommand first; argv without one is a `lab` command line. Also runs
+main(argv) takes the subcommand first (`bisect step` = `bisect-step`); argv without one is a
+`lab` command line. Also runs
 standalone: `python3 -m runner.lab.cli lab --lab tcg` from the repo root, or runner/kvmfpu-lab.
 Exit codes: lab 0 pass, 1 a check failed or the kernel splatted, 2 lab/harness error;
 bisect-step 0 good, 1 bad, 125 untestable.
@@ -146,6 +147,8 @@ def cmd_lab(a: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["bisect", "step"]:   # `kvmfpu bisect step` is `bisect-step`
+        argv = ["bisect-step"] + argv[2:]
     if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
         argv = ["lab"] + argv
     p = argparse.ArgumentParser(prog="kvmfpu", description=__doc__.split("\n")[0])
