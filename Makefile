@@ -4,7 +4,8 @@
 #
 #   make              build the test programs against KDIR's KVM selftest library
 #   make run          build and run the tests against this machine's /dev/kvm (PROFILE=smoke)
-#   make check        the project's own tests plus the real KVM tests on this machine
+#   make check        the project's own tests, the real KVM tests on this machine, and the swap
+#                     tests in the tcg and bochs labs on Debian's 6.12 kernel (LABS= to skip)
 #   make static       statically linked programs for lab initramfs images (out/static)
 #   make bench        verified swap cycles vs. bare KVM_RUN round trips
 #   make export KDIR=...   put the suite into KDIR's own KVM selftests (make unexport undoes it)
@@ -25,7 +26,7 @@ KDIR := $(CACHE)/linux-source-$(KDIR_VERSION)
 endif
 KDIR_ABS = $(abspath $(KDIR))
 KNAME = $(notdir $(KDIR_ABS))
-OUT = $(OUT_ROOT)/$(KNAME)
+BUILD_OUT = $(OUT_ROOT)/$(KNAME)
 STATIC_OUT = $(OUT_ROOT)/$(KNAME)-static
 KVM_SELFTESTS = $(KDIR_ABS)/tools/testing/selftests/kvm
 
@@ -33,7 +34,7 @@ KVM_SELFTESTS = $(KDIR_ABS)/tools/testing/selftests/kvm
 overlay_make = $(MAKE) $(if $(V),,-s) --no-print-directory -C $(KVM_SELFTESTS) -f Makefile \
 	-f $(KVMFPU_SRC)/mk/kvm-overlay.mk KVMFPU_SRC=$(KVMFPU_SRC)
 
-.PHONY: all build static run check unit bench kdir deps clean help
+.PHONY: all build static run check unit bench kdir deps deps-check clean help
 .PHONY: export unexport export-patches kdir-given
 
 all: build
@@ -45,7 +46,7 @@ endif
 	@$(KVMFPU_SRC)/mk/check-kdir.sh $(KDIR_ABS)
 
 build: kdir
-	@$(overlay_make) OUTPUT=$(OUT) kvmfpu-all
+	@$(overlay_make) OUTPUT=$(BUILD_OUT) kvmfpu-all
 	@ln -sfn $(KNAME)/kvmfpu $(OUT_ROOT)/bin
 
 # Plain -static drops the -pthread the KVM Makefile adds, hence the full set here.
@@ -53,20 +54,28 @@ static: kdir
 	@$(overlay_make) OUTPUT=$(STATIC_OUT) LDFLAGS="-static -pthread -no-pie" kvmfpu-all
 	@ln -sfn $(KNAME)-static/kvmfpu $(OUT_ROOT)/static
 
+# LABS: the labs `make check` boots Debian's 6.12 kernel in (runner/lab/check.sh);
+# LABS= leaves them out.
+LABS ?= tcg bochs
+
 deps:
 	@$(KVMFPU_SRC)/mk/deps.sh
+
+deps-check:
+	@$(KVMFPU_SRC)/mk/deps.sh --check $(if $(strip $(LABS)),--lab)
 
 # The runner plans PROFILE from configs/, runs it and writes results/<run-id>/ (results/README.md).
 PROFILE ?= smoke
 run: deps build
-	@$(PYTHON) $(KVMFPU_SRC)/runner/kvmfpu run --profile $(PROFILE) --bin $(OUT_ROOT)/bin
+	@$(PYTHON) $(KVMFPU_SRC)/runner/kvmfpu run --profile $(PROFILE) --bin $(OUT_ROOT)/bin --ktap
 
 unit: deps build
 	@$(KVMFPU_SRC)/mk/run-unit.sh $(OUT_ROOT)/bin
 
-check: deps build
+check: deps-check build $(if $(strip $(LABS)),static)
 	@$(KVMFPU_SRC)/mk/run-unit.sh $(OUT_ROOT)/bin
 	@$(KVMFPU_SRC)/mk/run-selftests.sh $(OUT_ROOT)/bin
+	@$(if $(strip $(LABS)),$(KVMFPU_SRC)/runner/lab/check.sh --skip-unit $(foreach l,$(LABS),--lab $(l)))
 
 bench: deps build
 	@mkdir -p $(KVMFPU_SRC)/results
@@ -93,4 +102,4 @@ clean:
 	rm -rf $(OUT_ROOT)
 
 help:
-	@sed -n '3,16s/^# \{0,1\}//p' $(KVMFPU_SRC)/Makefile
+	@sed -n '3,/^$$/s/^# \{0,1\}//p' $(KVMFPU_SRC)/Makefile
