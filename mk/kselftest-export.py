@@ -615,7 +615,7 @@ def do_patches(kdir, outdir):
 def cover_letter(path, n):
     src_rev = subprocess.run(["git", "-C", SRC, "describe", "--always", "--dirty"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    rev = src_rev.stdout.decode().strip() or "unknown"
+    rev = os.environ.get("KVMFPU_DESCRIBE") or src_rev.stdout.decode().strip() or "unknown"
     blurb = wrap(
         "This series adds kvmfpu, selftests for KVM's x86 FPU state handling: whether KVM "
         "keeps guest and host x87, SSE, AVX, AVX-512, PKRU and AMX state apart across "

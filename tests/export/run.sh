@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The kselftest shape end to end, on fresh copies of Debian's kernel source trees (6.12 and
-# 6.1 by default), so nothing outside a temporary directory is touched:
+# The kselftest shape end to end, on fresh copies of Debian's kernel source trees (6.12, 6.1,
+# and 6.12 rearranged in the 6.14 layout), so nothing outside a temporary directory is touched:
 #
 #   make export KDIR=copy   refuses a foreign file, is idempotent, and make unexport restores
 #                           every file of the tree (checksums) and git status
@@ -38,6 +38,14 @@ if [ -z "$tmp" ]; then
 	fi
 fi
 work=$(mktemp -d "$tmp/kvmfpu-export-test.XXXXXX")
+cleanup() {
+	if [ "${KEEP:-}" = 1 ]; then
+		echo "# kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
 n=0
 todo=0
 start=$SECONDS
@@ -49,15 +57,6 @@ mkdir -p "$src"
 (cd "$top" && cp -a Makefile mk lib guest_code selftests "$src/")
 export KVMFPU_DESCRIBE
 KVMFPU_DESCRIBE=$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)
-
-cleanup() {
-	if [ "${KEEP:-}" = 1 ]; then
-		echo "# kept $work"
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
 
 ok() {
 	n=$((n + 1))
