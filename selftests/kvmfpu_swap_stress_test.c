@@ -39,7 +39,7 @@
 #include "report.h"
 #include "swap_round.h"
 
-#include "kselftest_harness.h"
+#include "kvmfpu_harness.h"
 
 #define MAX_VCPUS	8
 
@@ -57,6 +57,7 @@ struct stress {
 	struct fpu_config cfg;
 	atomic_bool stop;
 	atomic_uint failures;
+	atomic_uint vms_ready;		/* vCPU threads past VM creation */
 	atomic_ulong rounds, user_checks, kernel_ops, signals;
 	pthread_t vcpu_threads[MAX_VCPUS];
 	unsigned int nr_vcpus;
@@ -102,6 +103,7 @@ static void *vcpu_main(void *arg)
 	if (swap_ctx_init(&c, &v))
 		kvmfpu_error("cannot allocate images");
 	c.max_print = 8;
+	t->s->vms_ready++;
 	while (!t->s->stop) {
 		/* Alternate the round's checks so SET_XSAVE and plain re-entry both run. */
 		i = swap_round(&c, &k, k.round & 1 ? checks : checks & ~CHECK_SET_XSAVE);
@@ -252,7 +254,7 @@ TEST_F_TIMEOUT(stress, swap, 300)
 	struct vcpu_thread vt[MAX_VCPUS];
 	pthread_t load[3];
 	struct stress *s = &self->s;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 	unsigned int i, nr_load = 0;
 	char names[128];
 	double t0;
@@ -266,6 +268,12 @@ TEST_F_TIMEOUT(stress, swap, 300)
 		if (pthread_create(&s->vcpu_threads[i], NULL, vcpu_main, &vt[i]))
 			kvmfpu_error("cannot start vCPU thread %u", i);
 	}
+	/*
+	 * The signals start once every VM exists: the library asserts on an interrupted
+	 * KVM_CREATE_VM, while KVM_RUN's EINTR is part of what is tested.
+	 */
+	while (s->vms_ready < s->nr_vcpus && !s->failures)
+		usleep(1000);
 	if (variant->load) {
 		if (host_check_mask() &&
 		    !pthread_create(&load[nr_load], NULL, user_fpu_main, s))
@@ -304,5 +312,5 @@ int main(int argc, char **argv)
 
 	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
 	kvmfpu_start(listing);
-	return test_harness_run(argc, argv);
+	return kvmfpu_run_tests(argc, argv);
 }

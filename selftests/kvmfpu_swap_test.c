@@ -31,7 +31,7 @@
 #include "report.h"
 #include "swap_round.h"
 
-#include "kselftest_harness.h"
+#include "kvmfpu_harness.h"
 
 #define ALL_ROUNDS	UINT64_MAX
 
@@ -221,5 +221,5 @@ int main(int argc, char **argv)
 				   (unsigned long long)opt_xcr0,
 				   xs_mask_str(opt_xcr0 & ~FPU_GUEST_COMPS, names, sizeof(names)));
 	kvmfpu_start(listing);
-	return test_harness_run(argc, argv);
+	return kvmfpu_run_tests(argc, argv);
 }

@@ -60,7 +60,7 @@
 #include "options.h"
 #include "report.h"
 
-#include "kselftest_harness.h"
+#include "kvmfpu_harness.h"
 
 static uint64_t opt_seed = 1;
 
@@ -537,5 +537,5 @@ int main(int argc, char **argv)
 
 	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
 	kvmfpu_start(listing);
-	return test_harness_run(argc, argv);
+	return kvmfpu_run_tests(argc, argv);
 }

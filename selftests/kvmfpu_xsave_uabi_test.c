@@ -37,7 +37,7 @@
 #include "report.h"
 #include "swap_round.h"
 
-#include "kselftest_harness.h"
+#include "kvmfpu_harness.h"
 
 #define MXCSR_OFFSET	24
 
@@ -304,5 +304,5 @@ int main(int argc, char **argv)
 
 	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
 	kvmfpu_start(listing);
-	return test_harness_run(argc, argv);
+	return kvmfpu_run_tests(argc, argv);
 }
