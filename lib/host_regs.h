@@ -13,7 +13,7 @@
 
 #include "ximage.h"
 
-/* What the host process can load and check: its XCR0 without AMX (needs a permission). */
+/* What the host process can load and check: its XCR0 without AMX and MPX. */
 uint64_t host_xcr0(void);
 uint64_t host_check_mask(void);
 
