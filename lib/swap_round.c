@@ -60,15 +60,10 @@ static unsigned int check_guest_xsave(struct swap_ctx *c, const struct ximage *e
 	unsigned int bad = 0;
 
 	if (seen != want) {
-		struct xs_mismatch m = {
-			.check = check, .comp = XS_NR, .reg = "xcr0", .size = 8,
-			.expected = (const uint8_t *)&want, .actual = (const uint8_t *)&seen,
-			.note = "XGETBV(0) in the guest after re-entry",
-		};
-
-		while (m.expected[m.first_byte] == m.actual[m.first_byte])
-			m.first_byte++;
-		report_one(&d, &m);
+		if (!c->quiet)
+			printf("# %s: guest XCR0 after re-entry is 0x%llx (XGETBV(0)), expected 0x%llx, "
+			       "the XCR0 the guest was given\n", check, (unsigned long long)seen,
+			       (unsigned long long)want);
 		bad++;
 	}
 	bad += ximage_check_header(&v->xsave, v->cfg.xcr0, v->guest_comps, check, report_one, &d);

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Re-inject classes of KVM FPU bugs into a kernel tree and count what the suite notices.
+
+Each mutation in mutations.toml is applied alone to a clean git tree of Linux 6.12 (for
+example the one runner/lab/bisect-demo.sh makes), the kernel is built incrementally and
+booted in a lab, and the tests run there: exit 1 (a check failed) means caught, 0 missed,
+anything else could not be tested. The tree is restored after each mutation.
+
+    tests/mutations/run.py --kernel-tree .cache/lab/bisect-demo/linux --base 0eb88c5fe \\
+        --build-dir .cache/lab/bisect-demo/build [--lab tcg] [--only NAME]
+"""
+import argparse
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[2]
+TESTS = ["kvmfpu_swap_test", "kvmfpu_xsave_uabi_test"]
+
+
+def git(tree: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(tree), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def apply(tree: Path, m: dict) -> None:
+    path = tree / m["file"]
+    text = path.read_text()
+    if text.count(m["old"]) != 1:
+        raise SystemExit(f"mutation {m['name']}: its 'old' text occurs {text.count(m['old'])} "
+                         f"times in {m['file']}, not once")
+    path.write_text(text.replace(m["old"], m["new"]))
+
+
+def run_one(args: argparse.Namespace, m: dict) -> tuple[str, float, str]:
+    tree = Path(args.kernel_tree)
+    git(tree, "checkout", "-q", "--detach", args.base)
+    apply(tree, m)
+    start = time.monotonic()
+    try:
+        cmd = [str(TOP / "runner" / "kvmfpu"), "lab", "--lab", args.lab,
+               "--kernel-tree", str(tree), "-q"]
+        if args.build_dir:
+            cmd += ["--build-dir", args.build_dir]
+        for t in TESTS:
+            cmd += ["--test", t]
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=TOP)
+    finally:
+        git(tree, "checkout", "-q", "--", ".")
+    verdict = {1: "caught", 0: "MISSED"}.get(p.returncode, f"untestable (exit {p.returncode})")
+    fails = [line.strip() for line in p.stdout.splitlines() if ": " in line and
+             line.startswith("      ")]
+    return verdict, time.monotonic() - start, fails[0] if fails else p.stdout.strip()[-200:]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel-tree", required=True)
+    ap.add_argument("--base", required=True, help="the unmodified commit to mutate")
+    ap.add_argument("--build-dir")
+    ap.add_argument("--lab", default="tcg")
+    ap.add_argument("--only", action="append", default=[])
+    args = ap.parse_args()
+    if git(Path(args.kernel_tree), "status", "--porcelain", "--untracked-files=no"):
+        print(f"mutations: {args.kernel_tree} has uncommitted changes", file=sys.stderr)
+        return 2
+    start_ref = git(Path(args.kernel_tree), "rev-parse", "--abbrev-ref", "HEAD").strip()
+    mutations = tomllib.loads((Path(__file__).parent / "mutations.toml").read_text())["mutation"]
+    results = []
+    try:
+        for m in mutations:
+            if args.only and m["name"] not in args.only:
+                continue
+            verdict, secs, detail = run_one(args, m)
+            results.append(verdict)
+            print(f"{verdict:8} {m['name']:30} {secs:5.0f} s  {detail}", flush=True)
+    finally:
+        git(Path(args.kernel_tree), "checkout", "-q", start_ref)
+    caught = results.count("caught")
+    print(f"mutations: {caught} passed, {len(results) - caught} failed")
+    return 0 if caught == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
