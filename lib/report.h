@@ -19,6 +19,11 @@ void kvmfpu_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 
 /* A bad command line or environment before any test ran: one line on stderr, exit 2. */
 void kvmfpu_usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
+/*
+ * The components whose state really went through KVM in a passing test. Count only what the
+ * configuration gives the guest: a KVM that ignores the guest CPUID (kvm_pvm) may let more
+ * through its uABI, which is checked but must not read as "tested" in a run's summary.
+ */
 void kvmfpu_print_exercised(uint64_t mask);
 
 /*

@@ -207,7 +207,7 @@ TEST_F(swap, init_state)
 	if (bad)
 		kvmfpu_fail("init_state: %u register(s) of a fresh vCPU are not at init values",
 			    bad);
-	kvmfpu_print_exercised(self->v.allowed);
+	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
 int main(int argc, char **argv)

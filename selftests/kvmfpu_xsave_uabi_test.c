@@ -198,7 +198,7 @@ TEST_F(uabi, set_supported)
 	bad = set_and_check(self, &self->c.set_image, "set_supported");
 	if (bad)
 		kvmfpu_fail("set_supported: %u difference(s)", bad);
-	kvmfpu_print_exercised(self->v.allowed);
+	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
 struct bad_image {
@@ -271,7 +271,7 @@ TEST_F(uabi, rejects)
 	ximage_free(&before);
 	if (bad)
 		kvmfpu_fail("rejects: %u invalid image(s) not refused cleanly", bad);
-	kvmfpu_print_exercised(self->v.allowed);
+	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
 TEST_F(uabi, fuzz)
@@ -295,7 +295,7 @@ TEST_F(uabi, fuzz)
 			kvmfpu_fail("fuzz: %u difference(s) in round %u", bad, r);
 		}
 	}
-	kvmfpu_print_exercised(self->v.allowed);
+	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
 int main(int argc, char **argv)
