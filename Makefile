@@ -4,8 +4,9 @@
 #
 #   make              build the test programs against KDIR's KVM selftest library
 #   make run          build and run the tests against this machine's /dev/kvm (PROFILE=smoke)
-#   make check        the project's own tests, the real KVM tests on this machine, and the swap
-#                     tests in the tcg and bochs labs on Debian's 6.12 kernel (LABS= to skip)
+#   make check        the project's own tests, the real KVM tests on this machine's /dev/kvm (if
+#                     any), and the swap tests in the tcg and bochs labs on Debian's 6.12 kernel
+#                     (LABS=tcg for one lab, LABS= for none); exit 2 if no KVM test ran at all
 #   make static       statically linked programs for lab initramfs images (out/static)
 #   make bench        verified swap cycles vs. bare KVM_RUN round trips
 #   make export KDIR=...   put the suite into KDIR's own KVM selftests (make unexport undoes it)
@@ -73,9 +74,7 @@ unit: deps build
 	@$(KVMFPU_SRC)/mk/run-unit.sh $(OUT_ROOT)/bin
 
 check: deps-check build $(if $(strip $(LABS)),static)
-	@$(KVMFPU_SRC)/mk/run-unit.sh $(OUT_ROOT)/bin
-	@$(KVMFPU_SRC)/mk/run-selftests.sh $(OUT_ROOT)/bin
-	@$(if $(strip $(LABS)),$(KVMFPU_SRC)/runner/lab/check.sh --skip-unit $(foreach l,$(LABS),--lab $(l)))
+	@$(KVMFPU_SRC)/mk/check.sh $(OUT_ROOT)/bin $(LABS)
 
 bench: deps build
 	@mkdir -p $(KVMFPU_SRC)/results

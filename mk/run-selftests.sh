@@ -3,10 +3,15 @@
 #
 # Run every kvmfpu test program in BINDIR against this machine's /dev/kvm, print their KTAP and
 # a closing summary line. Exit 0 when everything that ran passed (skips allowed, but not a run
-# where nothing ran), 1 when a check failed, 2 on a harness or environment error.
+# where nothing ran), 1 when a check failed, 2 on a harness or environment error, 4 when this
+# machine has no /dev/kvm at all (the host tier is absent: a skip, as in kselftest).
 set -u
 bindir=$1
 shift
+if [ ! -e /dev/kvm ]; then
+	echo "kvmfpu: host tier: SKIP /dev/kvm does not exist: no KVM on this machine"
+	exit 4
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
