@@ -150,8 +150,9 @@ bool amx_tilecfg_valid(const uint8_t raw[AMX_TILECFG_SIZE], const struct amx_inf
 	return true;
 }
 
-void amx_tiles_apply_cfg(uint8_t *tiledata, const struct amx_tilecfg *cfg,
-			 const struct amx_info *info)
+/* Set every byte of @tiledata outside the rows x colsb of @cfg to @fill. */
+static void fill_outside_cfg(uint8_t *tiledata, const struct amx_tilecfg *cfg,
+			     const struct amx_info *info, uint8_t fill)
 {
 	unsigned int t, r;
 
@@ -166,25 +167,68 @@ void amx_tiles_apply_cfg(uint8_t *tiledata, const struct amx_tilecfg *cfg,
 			uint8_t *row = tile + r * info->bytes_per_row;
 
 			if (r < rows)
-				memset(row + colsb, 0, info->bytes_per_row - colsb);
+				memset(row + colsb, fill, info->bytes_per_row - colsb);
 			else
-				memset(row, 0, info->bytes_per_row);
+				memset(row, fill, info->bytes_per_row);
 		}
 	}
 }
 
-void ximage_amx_apply_cfg(struct ximage *img, const struct amx_info *info)
+void amx_tiles_apply_cfg(uint8_t *tiledata, const struct amx_tilecfg *cfg,
+			 const struct amx_info *info)
+{
+	fill_outside_cfg(tiledata, cfg, info, 0);
+}
+
+/* The configuration of @img: its XTILECFG, or palette 0 when that is in init state. */
+static void image_cfg(const struct ximage *img, struct amx_tilecfg *cfg)
 {
 	uint8_t *cfg_area = ximage_comp(img, XS_XTILECFG);
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (cfg_area && (ximage_xstate_bv(img) & XS_BIT(XS_XTILECFG)))
+		amx_tilecfg_decode(cfg_area, cfg);
+}
+
+void ximage_amx_apply_cfg(struct ximage *img, const struct amx_info *info)
+{
 	uint8_t *data = ximage_comp(img, XS_XTILEDATA);
-	struct amx_tilecfg cfg = { 0 };
+	struct amx_tilecfg cfg;
 
 	if (!data)
 		return;
-	/* XTILECFG in init state (or absent): palette 0, no tile configured. */
-	if (cfg_area && (ximage_xstate_bv(img) & XS_BIT(XS_XTILECFG)))
-		amx_tilecfg_decode(cfg_area, &cfg);
+	image_cfg(img, &cfg);
 	amx_tiles_apply_cfg(data, &cfg, info);
+}
+
+void ximage_amx_prepare_store(struct ximage *img)
+{
+	uint8_t *cfg = ximage_comp(img, XS_XTILECFG), *data = ximage_comp(img, XS_XTILEDATA);
+
+	if (cfg)
+		memset(cfg, AMX_STORE_CANARY, AMX_TILECFG_SIZE);
+	if (data)
+		memset(data, AMX_STORE_CANARY, img->layout->size[XS_XTILEDATA]);
+}
+
+void ximage_amx_stored_view(struct ximage *img, const struct amx_info *info)
+{
+	uint8_t *data = ximage_comp(img, XS_XTILEDATA);
+	struct amx_tilecfg cfg;
+
+	if (!data)
+		return;
+	image_cfg(img, &cfg);
+	fill_outside_cfg(data, &cfg, info, AMX_STORE_CANARY);
+}
+
+int amx_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture,
+		    const char *variant, const char *test)
+{
+	bool v = variant && *variant;
+
+	return snprintf(buf, len, "--seed 0x%llx -r %s%s%s.%s", (unsigned long long)seed,
+			fixture, v ? "." : "", v ? variant : "", test);
 }
 
 void amx_expected_image(struct ximage *img, uint64_t mask, const struct pattern_key *k,

@@ -98,6 +98,37 @@ void amx_tiles_apply_cfg(uint8_t *tiledata, const struct amx_tilecfg *cfg,
 void ximage_amx_apply_cfg(struct ximage *img, const struct amx_info *info);
 
 /*
+ * What the guest stores, as opposed to what its registers hold. TILESTORED writes only the
+ * configured rows x colsb bytes of a tile (SDM Vol. 2, TILESTORED pseudocode: rows from
+ * start_row to rows, colsb bytes each); STTILECFG writes all 64 bytes. The host fills the
+ * tile areas of the guest's save image with AMX_STORE_CANARY before the guest runs, so a
+ * byte the guest should have stored can never match by both sides being zero (a tile in
+ * init state, a zero configuration byte), and a byte TILESTORED must not write is compared
+ * against the canary the host put there, never against a zero nobody wrote.
+ */
+#define AMX_STORE_CANARY	0xa5
+
+/* Fill the XTILECFG and XTILEDATA areas of @img (a guest's save image) with the canary. */
+void ximage_amx_prepare_store(struct ximage *img);
+
+/*
+ * Turn @img, the guest's registers (an image whose XTILECFG is the configuration the tiles
+ * are stored under, XSTATE_BV as for ximage_amx_apply_cfg()), into what the guest's save
+ * image holds after STTILECFG and TILESTORED of every tile into an area prepared with
+ * ximage_amx_prepare_store(): XTILEDATA bytes outside rows x colsb become AMX_STORE_CANARY.
+ */
+void ximage_amx_stored_view(struct ximage *img, const struct amx_info *info);
+
+/*
+ * The arguments that replay one test of a kvmfpu program (docs/test-programs.md,
+ * "# kvmfpu-replay: args=..."): "--seed 0x<seed> -r <fixture>[.<variant>].<test>", the name
+ * as the kselftest harness's -r matches it (no variant part for a fixture without variants).
+ * Returns what snprintf() returns.
+ */
+int amx_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture,
+		    const char *variant, const char *test);
+
+/*
  * The expected image after the guest loaded @mask from a pattern image: a pattern in every
  * register of @mask (ximage_fill_pattern(), whose XTILECFG is a valid palette 1 config with
  * varied rows and colsb), with the tiles as TILELOADD leaves them.

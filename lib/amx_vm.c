@@ -3,6 +3,7 @@
  * The AMX VM and the host-side steps of the AMX and XFD tests (see amx_vm.h).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,32 @@ static void host_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t r[4])
 {
 	asm volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
 		     : "a"(leaf), "c"(subleaf));
+}
+
+void amx_host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
+{
+	host_cpuid(leaf, subleaf, r);
+}
+
+/* The running test's replay arguments; set in the forked test process, before any check. */
+static char replay[256];
+
+void amx_replay_set(uint64_t seed, const char *fixture, const char *variant, const char *test)
+{
+	amx_replay_args(replay, sizeof(replay), seed, fixture, variant, test);
+}
+
+void amx_fail(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (replay[0])
+		printf("# kvmfpu-replay: args=%s\n", replay);
+	kvmfpu_fail("%s", msg);
 }
 
 static void raw_cpuid_cb(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
@@ -225,28 +252,28 @@ static void __attribute__((noreturn)) explain_exit(struct amx_vm *v)
 
 		memset(&uc, 0, sizeof(uc));
 		get_ucall(v->vcpu, &uc);
-		kvmfpu_fail("guest took an exception kvmfpu does not handle (the selftest library "
-			    "reported it: ucall %lu, args 0x%lx 0x%lx 0x%lx) after %u exits, at "
-			    "guest program op %llu (opcode %u)%s%s",
-			    (unsigned long)uc.cmd, (unsigned long)uc.args[0],
-			    (unsigned long)uc.args[1], (unsigned long)uc.args[2], v->exits,
-			    (unsigned long long)v->args->pc - 1,
-			    v->args->pc ? v->args->ops[v->args->pc - 1].op : 0,
+		amx_fail("guest took an exception kvmfpu does not handle (the selftest library "
+			 "reported it: ucall %lu, args 0x%lx 0x%lx 0x%lx) after %u exits, at "
+			 "guest program op %llu (opcode %u)%s%s",
+			 (unsigned long)uc.cmd, (unsigned long)uc.args[0],
+			 (unsigned long)uc.args[1], (unsigned long)uc.args[2], v->exits,
+			 (unsigned long long)v->args->pc - 1,
+			 v->args->pc ? v->args->ops[v->args->pc - 1].op : 0,
 #ifdef UCALL_BUFFER_LEN
-			    ": ", uc.buffer
+			 ": ", uc.buffer
 #else
-			    "", ""
+			 "", ""
 #endif
-			    );
+			 );
 	}
 	if (run->exit_reason == KVM_EXIT_SHUTDOWN)
-		kvmfpu_fail("KVM_RUN: KVM_EXIT_SHUTDOWN (guest triple fault) after %u exits, at "
-			    "guest program op %llu", v->exits, (unsigned long long)v->args->pc - 1);
+		amx_fail("KVM_RUN: KVM_EXIT_SHUTDOWN (guest triple fault) after %u exits, at "
+			 "guest program op %llu", v->exits, (unsigned long long)v->args->pc - 1);
 	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
-		kvmfpu_fail("KVM_RUN: KVM_EXIT_INTERNAL_ERROR, suberror %u, at guest RIP 0x%llx "
-			    "after %u exits", run->internal.suberror, regs.rip, v->exits);
-	kvmfpu_fail("KVM_RUN: unexpected exit %s (%u) at guest RIP 0x%llx after %u exits",
-		    exit_reason_str(run->exit_reason), run->exit_reason, regs.rip, v->exits);
+		amx_fail("KVM_RUN: KVM_EXIT_INTERNAL_ERROR, suberror %u, at guest RIP 0x%llx "
+			 "after %u exits", run->internal.suberror, regs.rip, v->exits);
+	amx_fail("KVM_RUN: unexpected exit %s (%u) at guest RIP 0x%llx after %u exits",
+		 exit_reason_str(run->exit_reason), run->exit_reason, regs.rip, v->exits);
 }
 
 uint32_t amx_vm_run(struct amx_vm *v)
@@ -258,7 +285,7 @@ uint32_t amx_vm_run(struct amx_vm *v)
 		r = ioctl(v->vcpu->fd, KVM_RUN, NULL);
 	} while (r && errno == EINTR);
 	if (r)
-		kvmfpu_fail("KVM_RUN failed: %s", strerror(errno));
+		amx_fail("KVM_RUN failed: %s", strerror(errno));
 	v->exits++;
 	if (run->exit_reason == KVM_EXIT_IO && run->io.port == KVMFPU_EXIT_PORT &&
 	    run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4)
@@ -271,10 +298,10 @@ void amx_vm_run_until(struct amx_vm *v, uint32_t stage, const char *what)
 	uint32_t got = amx_vm_run(v);
 
 	if (got != stage)
-		kvmfpu_fail("%s: guest reported stage 0x%x, expected 0x%x (#NM count %llu, "
-			    "program op %llu)", what, got, stage,
-			    (unsigned long long)v->args->nm.count,
-			    (unsigned long long)v->args->pc);
+		amx_fail("%s: guest reported stage 0x%x, expected 0x%x (#NM count %llu, "
+			 "program op %llu)", what, got, stage,
+			 (unsigned long long)v->args->nm.count,
+			 (unsigned long long)v->args->pc);
 }
 
 void amx_vm_get_image(struct amx_vm *v, struct ximage *img)
@@ -284,7 +311,7 @@ void amx_vm_get_image(struct amx_vm *v, struct ximage *img)
 	if (!buf)
 		kvmfpu_error("cannot allocate %u bytes for an XSAVE image", v->uabi_size);
 	if (ioctl(v->vcpu->fd, KVM_GET_XSAVE2, buf))
-		kvmfpu_fail("KVM_GET_XSAVE2 (%u bytes) failed: %s", v->uabi_size, strerror(errno));
+		amx_fail("KVM_GET_XSAVE2 (%u bytes) failed: %s", v->uabi_size, strerror(errno));
 	ximage_wrap(img, buf, v->uabi_size, &v->layout, false);
 }
 
@@ -320,7 +347,7 @@ uint64_t amx_vm_msr(struct amx_vm *v, uint32_t index)
 	uint64_t val;
 
 	if (amx_vm_get_msr(v, index, &val))
-		kvmfpu_fail("KVM_GET_MSRS refused MSR 0x%x, though KVM supports XFD", index);
+		amx_fail("KVM_GET_MSRS refused MSR 0x%x, though KVM supports XFD", index);
 	return val;
 }
 
@@ -336,9 +363,9 @@ void amx_vm_migrate(struct amx_vm *v)
 	kvm_x86_state_cleanup(state);
 	vcpu_regs_get(v->vcpu, &after);
 	if (memcmp(&before, &after, sizeof(before)))
-		kvmfpu_fail("migrate: general registers differ after vcpu_load_state "
-			    "(RIP 0x%llx -> 0x%llx, RSP 0x%llx -> 0x%llx)", before.rip, after.rip,
-			    before.rsp, after.rsp);
+		amx_fail("migrate: general registers differ after vcpu_load_state "
+			 "(RIP 0x%llx -> 0x%llx, RSP 0x%llx -> 0x%llx)", before.rip, after.rip,
+			 before.rsp, after.rsp);
 }
 
 bool kernel_taint(uint64_t *taint)
@@ -374,6 +401,7 @@ void amx_vm_fill(struct amx_vm *v, uint64_t mask, const struct pattern_key *k,
 
 	ximage_fill_pattern(&v->fill, mask, k);
 	memset(v->save.buf, 0, v->save.size);
+	ximage_amx_prepare_store(&v->save);
 	cfg = ximage_comp(&v->fill, XS_XTILECFG);
 	if ((mask & XS_BIT(XS_XTILECFG)) &&
 	    !amx_tilecfg_valid(cfg, &v->info, why, sizeof(why)))
@@ -415,6 +443,23 @@ unsigned int amx_diff(const struct ximage *expected, const struct ximage *actual
 	struct diff_ctx d = { .img = actual, .mask = mask };
 
 	return ximage_diff(expected, actual, mask, check, report_one, &d);
+}
+
+unsigned int amx_check_stored(struct amx_vm *v, const struct ximage *regs, uint64_t mask,
+			      const char *check)
+{
+	struct ximage view;
+	unsigned int bad;
+
+	if (ximage_alloc(&view, &v->layout, v->kvm_xcr0, false))
+		kvmfpu_error("cannot allocate the expected store image");
+	memcpy(view.buf, regs->buf, view.size < regs->size ? view.size : regs->size);
+	if (mask & XS_BIT(XS_XTILEDATA))
+		ximage_amx_stored_view(&view, &v->info);
+	amx_vm_saved(v, mask);
+	bad = amx_diff(&view, &v->save, mask, check);
+	ximage_free(&view);
+	return bad;
 }
 
 bool amx_vm_setup(struct amx_vm *v, uint64_t mask, uint64_t seed, struct ximage *expected,

@@ -112,6 +112,30 @@ void amx_vm_teardown(struct amx_vm *v, struct ximage *expected);
 /* Mark the save image as holding @mask (the guest stores registers, not an XSAVE header). */
 void amx_vm_saved(struct amx_vm *v, uint64_t mask);
 
+/*
+ * What the guest stored, checked: @regs are the registers the guest should hold (full KVM
+ * size); the save image (tile areas prepared by amx_vm_fill() with AMX_STORE_CANARY) must
+ * hold them for @mask, the tiles as ximage_amx_stored_view() says TILESTORED leaves them.
+ * Reports each differing register and returns how many differ.
+ */
+unsigned int amx_check_stored(struct amx_vm *v, const struct ximage *regs, uint64_t mask,
+			      const char *check);
+
+/* The host CPU's own CPUID (an xs_cpuid_fn): values independent of the KVM under test. */
+void amx_host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4]);
+
+/*
+ * Failures of the AMX and XFD programs replay (docs/test-programs.md). amx_replay_set() names
+ * the running test (AMX_REPLAY() from a FIXTURE_SETUP or a TEST body, where the harness's
+ * _metadata is in scope; @vname is the variant's name, "" without variants); amx_fail()
+ * prints "# kvmfpu-replay: args=--seed 0x.. -r fixture.variant.test" and then fails the
+ * test like kvmfpu_fail(). Every failure of these programs goes through amx_fail().
+ */
+void amx_replay_set(uint64_t seed, const char *fixture, const char *variant, const char *test);
+#define AMX_REPLAY(seed, vname)	\
+	amx_replay_set(seed, _metadata->fixture->name, vname, _metadata->name)
+void amx_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
 /* Report each differing register of @mask and return how many differ. */
 unsigned int amx_diff(const struct ximage *expected, const struct ximage *actual, uint64_t mask,
 		      const char *check);

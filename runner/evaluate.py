@@ -57,7 +57,7 @@ def exercised(t: ktap.TestResult) -> list[str]:
     out: list[str] = []
     for r in t.kind("exercised"):
         for c in r.get("components", "").split(","):
-            if c and c not in out:
+            if c and c != "none" and c not in out:
                 out.append(c)
     return out
 

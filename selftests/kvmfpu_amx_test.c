@@ -11,6 +11,12 @@
  *                  global.restore_without_amx
  *   7 AVX-512+AMX  mixed.{avx512_amx,amx_only,avx512_no_amx}.image_and_reentry
  * (items 4 and 5, XFD and #NM, are in kvmfpu_xfd_test.)
+ * Every failure prints "# kvmfpu-replay: args=--seed 0x.. -r FIXTURE[.VARIANT].TEST".
+ * Expected values never come from what the test itself gave KVM to echo: sizes and layouts
+ * from the host CPU's own CPUID and the SDM, tiles from the bytes the guest loaded (as
+ * TILELOADD leaves them) and from a canary-filled save area for what the guest stores
+ * (amx.h, AMX_STORE_CANARY). perm.*, realloc.xsave2_cap and realloc.guest_cpuid_sizes move
+ * no tile data through KVM and say so (# kvmfpu-exercised: components=none).
  *
  * Regressions guarded (KNOWLEDGE.md §2; fix subjects quoted from memory of the kernel's git
  * history, which the Debian source tree here does not carry, anchored by the code comment
@@ -121,6 +127,7 @@ FIXTURE_SETUP(perm)
 	uint64_t perm;
 	int err;
 
+	AMX_REPLAY(opt_seed, "");
 	if (!amx_host_supported(why, sizeof(why)))
 		SKIP(return, "%s", why);
 	err = amx_guest_perm_get(&perm);
@@ -146,7 +153,8 @@ FIXTURE_TEARDOWN(perm)
  * permission to old | requested, so the permitted set only grows, and a repeated request is a
  * no-op returning 0. KVM (x86.h kvm_get_filtered_xcr0): KVM_GET_SUPPORTED_CPUID.0xD.0 offers
  * the dynamic XTILEDATA only with the permission, and XTILECFG only together with it; and
- * KVM_CAP_XSAVE2 is the standard-format size of that filtered XCR0 (at least 4096).
+ * KVM_CAP_XSAVE2 is the standard-format size of that filtered XCR0 (at least 4096), the
+ * layout taken from the host CPU's own CPUID 0xD.i (independent of KVM). No tile data.
  */
 TEST_F(perm, request_grows)
 {
@@ -166,52 +174,52 @@ TEST_F(perm, request_grows)
 	printf("# before: guest perm 0x%llx, KVM XCR0 0x%llx, KVM_CAP_XSAVE2 %d\n",
 	       (unsigned long long)before, (unsigned long long)xcr0_before, cap_before);
 	if (xcr0_before & XS_MASK_AMX)
-		kvmfpu_fail("perm.request_grows: without permission KVM_GET_SUPPORTED_CPUID.0xD.0 "
-			    "= 0x%llx offers %s", (unsigned long long)xcr0_before,
-			    (xcr0_before & XS_MASK_AMX) == XS_MASK_AMX ? "XTILECFG and XTILEDATA" :
-			    (xcr0_before & XTILEDATA) ? "XTILEDATA without XTILECFG" :
-			    "XTILECFG without XTILEDATA");
-	xs_layout_from_cpuid(&l, raw_cb, NULL);
+		amx_fail("perm.request_grows: without permission KVM_GET_SUPPORTED_CPUID.0xD.0 "
+			 "= 0x%llx offers %s", (unsigned long long)xcr0_before,
+			 (xcr0_before & XS_MASK_AMX) == XS_MASK_AMX ? "XTILECFG and XTILEDATA" :
+			 (xcr0_before & XTILEDATA) ? "XTILEDATA without XTILECFG" :
+			 "XTILECFG without XTILEDATA");
+	xs_layout_from_cpuid(&l, amx_host_cpuid, NULL);
 	if (cap_before != (int)uabi_size_for(xcr0_before, &l))
-		kvmfpu_fail("perm.request_grows: KVM_CAP_XSAVE2 without permission is %d, the "
-			    "layout of XCR0 0x%llx needs %u", cap_before,
-			    (unsigned long long)xcr0_before, uabi_size_for(xcr0_before, &l));
+		amx_fail("perm.request_grows: KVM_CAP_XSAVE2 without permission is %d, the "
+			 "layout of XCR0 0x%llx needs %u", cap_before,
+			 (unsigned long long)xcr0_before, uabi_size_for(xcr0_before, &l));
 
 	err = amx_guest_perm_request(XS_XTILEDATA);
 	if (err)
-		kvmfpu_fail("perm.request_grows: ARCH_REQ_XCOMP_GUEST_PERM(XTILEDATA) before any "
-			    "vCPU exists failed: %s", strerror(-err));
+		amx_fail("perm.request_grows: ARCH_REQ_XCOMP_GUEST_PERM(XTILEDATA) before any "
+			 "vCPU exists failed: %s", strerror(-err));
 	amx_guest_perm_get(&after);
 	if ((after & before) != before || !(after & XTILEDATA))
-		kvmfpu_fail("perm.request_grows: permission 0x%llx after requesting XTILEDATA is "
-			    "not a superset of 0x%llx | XTILEDATA: a request must never shrink "
-			    "what was granted", (unsigned long long)after,
-			    (unsigned long long)before);
+		amx_fail("perm.request_grows: permission 0x%llx after requesting XTILEDATA is "
+			 "not a superset of 0x%llx | XTILEDATA: a request must never shrink "
+			 "what was granted", (unsigned long long)after,
+			 (unsigned long long)before);
 	err = amx_guest_perm_request(XS_XTILEDATA);
 	amx_guest_perm_get(&again);
 	if (err || again != after)
-		kvmfpu_fail("perm.request_grows: repeating the request returned %s and changed the "
-			    "permission 0x%llx -> 0x%llx", err ? strerror(-err) : "0",
-			    (unsigned long long)after, (unsigned long long)again);
+		amx_fail("perm.request_grows: repeating the request returned %s and changed the "
+			 "permission 0x%llx -> 0x%llx", err ? strerror(-err) : "0",
+			 (unsigned long long)after, (unsigned long long)again);
 
 	xcr0_after = kvm_supported_xcr0_raw();
-	xs_layout_from_cpuid(&l, raw_cb, NULL);
+	xs_layout_from_cpuid(&l, amx_host_cpuid, NULL);
 	cap_after = cap_xsave2(kvm);
 	printf("# after: guest perm 0x%llx, KVM XCR0 0x%llx, KVM_CAP_XSAVE2 %d\n",
 	       (unsigned long long)after, (unsigned long long)xcr0_after, cap_after);
 	if (!tile_pair_ok(xcr0_after) || !(xcr0_after & XTILEDATA))
-		kvmfpu_fail("perm.request_grows: with permission KVM_GET_SUPPORTED_CPUID.0xD.0 = "
-			    "0x%llx; it must offer XTILECFG and XTILEDATA together",
-			    (unsigned long long)xcr0_after);
+		amx_fail("perm.request_grows: with permission KVM_GET_SUPPORTED_CPUID.0xD.0 = "
+			 "0x%llx; it must offer XTILECFG and XTILEDATA together",
+			 (unsigned long long)xcr0_after);
 	if ((xcr0_after & xcr0_before) != xcr0_before)
-		kvmfpu_fail("perm.request_grows: KVM's XCR0 lost bits: 0x%llx -> 0x%llx",
-			    (unsigned long long)xcr0_before, (unsigned long long)xcr0_after);
+		amx_fail("perm.request_grows: KVM's XCR0 lost bits: 0x%llx -> 0x%llx",
+			 (unsigned long long)xcr0_before, (unsigned long long)xcr0_after);
 	if (cap_after != (int)uabi_size_for(xcr0_after, &l))
-		kvmfpu_fail("perm.request_grows: KVM_CAP_XSAVE2 with permission is %d, the layout "
-			    "of XCR0 0x%llx (CPUID 0xD.17/0xD.18) needs %u", cap_after,
-			    (unsigned long long)xcr0_after, uabi_size_for(xcr0_after, &l));
+		amx_fail("perm.request_grows: KVM_CAP_XSAVE2 with permission is %d, the layout "
+			 "of XCR0 0x%llx (CPUID 0xD.17/0xD.18) needs %u", cap_after,
+			 (unsigned long long)xcr0_after, uabi_size_for(xcr0_after, &l));
 	close(kvm);
-	kvmfpu_print_exercised(XS_MASK_AMX);
+	kvmfpu_print_exercised(0);	/* no tile data went through KVM */
 }
 
 /*
@@ -234,24 +242,24 @@ TEST_F(perm, ebusy_after_vcpu)
 	err = amx_guest_perm_request(XS_XTILEDATA);
 	amx_guest_perm_get(&after);
 	if (err != -EBUSY)
-		kvmfpu_fail("perm.ebusy_after_vcpu: ARCH_REQ_XCOMP_GUEST_PERM(XTILEDATA) after "
-			    "KVM_CREATE_VCPU returned %s, expected EBUSY",
-			    err ? strerror(-err) : "0 (granted)");
+		amx_fail("perm.ebusy_after_vcpu: ARCH_REQ_XCOMP_GUEST_PERM(XTILEDATA) after "
+			 "KVM_CREATE_VCPU returned %s, expected EBUSY",
+			 err ? strerror(-err) : "0 (granted)");
 	if (after != before)
-		kvmfpu_fail("perm.ebusy_after_vcpu: the refused request changed the permission "
-			    "0x%llx -> 0x%llx", (unsigned long long)before,
-			    (unsigned long long)after);
+		amx_fail("perm.ebusy_after_vcpu: the refused request changed the permission "
+			 "0x%llx -> 0x%llx", (unsigned long long)before,
+			 (unsigned long long)after);
 	xcr0 = kvm_supported_xcr0_raw();
 	if (xcr0 & XS_MASK_AMX)
-		kvmfpu_fail("perm.ebusy_after_vcpu: KVM_GET_SUPPORTED_CPUID.0xD.0 = 0x%llx offers "
-			    "tile components without permission", (unsigned long long)xcr0);
+		amx_fail("perm.ebusy_after_vcpu: KVM_GET_SUPPORTED_CPUID.0xD.0 = 0x%llx offers "
+			 "tile components without permission", (unsigned long long)xcr0);
 	raw_vcpu_close(&r);
 	err = amx_guest_perm_request(XS_XTILEDATA);
 	if (err != -EBUSY)
-		kvmfpu_fail("perm.ebusy_after_vcpu: after closing the vCPU and VM the request "
-			    "returned %s; the lock is for the life of the process (EBUSY)",
-			    err ? strerror(-err) : "0");
-	kvmfpu_print_exercised(XS_MASK_AMX);
+		amx_fail("perm.ebusy_after_vcpu: after closing the vCPU and VM the request "
+			 "returned %s; the lock is for the life of the process (EBUSY)",
+			 err ? strerror(-err) : "0");
+	kvmfpu_print_exercised(0);	/* no tile data went through KVM */
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -266,6 +274,7 @@ FIXTURE_SETUP(realloc)
 {
 	char why[512];
 
+	AMX_REPLAY(opt_seed, "");
 	if (!amx_require(why, sizeof(why)))
 		SKIP(return, "%s", why);
 	self->ready = true;
@@ -312,7 +321,8 @@ static struct kvm_cpuid2 *guest_cpuid(bool amx, const struct xs_layout *l)
  * realloc.xsave2_cap (item 2). KVM (x86.c, KVM_CAP_XSAVE2): the capability, on /dev/kvm and on
  * a VM fd alike, is the standard-format size of the XCR0 KVM offers this process (with the
  * permission: including XTILEDATA), i.e. the end of the last component by CPUID 0xD.i EBX+EAX
- * (SDM Vol. 1, 13.4.1); KVM_GET_SUPPORTED_CPUID.0xD.0 EBX and ECX say the same (cpuid.c).
+ * (SDM Vol. 1, 13.4.1) as the host CPU's own CPUID reports them; KVM_GET_SUPPORTED_CPUID.0xD.0
+ * EBX and ECX say the same (cpuid.c).
  * It depends on the process's permission, not on a vCPU's CPUID: the same before and after a
  * KVM_SET_CPUID2 that exposes AMX (the per-vCPU size is realloc.set_cpuid's business).
  */
@@ -327,7 +337,7 @@ TEST_F(realloc, xsave2_cap)
 
 	if (!self->ready)
 		return;
-	xs_layout_from_cpuid(&l, raw_cb, NULL);
+	xs_layout_from_cpuid(&l, amx_host_cpuid, NULL);
 	xcr0 = kvm_supported_xcr0_raw();
 	want = uabi_size_for(xcr0, &l);
 	kvm_supported_cpuid_raw(0xd, 0, d);
@@ -336,8 +346,8 @@ TEST_F(realloc, xsave2_cap)
 	vm_before = cap_xsave2(r.vm);
 	c = guest_cpuid(true, &l);
 	if (ioctl(r.vcpu, KVM_SET_CPUID2, c))
-		kvmfpu_fail("realloc.xsave2_cap: KVM_SET_CPUID2 with KVM's own supported CPUID: %s",
-			    strerror(errno));
+		amx_fail("realloc.xsave2_cap: KVM_SET_CPUID2 with KVM's own supported CPUID: %s",
+			 strerror(errno));
 	vm_after = cap_xsave2(r.vm);
 	free(c);
 	raw_vcpu_close(&r);
@@ -345,13 +355,13 @@ TEST_F(realloc, xsave2_cap)
 	       "before -> after KVM_SET_CPUID2), CPUID.0xD.0 EBX %u ECX %u\n",
 	       (unsigned long long)xcr0, want, sys, vm_before, vm_after, d[1], d[2]);
 	if (sys != (int)want || vm_before != (int)want || vm_after != (int)want)
-		kvmfpu_fail("realloc.xsave2_cap: KVM_CAP_XSAVE2 is not the layout size %u of XCR0 "
-			    "0x%llx", want, (unsigned long long)xcr0);
+		amx_fail("realloc.xsave2_cap: KVM_CAP_XSAVE2 is not the layout size %u of XCR0 "
+			 "0x%llx", want, (unsigned long long)xcr0);
 	if (d[1] != xs_size_standard(&l, xcr0) || d[2] != xs_size_standard(&l, xcr0))
-		kvmfpu_fail("realloc.xsave2_cap: KVM_GET_SUPPORTED_CPUID.0xD.0 EBX %u / ECX %u, "
-			    "the layout of XCR0 0x%llx needs %u", d[1], d[2],
-			    (unsigned long long)xcr0, xs_size_standard(&l, xcr0));
-	kvmfpu_print_exercised(XS_MASK_AMX);
+		amx_fail("realloc.xsave2_cap: KVM_GET_SUPPORTED_CPUID.0xD.0 EBX %u / ECX %u, "
+			 "the layout of XCR0 0x%llx needs %u", d[1], d[2],
+			 (unsigned long long)xcr0, xs_size_standard(&l, xcr0));
+	kvmfpu_print_exercised(0);	/* no tile data went through KVM */
 }
 
 /* How many bytes of @buf (filled with @canary before) the kernel wrote: the last non-canary. */
@@ -388,7 +398,7 @@ TEST_F(realloc, set_cpuid)
 
 	if (!self->ready)
 		return;
-	xs_layout_from_cpuid(&l, raw_cb, NULL);
+	xs_layout_from_cpuid(&l, amx_host_cpuid, NULL);
 	xcr0 = kvm_supported_xcr0_raw();
 	size = uabi_size_for(xcr0, &l);
 	if (!amx_info_from_cpuid(&info, raw_cb, NULL, why, sizeof(why)))
@@ -397,78 +407,92 @@ TEST_F(realloc, set_cpuid)
 
 	c = guest_cpuid(false, &l);
 	if (ioctl(r.vcpu, KVM_SET_CPUID2, c))
-		kvmfpu_fail("realloc.set_cpuid: KVM_SET_CPUID2 without AMX: %s", strerror(errno));
+		amx_fail("realloc.set_cpuid: KVM_SET_CPUID2 without AMX: %s", strerror(errno));
 	free(c);
 	if (ioctl(r.vcpu, KVM_GET_XSAVE, &legacy))
-		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE on a vCPU without AMX failed: %s",
-			    strerror(errno));
+		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE on a vCPU without AMX failed: %s",
+			 strerror(errno));
 	if (ximage_alloc(&img, &l, xcr0, false) || ximage_alloc(&back, &l, xcr0, false))
 		kvmfpu_error("cannot allocate images");
 	memset(back.buf, 0xa5, back.size);
 	if (ioctl(r.vcpu, KVM_GET_XSAVE2, back.buf))
-		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
+		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
 	n = bytes_written(back.buf, back.size, 0xa5);
 	printf("# without AMX in CPUID: KVM_GET_XSAVE2 wrote %u bytes\n", n);
 	if (n > sizeof(struct kvm_xsave))
-		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2 wrote %u bytes for a vCPU whose CPUID "
-			    "lacks AMX: its fpstate was reallocated before KVM_SET_CPUID2 asked", n);
+		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2 wrote %u bytes for a vCPU whose CPUID "
+			 "lacks AMX: its fpstate was reallocated before KVM_SET_CPUID2 asked", n);
 
 	c = guest_cpuid(true, &l);
 	if (ioctl(r.vcpu, KVM_SET_CPUID2, c))
-		kvmfpu_fail("realloc.set_cpuid: KVM_SET_CPUID2 with AMX: %s", strerror(errno));
+		amx_fail("realloc.set_cpuid: KVM_SET_CPUID2 with AMX: %s", strerror(errno));
 	free(c);
 	errno = 0;
 	if (!ioctl(r.vcpu, KVM_GET_XSAVE, &legacy) || errno != EINVAL)
-		kvmfpu_fail("realloc.set_cpuid: legacy KVM_GET_XSAVE after KVM_SET_CPUID2 with AMX "
-			    "returned %s, expected EINVAL: the 4 KiB struct cannot hold the state",
-			    errno ? strerror(errno) : "success");
+		amx_fail("realloc.set_cpuid: legacy KVM_GET_XSAVE after KVM_SET_CPUID2 with AMX "
+			 "returned %s, expected EINVAL: the 4 KiB struct cannot hold the state",
+			 errno ? strerror(errno) : "success");
 	memset(back.buf, 0xa5, back.size);
 	if (ioctl(r.vcpu, KVM_GET_XSAVE2, back.buf))
-		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
+		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
 	n = bytes_written(back.buf, back.size, 0xa5);
 	printf("# with AMX in CPUID: KVM_GET_XSAVE2 wrote %u bytes (layout size %u)\n", n, size);
 	/* The tail of XTILEDATA is zero in init state, so every byte up to @size is written. */
 	if (n != size)
-		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2 wrote %u bytes, the reallocated "
-			    "fpstate's uABI size must be the layout size %u", n, size);
+		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2 wrote %u bytes, the reallocated "
+			 "fpstate's uABI size must be the layout size %u", n, size);
 
 	mask = xcr0 & (FPU_GUEST_COMPS | XS_MASK_AMX);
 	amx_expected_image(&img, mask, &k, &info);
 	if (ioctl(r.vcpu, KVM_SET_XSAVE, img.buf))
-		kvmfpu_fail("realloc.set_cpuid: KVM_SET_XSAVE of a full image (XSTATE_BV 0x%llx, %u "
-			    "bytes) failed: %s", (unsigned long long)mask, size, strerror(errno));
+		amx_fail("realloc.set_cpuid: KVM_SET_XSAVE of a full image (XSTATE_BV 0x%llx, %u "
+			 "bytes) failed: %s", (unsigned long long)mask, size, strerror(errno));
 	memset(back.buf, 0, back.size);
 	if (ioctl(r.vcpu, KVM_GET_XSAVE2, back.buf))
-		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
+		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
 	bad = amx_diff(&img, &back, mask, "realloc.set_cpuid");
 	ximage_free(&img);
 	ximage_free(&back);
 	raw_vcpu_close(&r);
 	if (bad)
-		kvmfpu_fail("realloc.set_cpuid: %u register(s) differ after KVM_SET_XSAVE and "
-			    "KVM_GET_XSAVE2 of the full image", bad);
+		amx_fail("realloc.set_cpuid: %u register(s) differ after KVM_SET_XSAVE and "
+			 "KVM_GET_XSAVE2 of the full image", bad);
 	kvmfpu_print_exercised(mask);
 }
 
 /*
  * realloc.guest_cpuid_sizes (item 2). KVM (cpuid.c kvm_update_cpuid_runtime, run on every
- * XCR0 change): the guest's CPUID.0xD.0 EBX is the standard-format size of its current XCR0
- * and ECX the size for everything in its CPUID; 0xD.1 EBX (with XSAVEC or XSAVES) is the
- * compacted size of XCR0 | IA32_XSS, where each component with 0xD.i ECX[1] starts at the next
- * 64-byte boundary (SDM Vol. 1, 13.4.3). Computed here from the 0xD.i subleaves (17 and 18
- * among them) and compared before and after the guest enables AMX with XSETBV; the guest's
- * 0xD.17/0xD.18 must be KVM's.
+ * XCR0 change): the guest's CPUID.0xD.0 EBX is the standard-format size of its current XCR0;
+ * 0xD.1 EBX (with XSAVEC or XSAVES) is the compacted size of XCR0 | IA32_XSS, where each
+ * component with 0xD.i ECX[1] starts at the next 64-byte boundary (SDM Vol. 1, 13.4.3).
+ * Read by the guest before and after it enables AMX with XSETBV. The expected sizes come from
+ * the host CPU's own CPUID 0xD.i (native CPUID, not KVM's table, which is what the guest's
+ * CPUID was installed from). Also from the installed table, so checked against the host CPU
+ * and the SDM rather than against the table: 0xD.0 ECX (KVM_GET_SUPPORTED_CPUID's size for
+ * all of its XCR0) and 0xD.17/0xD.18, which KVM copies from the host CPU (cpuid.c,
+ * __do_cpuid_func, case 0xd: do_host_cpuid() for each subleaf): EAX, EBX, ECX equal to the
+ * host CPU's, and by the SDM (Vol. 1, 13.2 and the AMX state components) XTILECFG is 64
+ * bytes, XTILEDATA is 0x1D.1 total_tile_bytes of the host CPU, neither is a supervisor
+ * component (ECX[0] = 0), and XTILEDATA can be disabled by XFD (ECX[2] = 1). No tile data.
  */
 TEST_F(realloc, guest_cpuid_sizes)
 {
 	struct amx_vm v;
+	struct xs_layout hl;
+	struct amx_info hinfo;
 	uint64_t *o, before_xcr0, after_xcr0;
-	uint32_t k17[4], k18[4];
+	uint32_t h17[4], h18[4];
+	char why[256];
 	bool compacted;
 	unsigned int bad = 0;
 
 	if (!self->ready)
 		return;
+	xs_layout_from_cpuid(&hl, amx_host_cpuid, NULL);
+	if (!amx_info_from_cpuid(&hinfo, amx_host_cpuid, NULL, why, sizeof(why)))
+		amx_fail("realloc.guest_cpuid_sizes: the host CPU's AMX CPUID leaves: %s", why);
+	amx_host_cpuid(NULL, 0xd, 17, h17);
+	amx_host_cpuid(NULL, 0xd, 18, h18);
 	amx_vm_create(&v);
 	before_xcr0 = XCR0_BASE;
 	after_xcr0 = XCR0_TILES;
@@ -494,33 +518,38 @@ TEST_F(realloc, guest_cpuid_sizes)
 #define EXPECT_SIZE(got, want, what)							\
 	do {										\
 		if ((got) != (want)) {							\
-			printf("# realloc.guest_cpuid_sizes: %s is %llu, computed %u\n",	\
+			printf("# realloc.guest_cpuid_sizes: %s is %llu, expected %u\n",	\
 			       what, (unsigned long long)(got), (unsigned)(want));	\
 			bad++;								\
 		}									\
 	} while (0)
-	EXPECT_SIZE(o[1], xs_size_standard(&v.layout, before_xcr0), "0xD.0 EBX before XSETBV(AMX)");
-	EXPECT_SIZE(o[9], xs_size_standard(&v.layout, after_xcr0), "0xD.0 EBX after XSETBV(AMX)");
-	EXPECT_SIZE(o[10], xs_size_standard(&v.layout, v.kvm_xcr0), "0xD.0 ECX");
+	EXPECT_SIZE(o[1], xs_size_standard(&hl, before_xcr0), "0xD.0 EBX before XSETBV(AMX)");
+	EXPECT_SIZE(o[9], xs_size_standard(&hl, after_xcr0), "0xD.0 EBX after XSETBV(AMX)");
+	EXPECT_SIZE(o[10], xs_size_standard(&hl, v.kvm_xcr0), "0xD.0 ECX");
 	if (compacted) {
-		EXPECT_SIZE(o[5], xs_size_compacted(&v.layout, before_xcr0),
+		EXPECT_SIZE(o[5], xs_size_compacted(&hl, before_xcr0),
 			    "0xD.1 EBX before XSETBV(AMX), IA32_XSS 0");
-		EXPECT_SIZE(o[13], xs_size_compacted(&v.layout, after_xcr0),
+		EXPECT_SIZE(o[13], xs_size_compacted(&hl, after_xcr0),
 			    "0xD.1 EBX after XSETBV(AMX), IA32_XSS 0");
 	}
-	kvm_supported_cpuid_raw(0xd, 17, k17);
-	kvm_supported_cpuid_raw(0xd, 18, k18);
-	EXPECT_SIZE(o[16], k17[0], "guest 0xD.17 EAX (size) vs KVM's");
-	EXPECT_SIZE(o[17], k17[1], "guest 0xD.17 EBX (offset) vs KVM's");
-	EXPECT_SIZE(o[18], k17[2], "guest 0xD.17 ECX (flags) vs KVM's");
-	EXPECT_SIZE(o[20], k18[0], "guest 0xD.18 EAX (size) vs KVM's");
-	EXPECT_SIZE(o[21], k18[1], "guest 0xD.18 EBX (offset) vs KVM's");
-	EXPECT_SIZE(o[22], k18[2], "guest 0xD.18 ECX (flags) vs KVM's");
+	EXPECT_SIZE(o[16], h17[0], "guest 0xD.17 EAX (size) vs the host CPU's");
+	EXPECT_SIZE(o[17], h17[1], "guest 0xD.17 EBX (offset) vs the host CPU's");
+	EXPECT_SIZE(o[18], h17[2], "guest 0xD.17 ECX (flags) vs the host CPU's");
+	EXPECT_SIZE(o[20], h18[0], "guest 0xD.18 EAX (size) vs the host CPU's");
+	EXPECT_SIZE(o[21], h18[1], "guest 0xD.18 EBX (offset) vs the host CPU's");
+	EXPECT_SIZE(o[22], h18[2], "guest 0xD.18 ECX (flags) vs the host CPU's");
+	EXPECT_SIZE(o[16], AMX_TILECFG_SIZE, "guest 0xD.17 EAX (XTILECFG size, SDM)");
+	EXPECT_SIZE(o[20], hinfo.total_tile_bytes,
+		    "guest 0xD.18 EAX (XTILEDATA size, host 0x1D.1 total_tile_bytes)");
+	EXPECT_SIZE(o[18] & 1, 0, "guest 0xD.17 ECX[0] (supervisor component)");
+	EXPECT_SIZE(o[22] & 1, 0, "guest 0xD.18 ECX[0] (supervisor component)");
+	EXPECT_SIZE((o[22] >> 2) & 1, 1, "guest 0xD.18 ECX[2] (XFD-capable)");
 #undef EXPECT_SIZE
 	amx_vm_destroy(&v);
 	if (bad)
-		kvmfpu_fail("realloc.guest_cpuid_sizes: %u CPUID size(s) differ from the layout", bad);
-	kvmfpu_print_exercised(XS_MASK_AMX);
+		amx_fail("realloc.guest_cpuid_sizes: %u CPUID value(s) differ from the host CPU's "
+			 "layout or the SDM", bad);
+	kvmfpu_print_exercised(0);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -537,6 +566,7 @@ FIXTURE_SETUP(tiles)
 {
 	char why[512];
 
+	AMX_REPLAY(opt_seed, "");
 	if (!amx_vm_setup(&self->v, XCR0_TILES, opt_seed, &self->expected, why, sizeof(why)))
 		SKIP(return, "%s", why);
 	self->ready = true;
@@ -562,11 +592,10 @@ static void tiles_program(struct amx_vm *v)
 		OP(EXIT, .a = 2));
 }
 
-static unsigned int check_saved(struct amx_vm *v, const struct ximage *expected,
-				const char *check)
+/* The tiles and configuration the guest stored are those of @regs (amx_check_stored()). */
+static unsigned int check_saved(struct amx_vm *v, const struct ximage *regs, const char *check)
 {
-	amx_vm_saved(v, XS_MASK_AMX);
-	return amx_diff(expected, &v->save, XS_MASK_AMX, check);
+	return amx_check_stored(v, regs, XS_MASK_AMX, check);
 }
 
 /*
@@ -589,7 +618,7 @@ TEST_F(tiles, guest_image)
 	bad = amx_diff(&self->expected, &img, XS_MASK_AMX, "tiles.guest_image");
 	ximage_free(&img);
 	if (bad)
-		kvmfpu_fail("tiles.guest_image: %u tile register(s) differ in KVM_GET_XSAVE2", bad);
+		amx_fail("tiles.guest_image: %u tile register(s) differ in KVM_GET_XSAVE2", bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -609,8 +638,8 @@ TEST_F(tiles, reentry)
 	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 2, "tiles.reentry");
 	bad = check_saved(&self->v, &self->expected, "tiles.reentry");
 	if (bad)
-		kvmfpu_fail("tiles.reentry: %u tile register(s) differ in what the guest stored "
-			    "after re-entry", bad);
+		amx_fail("tiles.reentry: %u tile register(s) differ in what the guest stored "
+			 "after re-entry", bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -641,7 +670,7 @@ TEST_F(tiles, set_xsave)
 		kvmfpu_error("pattern tile configuration would not load: %s", why);
 	r = amx_vm_set_image(&self->v, &img);
 	if (r)
-		kvmfpu_fail("tiles.set_xsave: KVM_SET_XSAVE of new tiles failed: %s", strerror(-r));
+		amx_fail("tiles.set_xsave: KVM_SET_XSAVE of new tiles failed: %s", strerror(-r));
 	amx_vm_get_image(&self->v, &back);
 	bad = amx_diff(&img, &back, XS_MASK_AMX, "tiles.set_xsave.readback");
 	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 2, "tiles.set_xsave");
@@ -649,8 +678,8 @@ TEST_F(tiles, set_xsave)
 	ximage_free(&img);
 	ximage_free(&back);
 	if (bad)
-		kvmfpu_fail("tiles.set_xsave: %u tile register(s) differ from what KVM_SET_XSAVE "
-			    "wrote", bad);
+		amx_fail("tiles.set_xsave: %u tile register(s) differ from what KVM_SET_XSAVE "
+			 "wrote", bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -687,8 +716,8 @@ TEST_F(tiles, release_init)
 	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 2, "tiles.release_init");
 	for (i = 0; i < AMX_TILECFG_SIZE; i++)
 		if (cfg[i])
-			kvmfpu_fail("tiles.release_init: STTILECFG after TILERELEASE stored 0x%02x at "
-				    "byte %u, expected 64 zero bytes", cfg[i], i);
+			amx_fail("tiles.release_init: STTILECFG after TILERELEASE stored 0x%02x at "
+				 "byte %u, expected 64 zero bytes", cfg[i], i);
 	amx_vm_get_image(&self->v, &img);
 	ximage_free(&img);
 	amx_vm_get_image(&self->v, &img);
@@ -701,12 +730,12 @@ TEST_F(tiles, release_init)
 	ximage_free(&img);
 	ximage_free(&init);
 	if (bad)
-		kvmfpu_fail("tiles.release_init: %u tile register(s) not in init state after "
-			    "TILERELEASE", bad);
+		amx_fail("tiles.release_init: %u tile register(s) not in init state after "
+			 "TILERELEASE", bad);
 	if (taint_ok && kernel_taint(&taint1) && !(taint0 & KVMFPU_TAINT_WARN) &&
 	    (taint1 & KVMFPU_TAINT_WARN))
-		kvmfpu_fail("tiles.release_init: the kernel WARNed (taint W set) while KVM saved "
-			    "and copied out init-state tiles: see dmesg");
+		amx_fail("tiles.release_init: the kernel WARNed (taint W set) while KVM saved "
+			 "and copied out init-state tiles: see dmesg");
 	if (taint0 & KVMFPU_TAINT_WARN)
 		printf("# kernel already tainted W before the test: WARN detection by taint off "
 		       "(the runner's dmesg scan still sees it)\n");
@@ -730,16 +759,20 @@ FIXTURE(migrate) {
 };
 
 FIXTURE_VARIANT(migrate) {
+	const char *name;	/* for the replay line */
 	enum xfd_mode mode;
 };
 
 FIXTURE_VARIANT_ADD(migrate, intercept) {
+	.name = "intercept",
 	.mode = MODE_INTERCEPT,
 };
 FIXTURE_VARIANT_ADD(migrate, passthrough) {
+	.name = "passthrough",
 	.mode = MODE_PASSTHROUGH,
 };
 FIXTURE_VARIANT_ADD(migrate, nm_pending) {
+	.name = "nm_pending",
 	.mode = MODE_NM_PENDING,
 };
 
@@ -747,6 +780,7 @@ FIXTURE_SETUP(migrate)
 {
 	char why[512];
 
+	AMX_REPLAY(opt_seed, variant->name);
 	if (!amx_vm_setup(&self->v, XCR0_TILES, opt_seed, &self->expected, why, sizeof(why)))
 		SKIP(return, "%s", why);
 	self->ready = true;
@@ -765,9 +799,9 @@ static void expect_msr(struct amx_vm *v, uint32_t msr, uint64_t want, const char
 	uint64_t got = amx_vm_msr(v, msr);
 
 	if (got != want)
-		kvmfpu_fail("%s: %s %s is 0x%llx, expected 0x%llx", check,
-			    msr == KVMFPU_MSR_IA32_XFD ? "IA32_XFD" : "IA32_XFD_ERR", when,
-			    (unsigned long long)got, (unsigned long long)want);
+		amx_fail("%s: %s %s is 0x%llx, expected 0x%llx", check,
+			 msr == KVMFPU_MSR_IA32_XFD ? "IA32_XFD" : "IA32_XFD_ERR", when,
+			 (unsigned long long)got, (unsigned long long)want);
 }
 
 /*
@@ -839,10 +873,10 @@ TEST_F(migrate, tiles_survive)
 	amx_vm_run_until(v, AMX_STAGE_EXIT + 1, "migrate.tiles_survive");
 	if (variant->mode == MODE_NM_PENDING &&
 	    (v->args->nm.count != 1 || v->args->nm.xfd_err_after_exit != XTILEDATA))
-		kvmfpu_fail("migrate.nm_pending.tiles_survive: the guest's #NM handler read "
-			    "IA32_XFD_ERR 0x%llx in the new VM (expected 0x%llx), #NM count %llu",
-			    (unsigned long long)v->args->nm.xfd_err_after_exit,
-			    (unsigned long long)XTILEDATA, (unsigned long long)v->args->nm.count);
+		amx_fail("migrate.nm_pending.tiles_survive: the guest's #NM handler read "
+			 "IA32_XFD_ERR 0x%llx in the new VM (expected 0x%llx), #NM count %llu",
+			 (unsigned long long)v->args->nm.xfd_err_after_exit,
+			 (unsigned long long)XTILEDATA, (unsigned long long)v->args->nm.count);
 
 	amx_vm_get_image(v, &before);
 	bad = amx_diff(&self->expected, &before, XS_MASK_AMX, "migrate.tiles_survive.source");
@@ -856,8 +890,8 @@ TEST_F(migrate, tiles_survive)
 	ximage_free(&before);
 	ximage_free(&after);
 	if (bad)
-		kvmfpu_fail("migrate.tiles_survive: %u register(s) differ across the move to a new "
-			    "VM", bad);
+		amx_fail("migrate.tiles_survive: %u register(s) differ across the move to a new "
+			 "VM", bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -881,6 +915,7 @@ TEST(restore_without_amx)
 	char why[512];
 	int ret, err;
 
+	AMX_REPLAY(opt_seed, "");
 	if (!amx_require(why, sizeof(why)))
 		SKIP(return, "%s", why);
 	amx_vm_create(&v);
@@ -893,14 +928,14 @@ TEST(restore_without_amx)
 	amx_vm_run_until(&v, AMX_STAGE_EXIT + 1, "restore_without_amx");
 	amx_vm_get_image(&v, &img);
 	if ((ximage_xstate_bv(&img) & XS_MASK_AMX) != XS_MASK_AMX)
-		kvmfpu_fail("restore_without_amx: source image has XSTATE_BV 0x%llx: live tiles "
-			    "expected (tiles.guest_image explains)",
-			    (unsigned long long)ximage_xstate_bv(&img));
+		amx_fail("restore_without_amx: source image has XSTATE_BV 0x%llx: live tiles "
+			 "expected (tiles.guest_image explains)",
+			 (unsigned long long)ximage_xstate_bv(&img));
 
 	raw_vcpu_create(&r);
 	c = guest_cpuid(false, &v.layout);
 	if (ioctl(r.vcpu, KVM_SET_CPUID2, c))
-		kvmfpu_fail("restore_without_amx: KVM_SET_CPUID2 without AMX: %s", strerror(errno));
+		amx_fail("restore_without_amx: KVM_SET_CPUID2 without AMX: %s", strerror(errno));
 	free(c);
 	ret = ioctl(r.vcpu, KVM_SET_XSAVE, img.buf);
 	err = errno;
@@ -908,9 +943,9 @@ TEST(restore_without_amx)
 	       "%s\n", img.size, (unsigned long long)ximage_xstate_bv(&img),
 	       ret ? strerror(err) : "accepted");
 	if (!ret)
-		kvmfpu_fail("restore_without_amx: KVM_SET_XSAVE accepted live tile state into a "
-			    "vCPU whose CPUID lacks AMX; its uABI image (4096 bytes) cannot hold "
-			    "XTILEDATA, so the tiles were dropped silently");
+		amx_fail("restore_without_amx: KVM_SET_XSAVE accepted live tile state into a "
+			 "vCPU whose CPUID lacks AMX; its uABI image (4096 bytes) cannot hold "
+			 "XTILEDATA, so the tiles were dropped silently");
 	raw_vcpu_close(&r);
 	ximage_free(&img);
 	ximage_free(&expected);
@@ -930,16 +965,20 @@ FIXTURE(mixed) {
 };
 
 FIXTURE_VARIANT(mixed) {
+	const char *name;	/* for the replay line */
 	uint64_t xcr0;
 };
 
 FIXTURE_VARIANT_ADD(mixed, avx512_amx) {
+	.name = "avx512_amx",
 	.xcr0 = XCR0_BASE | XS_MASK_AVX512 | XS_MASK_AMX,
 };
 FIXTURE_VARIANT_ADD(mixed, amx_only) {
+	.name = "amx_only",
 	.xcr0 = XCR0_BASE | XS_MASK_AMX,
 };
 FIXTURE_VARIANT_ADD(mixed, avx512_no_amx) {
+	.name = "avx512_no_amx",
 	.xcr0 = XCR0_BASE | XS_MASK_AVX512,
 };
 
@@ -949,6 +988,7 @@ FIXTURE_SETUP(mixed)
 	struct fpu_config cfg = { .xcr0 = variant->xcr0 & ~XS_MASK_AMX };
 	char why[512];
 
+	AMX_REPLAY(opt_seed, variant->name);
 	if (!amx_require(why, sizeof(why)))
 		SKIP(return, "%s", why);
 	if (!fpu_config_supported(&cfg, why, sizeof(why)))
@@ -1019,11 +1059,10 @@ TEST_F(mixed, image_and_reentry)
 	}
 	ximage_free(&img);
 	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, "mixed.image_and_reentry");
-	amx_vm_saved(v, self->xcr0);
-	bad += amx_diff(&self->expected, &v->save, self->xcr0, "mixed.guest_reentry");
+	bad += amx_check_stored(v, &self->expected, self->xcr0, "mixed.guest_reentry");
 	if (bad)
-		kvmfpu_fail("mixed.image_and_reentry: %u register(s) differ with XCR0 0x%llx", bad,
-			    (unsigned long long)self->xcr0);
+		amx_fail("mixed.image_and_reentry: %u register(s) differ with XCR0 0x%llx", bad,
+			 (unsigned long long)self->xcr0);
 	kvmfpu_print_exercised(self->xcr0);
 }
 

@@ -48,6 +48,14 @@ class Parse(unittest.TestCase):
         self.assertEqual(doc.other_lines, 1)
         self.assertIn("pass:1", doc.totals or "")
 
+    def test_exercised_none_is_no_component(self) -> None:
+        # kvmfpu_print_exercised(0) prints "components=none" (e.g. xfd.*.msrs): that is an
+        # empty list, not a component called "none" in the run's summary.
+        doc = ktap.parse("TAP version 13\n1..1\n#  RUN           xfd.first_write.msrs ...\n"
+                         "# kvmfpu-exercised: components=none\n"
+                         "#            OK  xfd.first_write.msrs\nok 1 xfd.first_write.msrs\n")
+        self.assertEqual(evaluate.exercised(doc.tests[0]), [])
+
     def test_record_with_message(self) -> None:
         rec = ktap.parse_record("# kvmfpu-error: msg=KVM_CREATE_VM failed: x=y z")
         self.assertEqual(rec, {"kind": "error", "msg": "KVM_CREATE_VM failed: x=y z"})

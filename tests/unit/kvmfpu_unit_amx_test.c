@@ -7,7 +7,8 @@
  * Covered: CPUID 0xD/0x1D/0x1E parsing from a Sapphire Rapids table; the 64-byte tile
  * configuration (encoding, and what LDTILECFG accepts); what TILELOADD leaves in a tile under
  * a configuration; the AMX components' offsets in the standard and the compacted format
- * (64-byte alignment); expected images with tiles; the diff naming a tile byte.
+ * (64-byte alignment); expected images with tiles; the diff naming a tile byte; what the
+ * guest's tile stores must leave in a canary-prepared save area; replay arguments.
  *
  * The Sapphire Rapids table:
  *  - Register layout of leaves 1DH and 1EH: SDM Vol. 2A, CPUID, Table 3-8 "Information
@@ -532,6 +533,101 @@ TEST(init_tiles_either_way)
 	ximage_free(&init);
 	ximage_free(&zeros);
 	ximage_free(&live);
+}
+
+/* What the guest's STTILECFG and TILESTORED of tmm0-7 write into @save, from @regs. */
+static void guest_stores(struct ximage *save, const struct ximage *regs,
+			 const struct amx_info *info)
+{
+	const uint8_t *cfg_raw = ximage_comp(regs, XS_XTILECFG);
+	const uint8_t *src = ximage_comp(regs, XS_XTILEDATA);
+	uint8_t *dst = ximage_comp(save, XS_XTILEDATA);
+	struct amx_tilecfg c;
+	unsigned int t, r;
+
+	memcpy(ximage_comp(save, XS_XTILECFG), cfg_raw, AMX_TILECFG_SIZE);
+	amx_tilecfg_decode(cfg_raw, &c);
+	for (t = 0; t < info->max_names; t++)
+		for (r = 0; r < c.rows[t]; r++)
+			memcpy(dst + t * info->bytes_per_tile + r * info->bytes_per_row,
+			       src + t * info->bytes_per_tile + r * info->bytes_per_row,
+			       c.colsb[t]);
+}
+
+/*
+ * Issue 9, item 7: a check of what the guest stored must be able to fail. The guest's tiles
+ * are in init state (all zero) under a live configuration, as after XFD disarms a tile
+ * component KVM reverted: with a zeroed save area (the old check) a guest that stored
+ * nothing at all compares equal, 0 differences; with the canary-prepared area and the
+ * stored view, the missing store is seen in every tile, a correct store compares equal, and
+ * a byte written outside a tile's rows x colsb is seen too.
+ */
+TEST(store_check_sees_a_missing_store)
+{
+	struct pattern_key k = { .seed = 5 };
+	struct ximage regs, view, save;
+	struct amx_tilecfg c;
+	struct amx_info info;
+	struct xs_layout l;
+	uint64_t mask = XS_MASK_FPSSE | XS_MASK_AMX;
+	unsigned int t;
+
+	spr_info(&info, &l);
+	ASSERT_EQ(0, ximage_alloc(&regs, &l, mask, false));
+	ASSERT_EQ(0, ximage_alloc(&view, &l, mask, false));
+	ASSERT_EQ(0, ximage_alloc(&save, &l, mask, false));
+	amx_expected_image(&regs, XS_MASK_AMX, &k, &info);
+	memset(ximage_comp(&regs, XS_XTILEDATA), 0, 8192);	/* init tiles, same config */
+	ximage_set_xstate_bv(&save, XS_MASK_AMX);
+
+	/* The old check: zeroed save area, the guest stored no tile. Indistinguishable. */
+	memcpy(ximage_comp(&save, XS_XTILECFG), ximage_comp(&regs, XS_XTILECFG), 64);
+	count_reports = 0;
+	EXPECT_EQ(0, ximage_diff(&regs, &save, XS_BIT(XS_XTILEDATA), "unit", count_report,
+				 NULL));
+
+	/* The canary: the same missing store differs in every tile the config uses. */
+	memcpy(view.buf, regs.buf, regs.size);
+	ximage_amx_stored_view(&view, &info);
+	ximage_amx_prepare_store(&save);
+	amx_tilecfg_decode(ximage_comp(&regs, XS_XTILECFG), &c);
+	for (t = 0; t < 8; t++)
+		ASSERT_NE(0, c.rows[t]);	/* the pattern's config uses every tile */
+	EXPECT_EQ(8, ximage_diff(&view, &save, XS_BIT(XS_XTILEDATA), "unit", count_report,
+				 NULL));
+	EXPECT_LT(0, ximage_diff(&view, &save, XS_BIT(XS_XTILECFG), "unit", count_report,
+				 NULL));
+
+	/* The guest stores: equal, the configuration too. */
+	guest_stores(&save, &regs, &info);
+	EXPECT_EQ(0, ximage_diff(&view, &save, XS_MASK_AMX, "unit", count_report, NULL));
+
+	/* A byte beyond tmm0's colsb in its first row was written: seen. */
+	if (c.colsb[0] < 64) {
+		ximage_comp(&save, XS_XTILEDATA)[c.colsb[0]] = 0;
+		EXPECT_EQ(1, ximage_diff(&view, &save, XS_MASK_AMX, "unit", count_report, NULL));
+		EXPECT_STREQ("tmm0", last.reg);
+	}
+	ximage_free(&regs);
+	ximage_free(&view);
+	ximage_free(&save);
+}
+
+/*
+ * Issue 9, item 4: the replay arguments name the test as the harness's -r matches it
+ * (fixture.variant.test, or fixture.test for a fixture without variants: kselftest_harness.h
+ * test_enabled()), with the seed in the hex form --seed takes.
+ */
+TEST(replay_args)
+{
+	char buf[128];
+
+	amx_replay_args(buf, sizeof(buf), 0x1234, "xfd", "host_set", "xstate_bv_armed");
+	EXPECT_STREQ("--seed 0x1234 -r xfd.host_set.xstate_bv_armed", buf);
+	amx_replay_args(buf, sizeof(buf), 1, "perm", "", "request_grows");
+	EXPECT_STREQ("--seed 0x1 -r perm.request_grows", buf);
+	amx_replay_args(buf, sizeof(buf), 1, "global", NULL, "restore_without_amx");
+	EXPECT_STREQ("--seed 0x1 -r global.restore_without_amx", buf);
 }
 
 TEST_HARNESS_MAIN
