@@ -130,8 +130,8 @@ static void kvmfpu_list_tests(void)
 		if (first)
 			fprintf(stderr, "%-20s %-25s %s\n", "# FIXTURE", "VARIANT", "TEST");
 		else
-			fprintf(stderr, "-----------------------------------------------------------"
-				"---------------------\n");
+			fprintf(stderr, "%.80s\n", "-------------------------------------------"
+				"-------------------------------------------------");
 		first = false;
 		v = f->variant;
 		t = f->tests;
