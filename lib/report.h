@@ -7,12 +7,15 @@
 #ifndef KVMFPU_REPORT_H
 #define KVMFPU_REPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define KVMFPU_EXIT_ERROR	2
 
 /* Call once from main() before the tests run. */
 void kvmfpu_report_init(void);
+/* Whether a kvmfpu_error() happened in any test so far: the program then exits 2. */
+bool kvmfpu_error_seen(void);
 
 void kvmfpu_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void kvmfpu_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

@@ -23,9 +23,12 @@ KVMFPU_BENCH_PROGS := $(patsubst $(KVMFPU_SRC)/bench/%.c,$(KVMFPU_OUT)/%, \
 	$(wildcard $(KVMFPU_SRC)/bench/*.c))
 KVMFPU_UNIT_PROGS := $(patsubst $(KVMFPU_SRC)/tests/unit/%.c,$(KVMFPU_OUT)/%, \
 	$(wildcard $(KVMFPU_SRC)/tests/unit/*.c))
+# Harness-layer programs for tests/cli (no KVM): not tests themselves, hence no _test suffix.
+KVMFPU_VERDICT_PROGS := $(patsubst $(KVMFPU_SRC)/tests/verdicts/%.c,$(KVMFPU_OUT)/%, \
+	$(wildcard $(KVMFPU_SRC)/tests/verdicts/*.c))
 
 $(shell mkdir -p $(KVMFPU_OUT)/lib $(KVMFPU_OUT)/guest_code $(KVMFPU_OUT)/selftests \
-	$(KVMFPU_OUT)/bench $(KVMFPU_OUT)/tests/unit)
+	$(KVMFPU_OUT)/bench $(KVMFPU_OUT)/tests/unit $(KVMFPU_OUT)/tests/verdicts)
 
 $(KVMFPU_OUT)/lib/%.o: $(KVMFPU_SRC)/lib/%.c
 	$(CC) $(CFLAGS) $(KVMFPU_CFLAGS) $(CPPFLAGS) $(TARGET_ARCH) -c $< -o $@
@@ -43,6 +46,9 @@ $(KVMFPU_OUT)/bench/%.o: $(KVMFPU_SRC)/bench/%.c
 $(KVMFPU_OUT)/tests/unit/%.o: $(KVMFPU_SRC)/tests/unit/%.c
 	$(CC) $(CFLAGS) $(KVMFPU_CFLAGS) $(CPPFLAGS) $(TARGET_ARCH) -c $< -o $@
 
+$(KVMFPU_OUT)/tests/verdicts/%.o: $(KVMFPU_SRC)/tests/verdicts/%.c
+	$(CC) $(CFLAGS) $(KVMFPU_CFLAGS) $(CPPFLAGS) $(TARGET_ARCH) -c $< -o $@
+
 $(KVMFPU_PROGS): $(KVMFPU_OUT)/%: $(KVMFPU_OUT)/selftests/%.o $(KVMFPU_LIB_OBJS) $(LIBKVM_OBJS)
 	$(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(TARGET_ARCH) $< $(KVMFPU_LIB_OBJS) \
 		$(LIBKVM_OBJS) $(LDLIBS) -o $@
@@ -56,7 +62,12 @@ $(KVMFPU_UNIT_PROGS): $(KVMFPU_OUT)/%: $(KVMFPU_OUT)/tests/unit/%.o $(KVMFPU_LIB
 	$(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(TARGET_ARCH) $< $(KVMFPU_LIB_OBJS) \
 		$(LIBKVM_OBJS) $(LDLIBS) -o $@
 
+$(KVMFPU_VERDICT_PROGS): $(KVMFPU_OUT)/%: $(KVMFPU_OUT)/tests/verdicts/%.o $(KVMFPU_LIB_OBJS) \
+		$(LIBKVM_OBJS)
+	$(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(TARGET_ARCH) $< $(KVMFPU_LIB_OBJS) \
+		$(LIBKVM_OBJS) $(LDLIBS) -o $@
+
 -include $(wildcard $(KVMFPU_OUT)/*/*.d $(KVMFPU_OUT)/*/*/*.d)
 
 .PHONY: kvmfpu-all
-kvmfpu-all: $(KVMFPU_PROGS) $(KVMFPU_BENCH_PROGS) $(KVMFPU_UNIT_PROGS)
+kvmfpu-all: $(KVMFPU_PROGS) $(KVMFPU_BENCH_PROGS) $(KVMFPU_UNIT_PROGS) $(KVMFPU_VERDICT_PROGS)

@@ -120,6 +120,23 @@ FIXTURE_TEARDOWN(swap)
 	fpu_vm_destroy(&self->v);
 }
 
+/*
+ * The arguments that run this failure again (docs/test-programs.md): the round alone, and the
+ * max variant's XCR0 when --xcr0 chose it.
+ */
+static void print_replay(const FIXTURE_VARIANT(swap) *variant, const char *test,
+			 unsigned int round)
+{
+	unsigned long long seed = opt_seed, xcr0 = opt_xcr0;
+
+	if (variant->max && opt_xcr0)
+		printf("# kvmfpu-replay: args=--seed 0x%llx --xcr0 0x%llx --round %u "
+		       "-r swap.%s.%s\n", seed, xcr0, round, variant->name, test);
+	else
+		printf("# kvmfpu-replay: args=--seed 0x%llx --round %u -r swap.%s.%s\n", seed,
+		       round, variant->name, test);
+}
+
 static void run_rounds(FIXTURE_DATA(swap) *self, const FIXTURE_VARIANT(swap) *variant,
 		       const char *test, unsigned int checks)
 {
@@ -131,8 +148,7 @@ static void run_rounds(FIXTURE_DATA(swap) *self, const FIXTURE_VARIANT(swap) *va
 		unsigned int bad = swap_round(&self->c, &k, checks);
 
 		if (bad) {
-			printf("# kvmfpu-replay: args=--seed 0x%llx --round %u -r swap.%s.%s\n",
-			       (unsigned long long)opt_seed, r, variant->name, test);
+			print_replay(variant, test, r);
 			kvmfpu_fail("%s: %u register(s) differ in round %u (seed 0x%llx)", test, bad,
 				    r, (unsigned long long)opt_seed);
 		}
@@ -204,9 +220,11 @@ TEST_F(swap, init_state)
 	bad += ximage_check_header(&img, self->v.allowed, 0, "init_state", xs_report_ktap, NULL);
 	ximage_free(&init);
 	ximage_free(&img);
-	if (bad)
+	if (bad) {
+		print_replay(variant, "init_state", 0);
 		kvmfpu_fail("init_state: %u register(s) of a fresh vCPU are not at init values",
 			    bad);
+	}
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 

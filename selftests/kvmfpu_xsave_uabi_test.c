@@ -56,22 +56,23 @@ FIXTURE(uabi) {
 };
 
 FIXTURE_VARIANT(uabi) {
+	const char *name;	/* as the harness names it, for replay lines */
 	uint64_t xcr0;
 	bool xsave_hidden;
 	bool max;
 };
 
 FIXTURE_VARIANT_ADD(uabi, legacy) {
-	.xcr0 = XS_MASK_FPSSE, .xsave_hidden = true,
+	.name = "legacy", .xcr0 = XS_MASK_FPSSE, .xsave_hidden = true,
 };
 FIXTURE_VARIANT_ADD(uabi, x87_sse) {
-	.xcr0 = XS_MASK_FPSSE,
+	.name = "x87_sse", .xcr0 = XS_MASK_FPSSE,
 };
 FIXTURE_VARIANT_ADD(uabi, avx) {
-	.xcr0 = XS_MASK_FPSSE | XS_BIT(XS_AVX),
+	.name = "avx", .xcr0 = XS_MASK_FPSSE | XS_BIT(XS_AVX),
 };
 FIXTURE_VARIANT_ADD(uabi, max) {
-	.max = true,
+	.name = "max", .max = true,
 };
 
 /* As in kvmfpu_swap_test: on 6.1's harness a SKIP in setup still runs the body. */
@@ -132,6 +133,17 @@ static void expected_after_set(FIXTURE_DATA(uabi) *self, const struct ximage *se
 	memcpy(exp->buf + MXCSR_OFFSET, &mxcsr, sizeof(mxcsr));
 }
 
+/*
+ * The arguments that run this failure again (docs/test-programs.md). Every test but fuzz
+ * depends only on the seed; fuzz's round R comes after rounds 0..R-1 on the same vCPU, so its
+ * replay runs those again (--rounds R+1).
+ */
+static void print_replay(const FIXTURE_VARIANT(uabi) *variant, const char *test)
+{
+	printf("# kvmfpu-replay: args=--seed 0x%llx -r uabi.%s.%s\n",
+	       (unsigned long long)opt_seed, variant->name, test);
+}
+
 /* SET @img, which must succeed, then GET and compare with the model. */
 static unsigned int set_and_check(FIXTURE_DATA(uabi) *self, struct ximage *img,
 				  const char *check)
@@ -142,10 +154,12 @@ static unsigned int set_and_check(FIXTURE_DATA(uabi) *self, struct ximage *img,
 	int r;
 
 	r = fpu_vm_set_image(&self->v, img);
-	if (r)
-		kvmfpu_fail("%s: KVM_SET_XSAVE with XSTATE_BV=0x%llx (KVM supports 0x%llx) failed: "
-			    "%s", check, (unsigned long long)ximage_xstate_bv(img),
-			    (unsigned long long)self->uabi, strerror(-r));
+	if (r) {
+		printf("# %s: KVM_SET_XSAVE with XSTATE_BV=0x%llx (KVM supports 0x%llx) failed: "
+		       "%s\n", check, (unsigned long long)ximage_xstate_bv(img),
+		       (unsigned long long)self->uabi, strerror(-r));
+		return 1;
+	}
 
 	exp.buf = xs_zalloc(img->size);
 	if (!exp.buf)
@@ -176,6 +190,8 @@ TEST_F(uabi, size)
 	if (!self->ready)
 		return;
 	need = xs_size_standard(&self->v.layout, self->v.allowed);
+	if (self->v.uabi_size < sizeof(struct kvm_xsave) || self->v.uabi_size < need)
+		print_replay(variant, "size");
 	if (self->v.uabi_size < sizeof(struct kvm_xsave))
 		kvmfpu_fail("size: KVM_CAP_XSAVE2 = %u, less than sizeof(struct kvm_xsave) = %zu",
 			    self->v.uabi_size, sizeof(struct kvm_xsave));
@@ -196,8 +212,10 @@ TEST_F(uabi, set_supported)
 		return;
 	build_image(self, &self->c.set_image, self->uabi & ~XS_BIT(XS_PKRU), &k);
 	bad = set_and_check(self, &self->c.set_image, "set_supported");
-	if (bad)
+	if (bad) {
+		print_replay(variant, "set_supported");
 		kvmfpu_fail("set_supported: %u difference(s)", bad);
+	}
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
@@ -236,8 +254,11 @@ TEST_F(uabi, rejects)
 		return;
 	/* A known state first, so "unchanged" means something. */
 	build_image(self, &self->c.set_image, self->v.allowed & ~XS_BIT(XS_PKRU), &k);
-	if (fpu_vm_set_image(&self->v, &self->c.set_image))
-		kvmfpu_fail("rejects: KVM_SET_XSAVE of a valid image failed: %s", strerror(errno));
+	r = fpu_vm_set_image(&self->v, &self->c.set_image);
+	if (r) {
+		print_replay(variant, "rejects");
+		kvmfpu_fail("rejects: KVM_SET_XSAVE of a valid image failed: %s", strerror(-r));
+	}
 	fpu_vm_get_image(&self->v, &before);
 
 	for (i = 0; i < ARRAY_SIZE(bad_images); i++) {
@@ -269,8 +290,10 @@ TEST_F(uabi, rejects)
 		ximage_free(&after);
 	}
 	ximage_free(&before);
-	if (bad)
+	if (bad) {
+		print_replay(variant, "rejects");
 		kvmfpu_fail("rejects: %u invalid image(s) not refused cleanly", bad);
+	}
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
@@ -289,10 +312,10 @@ TEST_F(uabi, fuzz)
 		build_image(self, &self->c.set_image, bv, &k);
 		bad = set_and_check(self, &self->c.set_image, "fuzz");
 		if (bad) {
-			printf("# kvmfpu-replay: args=--seed 0x%llx -r uabi.*.fuzz (round %u, "
-			       "XSTATE_BV 0x%llx)\n", (unsigned long long)opt_seed, r,
-			       (unsigned long long)bv);
-			kvmfpu_fail("fuzz: %u difference(s) in round %u", bad, r);
+			printf("# kvmfpu-replay: args=--seed 0x%llx --rounds %u -r uabi.%s.fuzz\n",
+			       (unsigned long long)opt_seed, r + 1, variant->name);
+			kvmfpu_fail("fuzz: %u difference(s) in round %u, XSTATE_BV 0x%llx", bad, r,
+				    (unsigned long long)bv);
 		}
 	}
 	kvmfpu_print_exercised(self->v.guest_comps);
