@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import (artifacts, catalog, config, gnuparallel, hostinfo, kmsg, plan, pool,
-                    runstate, verdicts as V)
+                    proctree, runstate, verdicts as V)
 from runner.evaluate import Outcome
 from runner.plan import Instance
 
@@ -243,16 +243,19 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         progress.finish(inst.id, runstate.find(run, inst.id)["verdict"])
         saver.changed()
 
+    token = proctree.run_token(run["run_id"])
+    run["options"]["instance_mark"] = f"{proctree.MARK}={token}/<instance id>"
     try:
         if via == "parallel":
             problem = gnuparallel.run(instances, bin_dir, run_dir, jobs,
                                       Path(opts.sshloginfile) if opts.sshloginfile else None,
-                                      on_start, on_finish, stop)
+                                      on_start, on_finish, stop, token)
             if problem:
                 run["error"] = problem
                 err(problem)
         else:
-            pool.run(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop)
+            pool.run(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop,
+                     token)
         run["status"] = "interrupted" if run["cut_short"] else "complete"
     except BaseException as e:  # a crash of the runner itself: keep what finished
         run["status"] = "aborted"
@@ -260,6 +263,9 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         run["cut_short_reason"] = run["cut_short_reason"] or f"runner error: {e!r}"
         raise
     finally:
+        left = proctree.kill_descendants()   # orphans that lost their mark, if any
+        if left:
+            err(f"processes {' '.join(map(str, left))} survived SIGKILL (uninterruptible?)")
         watcher.stop()
         progress.close()
         for s, h in old.items():

@@ -78,3 +78,16 @@ class TempTree(unittest.TestCase):
     def load(run_dir: Path) -> dict:
         with open(run_dir / "run.json") as f:
             return json.load(f)
+
+
+def processes_with(marker: str) -> list[str]:
+    """`pgrep -fa MARKER`: processes whose command line holds marker (a test's temp dir)."""
+    proc = subprocess.run(["pgrep", "-fa", marker], capture_output=True, text=True)
+    return proc.stdout.splitlines()
+
+
+def counts_add_up(test: unittest.TestCase, run: dict) -> None:
+    """Every planned instance is counted exactly once in the summary."""
+    counts = run["summary"]["counts"]
+    test.assertEqual(sum(counts.values()), len(run["instances"]), counts)
+    test.assertEqual(run["summary"]["instances"], len(run["instances"]))
