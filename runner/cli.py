@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from runner import catalog, compare, config, plan, runstate, verdicts as V, xcr0
+from runner import catalog, compare, config, plan, proctree, runstate, verdicts as V, xcr0
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIGS = REPO / "configs"
@@ -129,9 +129,11 @@ def cmd_report(opts: argparse.Namespace) -> int:
         print(f"kvmfpu: cannot read run: {e}", file=sys.stderr)
         return V.EXIT_ERROR
     if run["status"] == "running" and not runstate.runner_alive(run):
-        run["status"] = "aborted"
-        run["cut_short"] = True
-        run["cut_short_reason"] = run.get("cut_short_reason") or "runner died (killed?)"
+        runstate.mark_runner_died(run)
+        mark = str(run.get("options", {}).get("instance_mark", ""))
+        if mark.startswith(proctree.MARK + "=") and mark.endswith("/"):
+            # what the dead runner could not kill: its instances' processes, on this host
+            proctree.kill_all(mark.split("=", 1)[1], prefix=True)
     artifacts.write_all(run, run_dir)
     print(artifacts.summary_text(run))
     return int(run["summary"]["exit_code"])

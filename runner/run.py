@@ -244,7 +244,7 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         saver.changed()
 
     token = proctree.run_token(run["run_id"])
-    run["options"]["instance_mark"] = f"{proctree.MARK}={token}/<instance id>"
+    run["options"]["instance_mark"] = f"{proctree.MARK}={token}/"   # + instance id
     try:
         if via == "parallel":
             problem = gnuparallel.run(instances, bin_dir, run_dir, jobs,
@@ -277,10 +277,7 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         if watcher.lines:
             (run_dir / "dmesg.txt").write_text("\n".join(watcher.lines) + "\n")
         runstate.attribute_splats(run)
-        for entry in run["instances"]:   # started but never reported back
-            if entry["status"] == "running":
-                entry.update(status="done", verdict=V.INTERRUPTED,
-                             diagnostics=["started but no result came back"])
+        runstate.interrupt_running(run, "started but no result came back")
         run["finished"] = runstate.now_iso()
         run["duration"] = round(time.monotonic() - started, 3)
         artifacts.write_all(run, run_dir)

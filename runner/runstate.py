@@ -149,6 +149,8 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
     vs = [e["verdict"] for e in done]
     counts = {v: vs.count(v) for v in V.VERDICTS}
     counts["not_run"] = sum(1 for e in run["instances"] if e["status"] == "pending")
+    # still running (or, after the runner died, never finished: mark_runner_died())
+    counts["running"] = sum(1 for e in run["instances"] if e["status"] == "running")
     exercised: list[str] = []
     for e in done:
         for c in e.get("exercised", []):
@@ -191,6 +193,21 @@ def load(run_dir: Path) -> dict[str, Any]:
     if run.get("format") != FORMAT:
         raise ValueError(f"{path}: not a kvmfpu run.json (format {run.get('format')!r})")
     return run
+
+
+def interrupt_running(run: dict[str, Any], why: str) -> None:
+    """Instances that started but never finished: verdict interrupted (no verdict)."""
+    for entry in run["instances"]:
+        if entry["status"] == "running":
+            entry.update(status="done", verdict=V.INTERRUPTED, diagnostics=[why])
+
+
+def mark_runner_died(run: dict[str, Any]) -> None:
+    """A run whose runner is gone without finishing it (SIGKILL, a crash of the machine)."""
+    run["status"] = "aborted"
+    run["cut_short"] = True
+    run["cut_short_reason"] = run.get("cut_short_reason") or "runner died (killed?)"
+    interrupt_running(run, "the runner died while this instance ran; no verdict")
 
 
 def runner_alive(run: dict[str, Any]) -> bool:

@@ -99,7 +99,9 @@ class Interrupt(TempTree):
         rep = self.kvmfpu("report", str(run_dir))
         self.assertEqual(rep.returncode, 2, rep.stdout + rep.stderr)
         self.assertIn("aborted", rep.stdout)
-        self.assertEqual(self.load(run_dir)["status"], "aborted")
+        run = self.load(run_dir)
+        self.assertEqual(run["status"], "aborted")
+        counts_add_up(self, run)
 
     def hang_until_child(self, *extra: str) -> tuple[subprocess.Popen[str], Path]:
         """A run whose first instance hangs in a test child that made its own process
@@ -134,6 +136,23 @@ class Interrupt(TempTree):
     def test_sigterm_leaves_no_process(self) -> None:
         proc, run_dir = self.hang_until_child()
         self.check_nothing_left(proc, run_dir, signal.SIGTERM)
+
+    def test_sigkill_running_instance_is_interrupted_not_lost(self) -> None:
+        proc, run_dir = self.hang_until_child()
+        self.wait_done(run_dir, 0)
+        proc.kill()
+        proc.communicate(timeout=30)
+        self.assertEqual(self.load(run_dir)["status"], "running")
+        rep = self.kvmfpu("report", str(run_dir))
+        self.assertEqual(rep.returncode, 2, rep.stdout + rep.stderr)
+        run = self.load(run_dir)
+        self.assertEqual(run["status"], "aborted")
+        counts_add_up(self, run)
+        by = {e["variant"]: e for e in run["instances"]}
+        self.assertEqual(by["hang"]["verdict"], "interrupted")
+        self.assertIn("runner died", by["hang"]["diagnostics"][0])
+        # what the killed runner left running, report killed (the instance's mark)
+        self.assertEqual(processes_with(str(self.root)), [])
 
     @unittest.skipIf(shutil.which("parallel") is None, "GNU parallel not installed")
     def test_sigint_through_gnu_parallel_leaves_no_process(self) -> None:
