@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -150,8 +151,57 @@ def _plan(opts: Any, configs_dir: Path, bin_dir: Path, host: dict[str, Any],
     return profile, programs, instances, kvm_xcr0
 
 
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def check_run_id(run_id: str) -> None:
+    """A run id is a plain directory name under the results root."""
+    if not RUN_ID.fullmatch(run_id) or run_id == "latest":
+        raise SetupError(f"--run-id {run_id!r}: expected a plain name (letters, digits, "
+                         "'.', '_', '+', '-'; starting with a letter or digit; not 'latest')")
+
+
+def check_results_root(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise SetupError(f"results root {root} exists and is not a directory")
+    here = root
+    while not here.exists():        # the nearest directory that exists must let us write
+        here = here.parent
+    if not here.is_dir() or not os.access(here, os.W_OK | os.X_OK):
+        raise SetupError(f"results root {root}: {here} is not writable by this user")
+
+
+def check_kvm_dev(dev: str) -> None:
+    """The programs need read/write access to /dev/kvm; say so before anything runs."""
+    try:
+        os.close(os.open(dev, os.O_RDWR | os.O_CLOEXEC))
+    except FileNotFoundError:
+        raise SetupError(f"{dev} does not exist: this host cannot run KVM (no hardware "
+                         "virtualization, or no kvm module loaded); the labs run the tests "
+                         "in an emulator: runner/kvmfpu lab --lab tcg") from None
+    except PermissionError:
+        raise SetupError(f"no read/write access to {dev} for this user (add it to the "
+                         f"group that owns {dev}, usually 'kvm')") from None
+    except OSError as e:
+        raise SetupError(f"cannot open {dev} read/write: {e.strerror}") from None
+
+
+def _preflight(opts: Any, root: Path, via: str) -> None:
+    """Reasons the run cannot start that are not in the plan (before a directory is made)."""
+    if opts.run_id is not None:
+        check_run_id(opts.run_id)
+    check_results_root(root)
+    if via == "parallel" and shutil.which("parallel") is None:
+        raise SetupError("--via parallel: GNU parallel is not installed (Debian package "
+                         "'parallel')")
+    if not opts.sshloginfile:          # remote hosts: their own /dev/kvm, checked there
+        check_kvm_dev(opts.kvm_dev)
+
+
 def _new_run_dir(root: Path, run_id: str) -> Path:
     run_dir = root / run_id
+    if run_dir.exists() or run_dir.is_symlink():
+        raise SetupError(f"{run_dir} already exists: choose another --run-id")
     try:
         root.mkdir(parents=True, exist_ok=True)
         (run_dir / "logs").mkdir(parents=True, exist_ok=False)
@@ -166,7 +216,9 @@ def execute(opts: Any) -> int:
     # resolved once: out/bin is a symlink another build may move while this run goes on
     configs_dir, bin_dir, root = Path(opts.configs), Path(opts.bin).resolve(), Path(opts.results)
     host = hostinfo.describe(opts.tier)
+    via = "parallel" if opts.sshloginfile else opts.via
     try:
+        _preflight(opts, root, via)
         profile, programs, instances, kvm_xcr0 = _plan(opts, configs_dir, bin_dir, host)
         run_id = opts.run_id or _run_id(opts.profile, root)
         run_dir = _new_run_dir(root, run_id)
@@ -178,7 +230,6 @@ def execute(opts: Any) -> int:
         if not programs[name].filters:
             err(f"note: {name}'s kselftest harness has no test filters (6.1 and older): each "
                 "of its instances runs every test, and its variants and tests can't be chosen")
-    via = "parallel" if opts.sshloginfile else opts.via
     jobs = opts.jobs if opts.jobs is not None else (profile.jobs or os.cpu_count() or 1)
     options = {"argv": sys.argv, "via": via, "jobs": jobs, "repeat": opts.repeat or
                profile.repeat, "sshloginfile": opts.sshloginfile, "kvm_xcr0_for_plan":

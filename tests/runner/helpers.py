@@ -44,6 +44,8 @@ class TempTree(unittest.TestCase):
         self.results = self.root / "results"
         self.kmsg = self.root / "kmsg"
         self.kmsg.write_text("")
+        self.kvm_dev = self.root / "kvm"   # stand-in for /dev/kvm: read/write access checked
+        self.kvm_dev.write_text("")
         self.env = dict(os.environ, FAKE_KMSG=str(self.kmsg), FAKE_STATE=str(self.root))
 
     def tearDown(self) -> None:
@@ -71,6 +73,7 @@ class TempTree(unittest.TestCase):
         proc = self.kvmfpu("run", "--profile", profile, "--configs", str(self.configs),
                            "--bin", str(self.bin), "--results", str(self.results),
                            "--kmsg", str(self.kmsg), "--run-id", run_id, "--kvm-xcr0", "0xe7",
+                           "--kvm-dev", str(self.kvm_dev),
                            *extra, timeout=timeout)
         return proc, self.results / run_id
 

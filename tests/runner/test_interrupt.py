@@ -19,7 +19,8 @@ class Interrupt(TempTree):
         run_dir = self.results / "cut"
         cmd = [sys.executable, str(KVMFPU), "run", "--profile", profile, "--configs",
                str(self.configs), "--bin", str(self.bin), "--results", str(self.results),
-               "--kmsg", str(self.kmsg), "--run-id", "cut", "--jobs", "1", *extra]
+               "--kmsg", str(self.kmsg), "--run-id", "cut", "--jobs", "1",
+               "--kvm-dev", str(self.kvm_dev), *extra]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=self.env, stdin=subprocess.DEVNULL)
         return proc, run_dir
