@@ -45,7 +45,12 @@ SPLAT_SLACK = 0.5         # a splat read this soon after an instance ended is st
 
 
 class Progress:
-    """Tracks running instances (for splat attribution) and prints one status line."""
+    """Tracks running instances (for splat attribution) and prints one status line: when an
+    instance ends, and while instances run, their elapsed time and timeout every TICK_TTY s
+    on a terminal (every TICK_LOG s otherwise), so a long instance is never silence."""
+
+    TICK_TTY = 1.0
+    TICK_LOG = 10.0
 
     def __init__(self, total: int, stream: Any):
         self.total = total
@@ -53,12 +58,30 @@ class Progress:
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.lock = threading.Lock()
         self.running: dict[str, float] = {}
+        self.timeouts: dict[str, float] = {}
         self.ended: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        self.shown = time.monotonic()
 
-    def start(self, inst_id: str) -> None:
+    def start(self, inst_id: str, timeout: float = 0.0) -> None:
         with self.lock:
             self.running[inst_id] = time.time()
+            self.timeouts[inst_id] = timeout
+
+    def tick(self) -> None:
+        """Called often while the run goes on; shows what is running now and then."""
+        now = time.monotonic()
+        if now - self.shown < (self.TICK_TTY if self.tty else self.TICK_LOG):
+            return
+        with self.lock:
+            running = sorted(self.running.items(), key=lambda kv: kv[1])
+        if not running:
+            return
+        wall = time.time()
+        inst_id, since = running[0]          # the longest-running one
+        more = f" (+{len(running) - 1} more)" if len(running) > 1 else ""
+        self.show(f"running {inst_id} {wall - since:.0f} s of {self.timeouts[inst_id]:g} s"
+                  f"{more}")
 
     def finish(self, inst_id: str, verdict: str) -> None:
         with self.lock:
@@ -76,7 +99,8 @@ class Progress:
     def show(self, last: str) -> None:
         done = sum(self.counts.values())
         counts = " ".join(f"{v} {n}" for v, n in sorted(self.counts.items()))
-        line = f"[{done}/{self.total}] {counts} | {last}"
+        line = f"[{done}/{self.total} instances] {counts} | {last}"
+        self.shown = time.monotonic()
         if self.tty:
             self.stream.write("\r\x1b[K" + line[:160])
         else:
@@ -281,7 +305,7 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
     started = time.monotonic()
 
     def on_start(inst: Instance) -> None:
-        progress.start(inst.id)
+        progress.start(inst.id, inst.timeout)
         runstate.record_start(run, inst.id)
         saver.changed()               # run.json shows what is running right now
 
@@ -300,13 +324,13 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         if via == "parallel":
             problem = gnuparallel.run(instances, bin_dir, run_dir, jobs,
                                       Path(opts.sshloginfile) if opts.sshloginfile else None,
-                                      on_start, on_finish, stop, token)
+                                      on_start, on_finish, stop, token, progress.tick)
             if problem:
                 run["error"] = problem
                 err(problem)
         else:
             pool.run(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop,
-                     token)
+                     token, progress.tick)
         run["status"] = "interrupted" if run["cut_short"] else "complete"
     except BaseException as e:  # a crash of the runner itself: keep what finished
         run["status"] = "aborted"
