@@ -100,7 +100,7 @@ class Results(TempTree):
         e = self.load(run_dir)["instances"][0]
         self.assertEqual(e["verdict"], "fail")
         self.assertTrue(e["exit"]["timed_out"])
-        self.assertIn("timed out after 1 s while 'fake.hang.host_regs' ran; process group "
+        self.assertIn("timed out after 1 s while 'fake.hang.host_regs' ran; its processes "
                       "killed", e["diagnostics"])
         self.assertEqual([(t["name"], t["verdict"]) for t in e["tests"]],
                          [("fake.hang.guest_image", "pass"), ("fake.hang.host_regs", "fail")])
