@@ -34,13 +34,24 @@ def _skip_reasons(run: dict[str, Any]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: -kv[1])
 
 
+SKIP_REASONS_SHOWN = 10
+
+
 def summary_text(run: dict[str, Any]) -> str:
     s = run["summary"]
     counts = ", ".join(f"{v} {n}" for v, n in s["counts"].items() if n) or "nothing"
-    lines = [f"kvmfpu run {run['run_id']} ({run['profile']}, {run['status']}): {counts}",
+    tests = ", ".join(f"{v} {n}" for v, n in sorted(s.get("tests", {}).items()) if n)
+    lines = [f"kvmfpu run {run['run_id']} ({run['profile']}, {run['status']}): "
+             f"{s['instances']} instance(s): {counts}",
+             f"tests in those instances: {tests or 'none reported'}",
              f"components exercised: {', '.join(s['exercised']) or 'none'}"
              + _not_exercised(run)]
-    lines += [f"skipped {n}x: {reason}" for reason, n in _skip_reasons(run)[:3]]
+    reasons = _skip_reasons(run)
+    lines += [f"skipped test {n}x: {reason}" for reason, n in reasons[:SKIP_REASONS_SHOWN]]
+    if len(reasons) > SKIP_REASONS_SHOWN:
+        rest = sum(n for _, n in reasons[SKIP_REASONS_SHOWN:])
+        lines.append(f"... {len(reasons) - SKIP_REASONS_SHOWN} more skip reason(s) "
+                     f"({rest} skipped test(s)): see report.html")
     if s.get("flaky"):
         lines.append(f"flaky (repeats disagree): {', '.join(s['flaky'])}")
     kl = run["kernel_log"]

@@ -15,7 +15,7 @@ from typing import Any
 
 # Matrix axes and the command-line option each maps to.
 OPTION_FLAGS = {"seed": "--seed", "rounds": "--rounds", "round": "--round",
-                "xcr0": "--xcr0", "xfd": "--xfd", "vcpus": "--vcpus", "duration": "--duration"}
+                "xcr0": "--xcr0", "vcpus": "--vcpus", "duration": "--duration"}
 PROGRAM_KEYS = {"fixture", "variants", "tests", "fixtures", "options", "xcr0_variant",
                 "xcr0_drivable", "timeout"}
 FIXTURE_KEYS = {"variants", "tests"}
@@ -71,11 +71,26 @@ class CatalogError(Exception):
     pass
 
 
+def _names(where: str, value: Any, errors: list[str]) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors.append(f"{where}: expected a list of strings, got {value!r}")
+        return []
+    return list(value)
+
+
 def _fixtures_of(path: Path, name: str, entry: dict[str, Any],
                  errors: list[str]) -> list[Fixture]:
     if "fixtures" not in entry:   # one fixture: fixture, variants, tests at the top
-        return [Fixture(entry.get("fixture", name), list(entry.get("variants", [])),
-                        list(entry.get("tests", [])))]
+        fixture = entry.get("fixture", name)
+        if not isinstance(fixture, str):
+            errors.append(f"{path}: {name}.fixture: expected a string, got {fixture!r}")
+            fixture = name
+        return [Fixture(fixture, _names(f"{path}: {name}.variants",
+                                        entry.get("variants", []), errors),
+                        _names(f"{path}: {name}.tests", entry.get("tests", []), errors))]
+    if not isinstance(entry["fixtures"], dict):
+        errors.append(f"{path}: {name}.fixtures: expected a table of fixtures")
+        return []
     out = []
     for fname, f in entry["fixtures"].items():
         if not isinstance(f, dict):
@@ -84,7 +99,9 @@ def _fixtures_of(path: Path, name: str, entry: dict[str, Any],
         for key in f:
             if key not in FIXTURE_KEYS:
                 errors.append(f"{path}: {name}.fixtures.{fname}: unknown key '{key}'")
-        out.append(Fixture(fname, list(f.get("variants", [])), list(f.get("tests", []))))
+        where = f"{path}: {name}.fixtures.{fname}"
+        out.append(Fixture(fname, _names(f"{where}.variants", f.get("variants", []), errors),
+                           _names(f"{where}.tests", f.get("tests", []), errors)))
     return out
 
 
@@ -103,19 +120,30 @@ def load_static(path: Path) -> dict[str, Program]:
         for key in entry:
             if key not in PROGRAM_KEYS:
                 errors.append(f"{path}: {name}: unknown key '{key}'")
-        for opt in entry.get("options", []):
+        options = _names(f"{path}: {name}.options", entry.get("options", []), errors)
+        for opt in options:
             if opt not in OPTION_FLAGS:
                 errors.append(f"{path}: {name}: unknown option '{opt}' "
                               f"(known: {', '.join(OPTION_FLAGS)})")
         try:
             drivable = int(str(entry.get("xcr0_drivable", "0x3")), 0)
         except ValueError:
-            errors.append(f"{path}: {name}: xcr0_drivable is not a number")
+            errors.append(f"{path}: {name}.xcr0_drivable: expected a number, got "
+                          f"{entry.get('xcr0_drivable')!r}")
             drivable = 0x3
+        xcr0_variant = entry.get("xcr0_variant")
+        if xcr0_variant is not None and not isinstance(xcr0_variant, str):
+            errors.append(f"{path}: {name}.xcr0_variant: expected a variant name, got "
+                          f"{xcr0_variant!r}")
+            xcr0_variant = None
+        timeout = entry.get("timeout", 120)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            errors.append(f"{path}: {name}.timeout: expected a positive number of seconds, "
+                          f"got {timeout!r}")
+            timeout = 120
         programs[name] = Program(
-            name=name, fixtures=_fixtures_of(path, name, entry, errors),
-            options=list(entry.get("options", [])), xcr0_variant=entry.get("xcr0_variant"),
-            xcr0_drivable=drivable, timeout=float(entry.get("timeout", 120)))
+            name=name, fixtures=_fixtures_of(path, name, entry, errors), options=options,
+            xcr0_variant=xcr0_variant, xcr0_drivable=drivable, timeout=float(timeout))
     if errors:
         raise CatalogError("\n".join(errors))
     return programs

@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from runner import catalog, compare, config, plan, runstate, verdicts as V, xcr0
+from runner import catalog, compare, config, plan, proctree, runstate, verdicts as V, xcr0
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIGS = REPO / "configs"
@@ -63,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default=None, help="name of the run directory")
     p.add_argument("--tier", default="host", help="recorded tier (host, lab-tcg, ...)")
     p.add_argument("--kmsg", default="/dev/kmsg", help="kernel log to watch")
+    p.add_argument("--kvm-dev", default="/dev/kvm", help="device the run checks read/write "
+                   "access to before it starts (the programs open /dev/kvm; the runner's own "
+                   "tests point this at a stand-in)")
     p.add_argument("--filter", action="append", default=[], metavar="REGEX",
                    help="only instances whose id matches (repeatable)")
     p.add_argument("--ktap", action="store_true",
@@ -76,6 +79,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
     p.add_argument("--json", action="store_true")
     return ap
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def _resolve(run: str, results: str) -> Path:
@@ -125,15 +132,27 @@ def cmd_report(opts: argparse.Namespace) -> int:
     run_dir = _resolve(opts.run, opts.results)
     try:
         run = runstate.load(run_dir)
-    except (OSError, ValueError) as e:
-        print(f"kvmfpu: cannot read run: {e}", file=sys.stderr)
+    except (OSError, ValueError, RecursionError) as e:
+        print(f"kvmfpu: cannot read run: {_one_line(e)}", file=sys.stderr)
         return V.EXIT_ERROR
     if run["status"] == "running" and not runstate.runner_alive(run):
-        run["status"] = "aborted"
-        run["cut_short"] = True
-        run["cut_short_reason"] = run.get("cut_short_reason") or "runner died (killed?)"
-    artifacts.write_all(run, run_dir)
-    print(artifacts.summary_text(run))
+        runstate.mark_runner_died(run)
+        mark = str(run.get("options", {}).get("instance_mark", ""))
+        if mark.startswith(proctree.MARK + "=") and mark.endswith("/"):
+            # what the dead runner could not kill: its instances' processes, on this host
+            proctree.kill_all(mark.split("=", 1)[1], prefix=True)
+    try:
+        artifacts.write_all(run, run_dir if run_dir.is_dir() else run_dir.parent)
+        text = artifacts.summary_text(run)
+    except OSError as e:
+        print(f"kvmfpu: cannot write the report files of {run_dir}: {_one_line(e)}",
+              file=sys.stderr)
+        return V.EXIT_ERROR
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        print(f"kvmfpu: {run_dir}: corrupt run.json ({type(e).__name__}: {_one_line(e)})",
+              file=sys.stderr)
+        return V.EXIT_ERROR
+    print(text)
     return int(run["summary"]["exit_code"])
 
 
@@ -141,11 +160,18 @@ def cmd_compare(opts: argparse.Namespace) -> int:
     try:
         a = runstate.load(_resolve(opts.run_a, opts.results))
         b = runstate.load(_resolve(opts.run_b, opts.results))
-    except (OSError, ValueError) as e:
-        print(f"kvmfpu: cannot read run: {e}", file=sys.stderr)
+    except (OSError, ValueError, RecursionError) as e:
+        print(f"kvmfpu: cannot read run: {_one_line(e)}", file=sys.stderr)
         return V.EXIT_ERROR
-    result = compare.compare(a, b)
-    print(compare.to_json(result) if opts.json else compare.text(result))
+    try:
+        result = compare.compare(a, b)
+        out = compare.to_json(result) if opts.json else compare.text(result)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        # never exit 1 (that means "new failures") on a run.json that is not sound
+        print(f"kvmfpu: corrupt run.json ({type(e).__name__}: {_one_line(e)})",
+              file=sys.stderr)
+        return V.EXIT_ERROR
+    print(out)
     return int(result["exit_code"])
 
 

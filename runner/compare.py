@@ -6,6 +6,10 @@ from typing import Any
 
 from runner import verdicts as V
 
+# Exit codes: 0 no new failures in a complete comparison, 1 new failures (V.EXIT_FAIL), 2 a
+# run can't be read (V.EXIT_ERROR), 3 no new failures seen but the comparison is incomplete:
+# the candidate was cut short (planned instances never finished), or the runs share nothing.
+EXIT_INCOMPLETE = 3
 BAD = (V.FAIL, V.ERROR)
 CATEGORIES = ("new_failures", "fixed", "still_failing", "flaky", "newly_skipped",
               "not_run_in_a", "not_run_in_b", "only_in_a", "only_in_b")
@@ -73,7 +77,23 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                    "profile": a["profile"], "status": a["status"]}
     result["b"] = {"run_id": b["run_id"], "kernel": b["host"].get("kernel"),
                    "profile": b["profile"], "status": b["status"]}
-    result["exit_code"] = V.EXIT_FAIL if result["new_failures"] else V.EXIT_PASS
+    shared = {k for k in set(oa) & set(ob) if not k.startswith("kernel-log ::")}
+    incomplete = []
+    if b.get("cut_short") or b.get("status") != "complete":
+        incomplete.append(f"B was cut short (status {b.get('status')}"
+                          f"{', ' + str(b['cut_short_reason']) if b.get('cut_short_reason') else ''}"
+                          f"): {len(skipped_b)} planned instance(s) never finished")
+    elif skipped_b:
+        incomplete.append(f"B has {len(skipped_b)} planned instance(s) that never finished")
+    if not shared:
+        incomplete.append("the runs share no test: nothing was compared")
+    result["incomplete"] = incomplete
+    if result["new_failures"]:
+        result["exit_code"] = V.EXIT_FAIL
+    elif incomplete:
+        result["exit_code"] = EXIT_INCOMPLETE
+    else:
+        result["exit_code"] = V.EXIT_PASS
     return result
 
 
@@ -91,7 +111,14 @@ def text(result: dict[str, Any]) -> str:
                 lines.append(f"  {it}")
         if len(items) > 50:
             lines.append(f"  ... {len(items) - 50} more")
-    lines.append("NEW FAILURES" if result["new_failures"] else "no new failures")
+    lines += [f"incomplete: {why}" for why in result["incomplete"]]
+    if result["new_failures"]:
+        lines.append("NEW FAILURES")
+    elif result["incomplete"]:
+        lines.append("INCOMPLETE: no new failures among what both runs finished; that is "
+                     "not a pass (exit 3)")
+    else:
+        lines.append("no new failures")
     return "\n".join(lines)
 
 

@@ -124,9 +124,15 @@ def _xcr0_axis(where: str, value: Any, problems: list[str]) -> list[Any]:
     return out
 
 
+def _string(where: str, table: dict[str, Any], key: str, problems: list[str]) -> None:
+    if key in table and not isinstance(table[key], str):
+        problems.append(f"{where}: {key}: expected a string, got {table[key]!r}")
+
+
 def parse_matrix(name: str, data: dict[str, Any], where: str) -> tuple[Matrix, list[str]]:
     problems: list[str] = []
     _unknown_keys(where, data, MATRIX_KEYS, problems)
+    _string(where, data, "description", problems)
     m = Matrix(name=name, description=str(data.get("description", "")))
     for axis in OPTION_FLAGS:
         if axis not in data:
@@ -134,7 +140,7 @@ def parse_matrix(name: str, data: dict[str, Any], where: str) -> tuple[Matrix, l
         if axis == "xcr0":
             m.axes[axis] = _xcr0_axis(f"{where}: xcr0", data[axis], problems)
         else:
-            minimum = 0 if axis in ("round", "xfd") else 1
+            minimum = 0 if axis == "round" else 1
             m.axes[axis] = _int_list(f"{where}: {axis}", data[axis], problems, minimum)
     return m, problems
 
@@ -165,6 +171,9 @@ def _parse_run(where: str, entry: Any, programs: dict[str, Program],
         return None
     _unknown_keys(where, entry, RUN_KEYS, problems)
     name = entry.get("program")
+    if not isinstance(name, str):
+        problems.append(f"{where}.program: expected a program name, got {name!r}")
+        return None
     if name not in programs:
         problems.append(f"{where}: unknown program {name!r} "
                         f"(known: {', '.join(sorted(programs))})")
@@ -193,7 +202,8 @@ def _parse_run(where: str, entry: Any, programs: dict[str, Program],
         timeout = _positive_number(f"{where}.timeout", entry["timeout"], problems)
     matrix = entry.get("matrix")
     if matrix is not None and not isinstance(matrix, str):
-        problems.append(f"{where}.matrix: expected a matrix name")
+        problems.append(f"{where}.matrix: expected a matrix name, got {matrix!r}")
+        matrix = None
     return RunEntry(program=name, variants=variants, tests=tests, split=str(split),
                     timeout=timeout, matrix=matrix, fixtures=fixtures)
 
@@ -202,8 +212,11 @@ def parse_profile(name: str, data: dict[str, Any], where: str,
                   programs: dict[str, Program]) -> tuple[Profile, list[str]]:
     problems: list[str] = []
     _unknown_keys(where, data, PROFILE_KEYS, problems)
+    _string(where, data, "description", problems)
+    _string(where, data, "matrix", problems)
+    matrix = data.get("matrix")
     p = Profile(name=name, description=str(data.get("description", "")),
-                matrix=data.get("matrix"))
+                matrix=matrix if isinstance(matrix, str) else None)
     if "timeout" in data:
         p.timeout = _positive_number(f"{where}: timeout", data["timeout"], problems)
     for key in ("repeat", "jobs"):

@@ -85,7 +85,7 @@ def evaluate(doc: ktap.Document, out: Outcome, timeout: float) -> tuple[str, lis
     running = next((t.name for t in doc.tests if not t.complete), None)
     if out.timed_out:
         where = f" while '{running}' ran" if running else ""
-        diags.append(f"timed out after {timeout:g} s{where}; process group killed")
+        diags.append(f"timed out after {timeout:g} s{where}; its processes killed")
         return V.FAIL, diags
     if out.signal is not None:
         diags.append(f"program killed by {_signame(out.signal)}" +

@@ -1,8 +1,15 @@
 """Execution through GNU parallel, locally or over a fleet (--sshloginfile).
 
-Each instance is one job line `timeout -k G T PROG ARGS 2>&1`; parallel keeps its joblog
-(parallel.joblog in the run directory) and the output of job N in parallel/N. The joblog is
-followed while parallel runs, so results are written as jobs finish.
+Each instance is one job line around `timeout -k G T PROG ARGS 2>&1`; parallel keeps its
+joblog (parallel.joblog in the run directory) and the output of job N in parallel/N. The
+joblog is followed while parallel runs, so results are written as jobs finish.
+
+No process outlives its job, here or on a remote host: the program starts with the
+instance's environment mark (runner/proctree.py), and the job's shell kills every process
+carrying it (found in /proc/*/environ, whatever process group or session it moved into)
+when the program ends and when parallel stops the job (--termseq: SIGTERM, then SIGKILL
+TERM_GRACE ms later; the shell traps the SIGTERM). Locally the runner also kills what
+carries its run's mark when a job ends and when parallel exits.
 """
 from __future__ import annotations
 
@@ -14,7 +21,9 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
+from runner import proctree
 from runner.evaluate import Outcome
 from runner.kmsg import SPLAT_ERE
 from runner.plan import Instance
@@ -23,21 +32,41 @@ from runner.pool import GRACE, OnFinish, OnStart
 TIMEOUT_EXIT = (124, 128 + signal.SIGKILL)  # coreutils timeout: TERM'd, or needed KILL
 
 
-def job_line(inst: Instance, bin_dir: Path, watch_kernel_log: bool = False) -> str:
-    """The shell line of one job; with watch_kernel_log (remote hosts, whose kernel log the
-    runner can't follow), the job itself reports the host's new splat lines after the
-    program as `# kvmfpu-kmsg: LINE`, or `# kvmfpu-kmsg_unreadable:` if dmesg fails."""
+TERM_GRACE = 3000  # ms parallel waits after SIGTERM before SIGKILL when it stops a job
+
+
+def _marked(line: str, mark: str) -> str:
+    """`line` (a `timeout ...` command) run with the mark, and every process that carries
+    the mark killed after it and when the job is stopped. The job's shell does not carry
+    the mark (only the command does), nor do grep and kill."""
+    entry = shlex.quote(f"{proctree.MARK}={mark}")
+    kill = (f"k() {{ grep -lzxF {entry} /proc/[0-9]*/environ 2>/dev/null | "
+            "while IFS=/ read -r _ _ p _; do kill -$1 $p 2>/dev/null; done; }")
+    return (f"{kill}; trap 'k TERM; sleep 1; k KILL; exit 143' INT TERM HUP; "
+            f"{proctree.MARK}={shlex.quote(mark)} {line} & wait $!; rc=$?; k KILL")
+
+
+def job_line(inst: Instance, bin_dir: Path, watch_kernel_log: bool = False,
+             mark: str = "") -> str:
+    """The shell line of one job; with mark, the program carries it in its environment and
+    leaves no process behind (_marked). With watch_kernel_log (remote hosts, whose kernel
+    log the runner can't follow), the job itself reports the host's new splat lines after
+    the program as `# kvmfpu-kmsg: LINE`, or `# kvmfpu-kmsg_unreadable:` if dmesg fails."""
     cmd = " ".join(shlex.quote(a) for a in inst.command(str(bin_dir)))
     line = f"timeout -k {GRACE:g} {inst.timeout:g} {cmd} 2>&1"
+    if mark:
+        line = _marked(line, mark)
+    else:
+        line += "; rc=$?"
     if not watch_kernel_log:
-        return line
+        return f"{line}; exit $rc" if mark else line[:-len("; rc=$?")]
     ere = shlex.quote(SPLAT_ERE)
     # New lines are those after the last line seen before the job (a full ring buffer keeps
     # its line count, so counting lines would miss them); lines carry timestamps.
     new_lines = ("L=\"$last\" awk '{a[NR]=$0} $0==ENVIRON[\"L\"]{s=NR} "
                  "END{for(i=s+1;i<=NR;i++)print a[i]}'")
     return (f"if dmesg >/dev/null 2>&1; then ok=1; last=$(dmesg | tail -n 1); else ok=0; fi; "
-            f"{line}; rc=$?; if [ $ok = 1 ]; then dmesg | {new_lines} | grep -E {ere} | "
+            f"{line}; if [ $ok = 1 ]; then dmesg | {new_lines} | grep -E {ere} | "
             f"sed 's/^/# kvmfpu-kmsg: /'; "
             f"else echo \"# kvmfpu-kmsg_unreadable: host=$(uname -n)\"; fi; exit $rc")
 
@@ -79,7 +108,7 @@ def outcome_of(entry: dict[str, str]) -> Outcome:
 
 
 def command(jobs_file: Path, run_dir: Path, jobs: int, sshloginfile: Path | None) -> list[str]:
-    cmd = ["parallel", "--will-cite", "--joblog", str(run_dir / "parallel.joblog"),
+    cmd = ["parallel", "--will-cite", "--termseq", f"TERM,{TERM_GRACE},KILL,25", "--joblog", str(run_dir / "parallel.joblog"),
            "--results", str(run_dir / "parallel" / "{#}"), "-j", str(jobs) if jobs else "100%",
            "-a", str(jobs_file)]
     if sshloginfile is not None:
@@ -89,15 +118,19 @@ def command(jobs_file: Path, run_dir: Path, jobs: int, sshloginfile: Path | None
 
 def run(instances: list[Instance], bin_dir: Path, run_dir: Path, jobs: int,
         sshloginfile: Path | None, on_start: OnStart, on_finish: OnFinish,
-        stop: threading.Event) -> str | None:
+        stop: threading.Event, run_token: str = "",
+        on_tick: Callable[[], None] | None = None) -> str | None:
     """Run every instance through GNU parallel; returns an error message if it can't."""
+    token = run_token or proctree.run_token("run")
+    proctree.become_subreaper()
     if shutil.which("parallel") is None:
         return "GNU parallel is not installed (Debian package 'parallel')"
     logs = run_dir / "logs"
     (run_dir / "parallel").mkdir(exist_ok=True)
     jobs_file = run_dir / "parallel.jobs"
     remote = sshloginfile is not None
-    jobs_file.write_text("".join(job_line(i, bin_dir.resolve(), remote) + "\n"
+    jobs_file.write_text("".join(job_line(i, bin_dir.resolve(), remote,
+                                          proctree.tag(token, i.id)) + "\n"
                                  for i in instances))
     joblog = run_dir / "parallel.joblog"
     with open(run_dir / "parallel.stdout", "wb") as out:
@@ -144,6 +177,8 @@ def run(instances: list[Instance], bin_dir: Path, run_dir: Path, jobs: int,
                     with open(log, "ab") as lf:
                         lf.write(err.read_bytes())
             finished.add(n)
+            if not remote:     # the job's shell did this already; unless it was killed
+                proctree.kill_all(proctree.tag(token, inst.id), keep={proc.pid})
             outcome = outcome_of(entry)
             outcome.interrupted = stop.is_set() and (outcome.signal is not None or
                                                      outcome.timed_out)
@@ -160,7 +195,10 @@ def run(instances: list[Instance], bin_dir: Path, run_dir: Path, jobs: int,
             elif now - stop_sent > 3 * GRACE:
                 os.killpg(proc.pid, signal.SIGKILL)
         follow()
+        if on_tick is not None:
+            on_tick()
         time.sleep(0.1)
+    proctree.kill_all(token + "/", prefix=True)
     follow()
     for n in sorted(started - finished):
         on_finish(instances[n - 1], Outcome(returncode=None, interrupted=True))

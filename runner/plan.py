@@ -43,7 +43,7 @@ class Instance:
 
 
 def _format(option: str, value: int) -> str:
-    return f"{value:#x}" if option in ("xcr0", "xfd") else str(value)
+    return f"{value:#x}" if option == "xcr0" else str(value)
 
 
 def _xcr0_values(spec: list[Any], prog: Program, kvm_xcr0: int | None) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import (artifacts, catalog, config, gnuparallel, hostinfo, kmsg, plan, pool,
-                    runstate, verdicts as V)
+                    proctree, runstate, verdicts as V)
 from runner.evaluate import Outcome
 from runner.plan import Instance
 
@@ -44,7 +45,12 @@ SPLAT_SLACK = 0.5         # a splat read this soon after an instance ended is st
 
 
 class Progress:
-    """Tracks running instances (for splat attribution) and prints one status line."""
+    """Tracks running instances (for splat attribution) and prints one status line: when an
+    instance ends, and while instances run, their elapsed time and timeout every TICK_TTY s
+    on a terminal (every TICK_LOG s otherwise), so a long instance is never silence."""
+
+    TICK_TTY = 1.0
+    TICK_LOG = 10.0
 
     def __init__(self, total: int, stream: Any):
         self.total = total
@@ -52,12 +58,30 @@ class Progress:
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.lock = threading.Lock()
         self.running: dict[str, float] = {}
+        self.timeouts: dict[str, float] = {}
         self.ended: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        self.shown = time.monotonic()
 
-    def start(self, inst_id: str) -> None:
+    def start(self, inst_id: str, timeout: float = 0.0) -> None:
         with self.lock:
             self.running[inst_id] = time.time()
+            self.timeouts[inst_id] = timeout
+
+    def tick(self) -> None:
+        """Called often while the run goes on; shows what is running now and then."""
+        now = time.monotonic()
+        if now - self.shown < (self.TICK_TTY if self.tty else self.TICK_LOG):
+            return
+        with self.lock:
+            running = sorted(self.running.items(), key=lambda kv: kv[1])
+        if not running:
+            return
+        wall = time.time()
+        inst_id, since = running[0]          # the longest-running one
+        more = f" (+{len(running) - 1} more)" if len(running) > 1 else ""
+        self.show(f"running {inst_id} {wall - since:.0f} s of {self.timeouts[inst_id]:g} s"
+                  f"{more}")
 
     def finish(self, inst_id: str, verdict: str) -> None:
         with self.lock:
@@ -75,7 +99,8 @@ class Progress:
     def show(self, last: str) -> None:
         done = sum(self.counts.values())
         counts = " ".join(f"{v} {n}" for v, n in sorted(self.counts.items()))
-        line = f"[{done}/{self.total}] {counts} | {last}"
+        line = f"[{done}/{self.total} instances] {counts} | {last}"
+        self.shown = time.monotonic()
         if self.tty:
             self.stream.write("\r\x1b[K" + line[:160])
         else:
@@ -150,8 +175,57 @@ def _plan(opts: Any, configs_dir: Path, bin_dir: Path, host: dict[str, Any],
     return profile, programs, instances, kvm_xcr0
 
 
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def check_run_id(run_id: str) -> None:
+    """A run id is a plain directory name under the results root."""
+    if not RUN_ID.fullmatch(run_id) or run_id == "latest":
+        raise SetupError(f"--run-id {run_id!r}: expected a plain name (letters, digits, "
+                         "'.', '_', '+', '-'; starting with a letter or digit; not 'latest')")
+
+
+def check_results_root(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise SetupError(f"results root {root} exists and is not a directory")
+    here = root
+    while not here.exists():        # the nearest directory that exists must let us write
+        here = here.parent
+    if not here.is_dir() or not os.access(here, os.W_OK | os.X_OK):
+        raise SetupError(f"results root {root}: {here} is not writable by this user")
+
+
+def check_kvm_dev(dev: str) -> None:
+    """The programs need read/write access to /dev/kvm; say so before anything runs."""
+    try:
+        os.close(os.open(dev, os.O_RDWR | os.O_CLOEXEC))
+    except FileNotFoundError:
+        raise SetupError(f"{dev} does not exist: this host cannot run KVM (no hardware "
+                         "virtualization, or no kvm module loaded); the labs run the tests "
+                         "in an emulator: runner/kvmfpu lab --lab tcg") from None
+    except PermissionError:
+        raise SetupError(f"no read/write access to {dev} for this user (add it to the "
+                         f"group that owns {dev}, usually 'kvm')") from None
+    except OSError as e:
+        raise SetupError(f"cannot open {dev} read/write: {e.strerror}") from None
+
+
+def _preflight(opts: Any, root: Path, via: str) -> None:
+    """Reasons the run cannot start that are not in the plan (before a directory is made)."""
+    if opts.run_id is not None:
+        check_run_id(opts.run_id)
+    check_results_root(root)
+    if via == "parallel" and shutil.which("parallel") is None:
+        raise SetupError("--via parallel: GNU parallel is not installed (Debian package "
+                         "'parallel')")
+    if not opts.sshloginfile:          # remote hosts: their own /dev/kvm, checked there
+        check_kvm_dev(opts.kvm_dev)
+
+
 def _new_run_dir(root: Path, run_id: str) -> Path:
     run_dir = root / run_id
+    if run_dir.exists() or run_dir.is_symlink():
+        raise SetupError(f"{run_dir} already exists: choose another --run-id")
     try:
         root.mkdir(parents=True, exist_ok=True)
         (run_dir / "logs").mkdir(parents=True, exist_ok=False)
@@ -166,7 +240,9 @@ def execute(opts: Any) -> int:
     # resolved once: out/bin is a symlink another build may move while this run goes on
     configs_dir, bin_dir, root = Path(opts.configs), Path(opts.bin).resolve(), Path(opts.results)
     host = hostinfo.describe(opts.tier)
+    via = "parallel" if opts.sshloginfile else opts.via
     try:
+        _preflight(opts, root, via)
         profile, programs, instances, kvm_xcr0 = _plan(opts, configs_dir, bin_dir, host)
         run_id = opts.run_id or _run_id(opts.profile, root)
         run_dir = _new_run_dir(root, run_id)
@@ -178,7 +254,6 @@ def execute(opts: Any) -> int:
         if not programs[name].filters:
             err(f"note: {name}'s kselftest harness has no test filters (6.1 and older): each "
                 "of its instances runs every test, and its variants and tests can't be chosen")
-    via = "parallel" if opts.sshloginfile else opts.via
     jobs = opts.jobs if opts.jobs is not None else (profile.jobs or os.cpu_count() or 1)
     options = {"argv": sys.argv, "via": via, "jobs": jobs, "repeat": opts.repeat or
                profile.repeat, "sshloginfile": opts.sshloginfile, "kvm_xcr0_for_plan":
@@ -230,7 +305,7 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
     started = time.monotonic()
 
     def on_start(inst: Instance) -> None:
-        progress.start(inst.id)
+        progress.start(inst.id, inst.timeout)
         runstate.record_start(run, inst.id)
         saver.changed()               # run.json shows what is running right now
 
@@ -243,16 +318,19 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         progress.finish(inst.id, runstate.find(run, inst.id)["verdict"])
         saver.changed()
 
+    token = proctree.run_token(run["run_id"])
+    run["options"]["instance_mark"] = f"{proctree.MARK}={token}/"   # + instance id
     try:
         if via == "parallel":
             problem = gnuparallel.run(instances, bin_dir, run_dir, jobs,
                                       Path(opts.sshloginfile) if opts.sshloginfile else None,
-                                      on_start, on_finish, stop)
+                                      on_start, on_finish, stop, token, progress.tick)
             if problem:
                 run["error"] = problem
                 err(problem)
         else:
-            pool.run(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop)
+            pool.run(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop,
+                     token, progress.tick)
         run["status"] = "interrupted" if run["cut_short"] else "complete"
     except BaseException as e:  # a crash of the runner itself: keep what finished
         run["status"] = "aborted"
@@ -260,6 +338,9 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         run["cut_short_reason"] = run["cut_short_reason"] or f"runner error: {e!r}"
         raise
     finally:
+        left = proctree.kill_descendants()   # orphans that lost their mark, if any
+        if left:
+            err(f"processes {' '.join(map(str, left))} survived SIGKILL (uninterruptible?)")
         watcher.stop()
         progress.close()
         for s, h in old.items():
@@ -271,10 +352,7 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         if watcher.lines:
             (run_dir / "dmesg.txt").write_text("\n".join(watcher.lines) + "\n")
         runstate.attribute_splats(run)
-        for entry in run["instances"]:   # started but never reported back
-            if entry["status"] == "running":
-                entry.update(status="done", verdict=V.INTERRUPTED,
-                             diagnostics=["started but no result came back"])
+        runstate.interrupt_running(run, "started but no result came back")
         run["finished"] = runstate.now_iso()
         run["duration"] = round(time.monotonic() - started, 3)
         artifacts.write_all(run, run_dir)

@@ -149,6 +149,8 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
     vs = [e["verdict"] for e in done]
     counts = {v: vs.count(v) for v in V.VERDICTS}
     counts["not_run"] = sum(1 for e in run["instances"] if e["status"] == "pending")
+    # still running (or, after the runner died, never finished: mark_runner_died())
+    counts["running"] = sum(1 for e in run["instances"] if e["status"] == "running")
     exercised: list[str] = []
     for e in done:
         for c in e.get("exercised", []):
@@ -184,13 +186,69 @@ def save(run: dict[str, Any], run_dir: Path) -> None:
     write_atomic(run_dir / "run.json", json.dumps(run, indent=1) + "\n")
 
 
-def load(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json" if run_dir.is_dir() else run_dir
-    with open(path) as f:
-        run = json.load(f)
+# What report and compare read, and the JSON type each must have.
+_RUN_SHAPE = {"run_id": str, "profile": str, "status": str, "host": dict,
+              "kernel_log": dict, "instances": list}
+_INSTANCE_SHAPE = {"id": str, "key": str, "status": str}
+
+
+def check_shape(run: Any, path: Path) -> None:
+    """ValueError (one line) unless `run` looks like a run.json this runner wrote."""
+    if not isinstance(run, dict):
+        raise ValueError(f"{path}: not a kvmfpu run.json (a JSON {type(run).__name__})")
     if run.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a kvmfpu run.json (format {run.get('format')!r})")
+        raise ValueError(f"{path}: not a kvmfpu run.json (format {run.get('format')!r}, "
+                         f"expected {FORMAT!r})")
+    for key, kind in _RUN_SHAPE.items():
+        if not isinstance(run.get(key), kind):
+            raise ValueError(f"{path}: corrupt run.json: '{key}' is missing or not a "
+                             f"{kind.__name__}")
+    for i, e in enumerate(run["instances"]):
+        bad = [k for k, kind in _INSTANCE_SHAPE.items()
+               if not isinstance(e, dict) or not isinstance(e.get(k), kind)]
+        if not bad and e["status"] == "done" and e.get("verdict") not in V.VERDICTS:
+            bad = ["verdict"]
+        if not bad and not isinstance(e.get("tests", []), list):
+            bad = ["tests"]
+        if bad:
+            raise ValueError(f"{path}: corrupt run.json: instances[{i}] has no valid "
+                             f"'{bad[0]}'")
+        for t in e.get("tests", []):
+            if not isinstance(t, dict) or t.get("verdict") not in V.VERDICTS \
+                    or not isinstance(t.get("name"), str):
+                raise ValueError(f"{path}: corrupt run.json: instances[{i}] has a test "
+                                 "without a valid name and verdict")
+    if not isinstance(run["kernel_log"].get("splats", []), list):
+        raise ValueError(f"{path}: corrupt run.json: 'kernel_log.splats' is not a list")
+
+
+def load(run_dir: Path) -> dict[str, Any]:
+    """A run.json (or a run directory's); OSError if unreadable, ValueError (one line) if it
+    is not JSON or not a well-formed kvmfpu run."""
+    path = run_dir / "run.json" if run_dir.is_dir() else run_dir
+    try:
+        with open(path, "rb") as f:
+            run = json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a kvmfpu run.json (not valid JSON: "
+                         f"{str(e).splitlines()[0]})") from None
+    check_shape(run, path)
     return run
+
+
+def interrupt_running(run: dict[str, Any], why: str) -> None:
+    """Instances that started but never finished: verdict interrupted (no verdict)."""
+    for entry in run["instances"]:
+        if entry["status"] == "running":
+            entry.update(status="done", verdict=V.INTERRUPTED, diagnostics=[why])
+
+
+def mark_runner_died(run: dict[str, Any]) -> None:
+    """A run whose runner is gone without finishing it (SIGKILL, a crash of the machine)."""
+    run["status"] = "aborted"
+    run["cut_short"] = True
+    run["cut_short_reason"] = run.get("cut_short_reason") or "runner died (killed?)"
+    interrupt_running(run, "the runner died while this instance ran; no verdict")
 
 
 def runner_alive(run: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner import proctree
 from runner.lab import protocol
 
 POWER_DOWN = "reboot: Power down"
@@ -33,12 +34,16 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen, mark: str) -> None:
+    """SIGKILL the emulator and every process it made, whatever group or session each
+    moved into (runner/proctree.py: the environment mark, or descent), then reap it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    proctree.kill_all(mark, proc.pid, keep={proc.pid})
     proc.wait()
+    proctree.kill_all(mark)       # its children, re-parented to us when it died
 
 
 def _watch(channel: str, console: str, started: float, now: float, boot_timeout: float,
@@ -69,9 +74,12 @@ def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
         p.unlink(missing_ok=True)
     log_path = workdir / "emulator.log"
     started = time.monotonic()
+    proctree.become_subreaper()
+    mark = proctree.tag(proctree.run_token("lab"), f"{workdir.name}-{time.time_ns()}")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                cwd=cwd or workdir, start_new_session=True)
+                                cwd=cwd or workdir, start_new_session=True,
+                                env=proctree.marked_env(mark))
     how = None
     stop_at = None
     test_seen: dict[str, float] = {}
@@ -82,7 +90,7 @@ def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
                 break
             now = time.monotonic()
             if stop_at is not None and now >= stop_at:
-                _kill(proc)
+                _kill(proc, mark)
                 break
             if stop_at is None:
                 why = _watch(_read(channel_path), _read(console_path), started, now,
@@ -91,14 +99,15 @@ def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
                     how, stop_at = why, now + GRACE
                 elif why is not None:
                     how = why
-                    _kill(proc)
+                    _kill(proc, mark)
                     break
             elif POWER_DOWN in _read(console_path):
                 stop_at = min(stop_at, now + 0.5)  # Bochs does not exit on ACPI power off
             time.sleep(poll)
     except BaseException:
-        _kill(proc)
+        _kill(proc, mark)
         raise
+    proctree.kill_all(mark)       # an emulator that exited leaves nothing behind either
     wall = round(time.monotonic() - started, 1)
     return BootResult(_read(console_path), _read(channel_path), how, proc.returncode, wall,
                       _read(log_path)[-4000:])

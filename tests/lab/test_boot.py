@@ -34,6 +34,24 @@ class SuperviseTest(unittest.TestCase):
         self.assertLess(took, 10)
         self.assertIn("Booting", r.console)
 
+    def test_no_process_of_the_emulator_survives(self):
+        """An emulator's child in a session of its own (setsid) dies with the emulator, on a
+        watchdog kill and when the emulator exits by itself."""
+        for tail, how in (("exec sleep 60", "boot-timeout"), ("exit 0", "exited")):
+            pid_file = self.dir / "grandchild.pid"
+            pid_file.unlink(missing_ok=True)
+            script = (f'setsid sh -c \'echo $$ > "$0.tmp"; mv "$0.tmp" "$0"; exec sleep 60\' '
+                      f'"{pid_file}" & while [ ! -e "{pid_file}" ]; do sleep 0.05; done; {tail}')
+            r, _ = self.supervise(script, 0.5)
+            self.assertEqual(r.how, how)
+            pid = int(pid_file.read_text())
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                state = "gone"
+            self.assertEqual(state, "gone", f"{how}: the emulator's setsid child survived")
+
     def test_a_test_that_hangs_the_guest_is_killed(self):
         script = (f'echo "{P} begin kernel=k lab=tcg" > "$2"; '
                   f'echo "{P} test-begin name=t timeout=0 uptime=1" >> "$2"; exec sleep 60')

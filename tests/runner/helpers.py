@@ -44,6 +44,8 @@ class TempTree(unittest.TestCase):
         self.results = self.root / "results"
         self.kmsg = self.root / "kmsg"
         self.kmsg.write_text("")
+        self.kvm_dev = self.root / "kvm"   # stand-in for /dev/kvm: read/write access checked
+        self.kvm_dev.write_text("")
         self.env = dict(os.environ, FAKE_KMSG=str(self.kmsg), FAKE_STATE=str(self.root))
 
     def tearDown(self) -> None:
@@ -71,6 +73,7 @@ class TempTree(unittest.TestCase):
         proc = self.kvmfpu("run", "--profile", profile, "--configs", str(self.configs),
                            "--bin", str(self.bin), "--results", str(self.results),
                            "--kmsg", str(self.kmsg), "--run-id", run_id, "--kvm-xcr0", "0xe7",
+                           "--kvm-dev", str(self.kvm_dev),
                            *extra, timeout=timeout)
         return proc, self.results / run_id
 
@@ -78,3 +81,16 @@ class TempTree(unittest.TestCase):
     def load(run_dir: Path) -> dict:
         with open(run_dir / "run.json") as f:
             return json.load(f)
+
+
+def processes_with(marker: str) -> list[str]:
+    """`pgrep -fa MARKER`: processes whose command line holds marker (a test's temp dir)."""
+    proc = subprocess.run(["pgrep", "-fa", marker], capture_output=True, text=True)
+    return proc.stdout.splitlines()
+
+
+def counts_add_up(test: unittest.TestCase, run: dict) -> None:
+    """Every planned instance is counted exactly once in the summary."""
+    counts = run["summary"]["counts"]
+    test.assertEqual(sum(counts.values()), len(run["instances"]), counts)
+    test.assertEqual(run["summary"]["instances"], len(run["instances"]))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
 import unittest
 from contextlib import redirect_stderr
 from unittest import mock
@@ -34,6 +36,80 @@ class ListCommand(TempTree):
         self.assertEqual(proc.stdout.splitlines(),
                          [f"{PROGRAM}.pass\t9s\t{PROGRAM} -v pass",
                           f"{PROGRAM}.fail\t9s\t{PROGRAM} -v fail"])
+
+
+class BadInput(TempTree):
+    """Bad input is one line on stderr and exit 2, before anything is written."""
+
+    def one_line_exit_2(self, proc: subprocess.CompletedProcess[str], *words: str) -> None:
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+        for w in words:
+            self.assertIn(w, proc.stderr)
+
+    def run_args(self, *extra: str) -> list[str]:
+        return ["run", "--profile", "ok", "--configs", str(self.configs), "--bin",
+                str(self.bin), "--kmsg", str(self.kmsg), "--kvm-xcr0", "0xe7", *extra]
+
+    def test_run_id_is_a_plain_name(self) -> None:
+        self.variants_profile("ok", ["pass"])
+        nest = self.root / "res" / "deeper"
+        for bad in ("..", ".", "", "a/b", "../x", "latest", ".hidden"):
+            proc = self.kvmfpu(*self.run_args("--results", str(nest), "--kvm-dev",
+                                              str(self.kvm_dev), "--run-id", bad))
+            self.one_line_exit_2(proc, "--run-id")
+        self.assertFalse((self.root / "res").exists())   # nothing was written anywhere
+
+    def test_results_root_that_is_a_file(self) -> None:
+        self.variants_profile("ok", ["pass"])
+        (self.root / "file").write_text("")
+        proc = self.kvmfpu(*self.run_args("--results", str(self.root / "file"), "--kvm-dev",
+                                          str(self.kvm_dev)))
+        self.one_line_exit_2(proc, "not a directory")
+
+    def test_no_kvm_device_is_refused_before_the_run(self) -> None:
+        self.variants_profile("ok", ["pass"])
+        proc = self.kvmfpu(*self.run_args("--results", str(self.results), "--kvm-dev",
+                                          str(self.root / "no-kvm")))
+        self.one_line_exit_2(proc, "no-kvm does not exist")
+        self.assertFalse(self.results.exists())
+
+    def test_no_kvm_access_names_the_reason(self) -> None:
+        from runner import run
+        with mock.patch("os.open", side_effect=PermissionError(13, "Permission denied")):
+            with self.assertRaises(run.SetupError) as cm:
+                run.check_kvm_dev("/dev/kvm")
+        self.assertIn("no read/write access to /dev/kvm", str(cm.exception))
+
+    def test_parallel_missing_is_refused_before_the_run(self) -> None:
+        self.variants_profile("ok", ["pass"])
+        self.env["PATH"] = str(self.root / "empty-path")
+        proc = self.kvmfpu(*self.run_args("--results", str(self.results), "--kvm-dev",
+                                          str(self.kvm_dev), "--via", "parallel"))
+        self.one_line_exit_2(proc, "GNU parallel is not installed")
+        self.assertFalse(self.results.exists())
+
+    def test_corrupt_or_foreign_run_json(self) -> None:
+        good = {"format": "kvmfpu-run/1", "run_id": "g", "profile": "p", "status": "complete",
+                "host": {}, "kernel_log": {"splats": []},
+                "instances": [{"id": "i", "key": "i", "status": "done", "verdict": "pass",
+                               "tests": []}]}
+        bad = {"notjson": "{\"format\": ", "list": "[1, 2]", "foreign": '{"a": 1}',
+               "noinst": json.dumps(dict(good, instances=None)),
+               "badinst": json.dumps(dict(good, instances=[{"id": 1}])),
+               "badtest": json.dumps(dict(good, instances=[dict(good["instances"][0],
+                                                                tests=[{"x": 1}])])),
+               "binary": "\udcff"}
+        (self.root / "good.json").write_text(json.dumps(good))
+        for name, text in bad.items():
+            path = self.root / f"{name}.json"
+            path.write_bytes(text.encode(errors="surrogateescape"))
+            for args in (("report", str(path)), ("compare", str(self.root / "good.json"),
+                                                 str(path)),
+                         ("compare", str(path), str(self.root / "good.json"))):
+                with self.subTest(name=name, cmd=args[0]):
+                    self.one_line_exit_2(self.kvmfpu(*args), str(path))
 
 
 class LabDispatch(unittest.TestCase):

@@ -76,6 +76,27 @@ class Compare(TempTree):
         self.assertEqual(r["not_run_in_b"], ["p.y :: t"])
         self.assertEqual(r["only_in_a"], [])
 
+    def test_cut_short_candidate_is_not_a_pass(self) -> None:
+        a = run("a", "k", [instance("p.x", {"t": "pass"}), instance("p.y", {"t": "pass"})])
+        b = dict(run("b", "k", [instance("p.x", {"t": "pass"}),
+                                dict(instance("p.y", {}), status="pending", tests=[])]),
+                 status="interrupted", cut_short=True, cut_short_reason="SIGINT")
+        r = compare.compare(a, b)
+        self.assertEqual(r["new_failures"], [])
+        self.assertEqual(r["exit_code"], compare.EXIT_INCOMPLETE)
+        self.assertIn("B was cut short (status interrupted, SIGINT): 1 planned instance(s) "
+                      "never finished", compare.text(r))
+        self.assertNotIn("no new failures\n", compare.text(r) + "\n")
+        b["instances"][1] = instance("p.y", {"t": "fail"})   # a real failure still wins
+        self.assertEqual(compare.compare(a, b)["exit_code"], 1)
+
+    def test_runs_sharing_nothing_are_not_a_pass(self) -> None:
+        a = run("a", "k", [instance("p.x", {"t": "pass"})])
+        b = run("b", "k", [instance("p.y", {"t": "pass"})])
+        r = compare.compare(a, b)
+        self.assertEqual(r["exit_code"], compare.EXIT_INCOMPLETE)
+        self.assertIn("share no test", compare.text(r))
+
     def test_cli(self) -> None:
         for r in (A, B):
             d = self.results / r["run_id"]

@@ -144,5 +144,61 @@ class ShippedConfigs(unittest.TestCase):
             self.assertIn(name, config.names(REPO / "configs", "profiles"))
 
 
+
+class ValueTypes(TempTree):
+    """A wrong value type is one line naming the file and the key, never a traceback."""
+
+    def list_problems(self) -> list[str]:
+        proc = self.kvmfpu("list", "--configs", str(self.configs), "--bin",
+                           str(self.root / "nobin"))
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+        return proc.stderr.strip().splitlines()
+
+    def test_programs_toml(self) -> None:
+        bad = {"timeout = \"soon\"": "kvmfpu_fake_test.timeout",
+               "options = \"seed\"": "kvmfpu_fake_test.options",
+               "variants = \"pass\"": "kvmfpu_fake_test.variants",
+               "tests = [1]": "kvmfpu_fake_test.tests",
+               "fixture = 3": "kvmfpu_fake_test.fixture",
+               "xcr0_variant = [\"pass\"]": "kvmfpu_fake_test.xcr0_variant",
+               "xcr0_drivable = \"lots\"": "kvmfpu_fake_test.xcr0_drivable"}
+        path = self.configs / "programs.toml"
+        for line, key in bad.items():
+            with self.subTest(line=line):
+                path.write_text(f"[{PROGRAM}]\n{line}\n")
+                problems = self.list_problems()
+                self.assertEqual(len(problems), 1, problems)
+                self.assertIn(f"{path}: {key}", problems[0])
+
+    def test_profiles_and_matrices(self) -> None:
+        cases = {"program = [\"x\"]": "run[0].program",
+                 f"program = \"{PROGRAM}\"\nmatrix = 5": "run[0].matrix",
+                 f"program = \"{PROGRAM}\"\ntimeout = \"1\"": "run[0].timeout"}
+        path = self.configs / "profiles" / "p.toml"
+        for body, key in cases.items():
+            with self.subTest(body=body):
+                path.write_text(f"[[run]]\n{body}\n")
+                problems = self.list_problems()
+                self.assertEqual(len(problems), 1, problems)
+                self.assertIn(f"{path}: {key}", problems[0])
+        path.write_text(f"description = 1\nmatrix = []\n[[run]]\nprogram = \"{PROGRAM}\"\n")
+        problems = self.list_problems()
+        self.assertEqual(len(problems), 2, problems)
+        self.assertTrue(all(str(path) in p for p in problems), problems)
+        path.unlink()
+        self.matrix("m", "description = 2\nseed = [1]\n")
+        problems = self.list_problems()
+        self.assertEqual(problems, [f"{self.configs / 'matrices' / 'm.toml'}: description: "
+                                    "expected a string, got 2"])
+
+    def test_no_xfd_axis(self) -> None:
+        """No program takes --xfd: the axis is not offered."""
+        self.assertNotIn("xfd", catalog.OPTION_FLAGS)
+        self.matrix("m", "xfd = [0]\n")
+        problems = self.list_problems()
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("unknown key 'xfd'", problems[0])
+
 if __name__ == "__main__":
     unittest.main()

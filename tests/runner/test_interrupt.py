@@ -11,7 +11,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from tests.runner.helpers import KVMFPU, TempTree
+from tests.runner.helpers import KVMFPU, TempTree, counts_add_up, processes_with
 
 
 class Interrupt(TempTree):
@@ -19,7 +19,8 @@ class Interrupt(TempTree):
         run_dir = self.results / "cut"
         cmd = [sys.executable, str(KVMFPU), "run", "--profile", profile, "--configs",
                str(self.configs), "--bin", str(self.bin), "--results", str(self.results),
-               "--kmsg", str(self.kmsg), "--run-id", "cut", "--jobs", "1", *extra]
+               "--kmsg", str(self.kmsg), "--run-id", "cut", "--jobs", "1",
+               "--kvm-dev", str(self.kvm_dev), *extra]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=self.env, stdin=subprocess.DEVNULL)
         return proc, run_dir
@@ -99,7 +100,65 @@ class Interrupt(TempTree):
         rep = self.kvmfpu("report", str(run_dir))
         self.assertEqual(rep.returncode, 2, rep.stdout + rep.stderr)
         self.assertIn("aborted", rep.stdout)
-        self.assertEqual(self.load(run_dir)["status"], "aborted")
+        run = self.load(run_dir)
+        self.assertEqual(run["status"], "aborted")
+        counts_add_up(self, run)
+
+    def hang_until_child(self, *extra: str) -> tuple[subprocess.Popen[str], Path]:
+        """A run whose first instance hangs in a test child that made its own process
+        group (like the kselftest harness's); returns once that child runs."""
+        self.variants_profile("hang", ["hang", "pass"], "timeout = 60")
+        proc, run_dir = self.start("hang", *extra)
+        deadline = time.monotonic() + 30
+        while not (self.root / "hang.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue((self.root / "hang.pid").exists(), "the hanging test never started")
+        return proc, run_dir
+
+    def check_nothing_left(self, proc: subprocess.Popen[str], run_dir: Path,
+                           sig: signal.Signals) -> None:
+        proc.send_signal(sig)
+        proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 2)
+        # the runner has exited: nothing of the fake program may be left (pgrep by the
+        # test's unique temporary directory, which is in the program's command line)
+        self.assertEqual(processes_with(str(self.root)), [])
+        run = self.load(run_dir)
+        counts_add_up(self, run)
+        by = {e["variant"]: e for e in run["instances"]}
+        self.assertEqual(by["hang"]["verdict"], "interrupted")
+        self.assertEqual(by["pass"]["status"], "pending")
+        self.assertEqual(run["summary"]["counts"]["not_run"], 1)
+
+    def test_sigint_leaves_no_process(self) -> None:
+        proc, run_dir = self.hang_until_child()
+        self.check_nothing_left(proc, run_dir, signal.SIGINT)
+
+    def test_sigterm_leaves_no_process(self) -> None:
+        proc, run_dir = self.hang_until_child()
+        self.check_nothing_left(proc, run_dir, signal.SIGTERM)
+
+    def test_sigkill_running_instance_is_interrupted_not_lost(self) -> None:
+        proc, run_dir = self.hang_until_child()
+        self.wait_done(run_dir, 0)
+        proc.kill()
+        proc.communicate(timeout=30)
+        self.assertEqual(self.load(run_dir)["status"], "running")
+        rep = self.kvmfpu("report", str(run_dir))
+        self.assertEqual(rep.returncode, 2, rep.stdout + rep.stderr)
+        run = self.load(run_dir)
+        self.assertEqual(run["status"], "aborted")
+        counts_add_up(self, run)
+        by = {e["variant"]: e for e in run["instances"]}
+        self.assertEqual(by["hang"]["verdict"], "interrupted")
+        self.assertIn("runner died", by["hang"]["diagnostics"][0])
+        # what the killed runner left running, report killed (the instance's mark)
+        self.assertEqual(processes_with(str(self.root)), [])
+
+    @unittest.skipIf(shutil.which("parallel") is None, "GNU parallel not installed")
+    def test_sigint_through_gnu_parallel_leaves_no_process(self) -> None:
+        proc, run_dir = self.hang_until_child("--via", "parallel")
+        self.check_nothing_left(proc, run_dir, signal.SIGINT)
 
     @unittest.skipIf(shutil.which("parallel") is None, "GNU parallel not installed")
     def test_sigint_through_gnu_parallel(self) -> None:

@@ -144,7 +144,7 @@ class Verdicts(unittest.TestCase):
         text = "TAP version 13\n1..2\nok 1 a\n#  RUN           f.v.b ...\n"
         v, diags = verdict(text, returncode=None, timed_out=True)
         self.assertEqual(v, V.FAIL)
-        self.assertIn("timed out after 10 s while 'f.v.b' ran; process group killed", diags)
+        self.assertIn("timed out after 10 s while 'f.v.b' ran; its processes killed", diags)
         v, diags = verdict(text, returncode=None, signal=signal.SIGSEGV)
         self.assertEqual(v, V.FAIL)
         self.assertIn("program killed by SIGSEGV while 'f.v.b' ran", diags)

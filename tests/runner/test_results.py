@@ -38,6 +38,31 @@ class Writing(TempTree):
         (self.root / "logs").mkdir()
         return run, insts
 
+    def test_junit_counts_match_its_test_cases(self) -> None:
+        run, insts = self.make()
+        # a splat makes the instance fail as a whole: an extra "(instance)" test case
+        runstate.record_finish(run, insts[0], Outcome(returncode=1, duration=0.5), LOG)
+        runstate.record_finish(run, insts[1], Outcome(returncode=0, duration=0.5),
+                               LOG.replace("not ok 1", "ok 1"))
+        run["kernel_log"]["splats"].append({"line": "WARNING: x", "time": None,
+                                            "instances": [insts[1].id]})
+        runstate.attribute_splats(run)
+        artifacts.write_all(run, self.root)
+        root = ET.parse(self.root / "junit.xml").getroot()
+        totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+        for suite in root.iter("testsuite"):
+            cases = suite.findall("testcase")
+            want = {"tests": len(cases),
+                    "failures": sum(c.find("failure") is not None for c in cases),
+                    "errors": sum(c.find("error") is not None for c in cases),
+                    "skipped": sum(c.find("skipped") is not None for c in cases)}
+            got = {k: int(suite.get(k, "-1")) for k in want}
+            self.assertEqual(got, want, suite.get("name"))
+            for k in want:
+                totals[k] += want[k]
+        self.assertEqual({k: int(root.get(k, "-1")) for k in totals}, totals)
+        self.assertEqual(totals["tests"], 2 + 3 + 1)   # 2, 2 + (instance), kernel-log
+
     def test_all_files_from_a_partial_run(self) -> None:
         run, insts = self.make()
         runstate.record_start(run, insts[0].id)
