@@ -191,17 +191,20 @@ def parse_listing(text: str) -> list[Fixture]:
     return [f for f in fixtures if f.tests]
 
 
-# The usage text of a kselftest harness that has test filters (-l, -v, -f, -t, -r). Older
-# harnesses (6.1) have none: they ignore those options and run every test, even for -l.
-HARNESS_FILTER_MARK = b"include variant"
+# Usage texts of a program that selects tests (-l, -v, -f, -t, -r): kvmfpu's own selection
+# (lib/kvmfpu_harness.h, on every harness version), or the kselftest harness's from 6.2 on.
+# A binary with neither (a 6.1 harness alone) ignores those options and runs every test, even
+# for -l.
+HARNESS_FILTER_MARKS = (b"run the test named fixture.variant.test", b"include variant")
 
 
 def has_filters(binary: Path) -> bool:
     try:
         with open(binary, "rb") as f:
-            return HARNESS_FILTER_MARK in f.read()
+            data = f.read()
     except OSError:
         return True
+    return any(m in data for m in HARNESS_FILTER_MARKS)
 
 
 def discover(program: Program, bin_dir: Path, timeout: float = 10.0) -> Program:

@@ -1,6 +1,9 @@
 """Planning: profile x matrix -> instances with explicit arguments."""
 from __future__ import annotations
 
+import unittest
+from pathlib import Path
+
 from runner import catalog, config, plan
 from tests.runner.helpers import PROGRAM, TempTree
 
@@ -158,3 +161,19 @@ class Listing(TempTree):
             ("global", [], ["restore_without_amx"]),
             ("perm", [], ["request_grows", "ebusy_after_vcpu"]),
             ("migrate", ["intercept", "passthrough"], ["tiles_survive"])])
+
+
+BUILT = Path(__file__).resolve().parents[2] / "out" / "bin"
+
+
+@unittest.skipUnless((BUILT / "kvmfpu_swap_test").exists(), f"{BUILT}: run make first")
+class BuiltPrograms(unittest.TestCase):
+    """The real programs select tests on every harness version (lib/kvmfpu_harness.h): the
+    catalog must see that, or every instance silently runs every test of its program."""
+
+    def test_every_built_program_selects_tests(self) -> None:
+        programs = catalog.load(Path(__file__).resolve().parents[2] / "configs", BUILT)
+        for name, p in programs.items():
+            with self.subTest(program=name):
+                self.assertTrue(p.filters, p.source)
+                self.assertTrue(p.fixtures, f"{name}: no fixtures listed by -l")
