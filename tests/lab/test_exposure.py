@@ -160,7 +160,7 @@ class BochsExposureTest(unittest.TestCase):
         deadline = time.monotonic() + STARTUP
         while time.monotonic() < deadline:
             for e in emus:
-                e.alive(self)  # a second Bochs that cannot bind 5900 exits
+                e.alive(self)
             if all(own_listening(e.proc.pid) for e in emus):
                 break
             time.sleep(0.2)
@@ -169,6 +169,7 @@ class BochsExposureTest(unittest.TestCase):
         time.sleep(1)
         for e in emus:
             e.alive(self)
+            # In one namespace the second Bochs' rfb moves on to 5901 (0x170D).
             ports = " ".join(own_listening(e.proc.pid).values())
             self.assertIn(":170C", ports, "not on port 5900 in a namespace of its own")
 
