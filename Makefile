@@ -76,9 +76,10 @@ unit: deps build
 check: deps-check build $(if $(strip $(LABS)),static)
 	@$(KVMFPU_SRC)/mk/check.sh $(OUT_ROOT)/bin $(LABS)
 
+# BENCH_ARGS: e.g. --repeats 9 --seconds 2 (bench/kvmfpu_swap_bench.c)
 bench: deps build
 	@mkdir -p $(KVMFPU_SRC)/results
-	@$(OUT_ROOT)/bin/kvmfpu_swap_bench --json $(KVMFPU_SRC)/results/bench.json
+	@$(OUT_ROOT)/bin/kvmfpu_swap_bench $(BENCH_ARGS) --json $(KVMFPU_SRC)/results/bench.json
 	@echo "written: results/bench.json"
 
 # The kselftest shape (docs/kselftest.md): these write into KDIR, so it must be named.

@@ -7,18 +7,32 @@
  * and the guest's stored registers compared. A bare round trip is KVM_RUN into a guest that
  * exits at once. Both run on one vCPU of the richest configuration this KVM supports.
  *
- * usage: kvmfpu_swap_bench [--seconds S] [--json FILE]
+ * Each repeat measures the three rates in turn for S seconds each; every figure is reported
+ * as minimum, median and maximum over the repeats, the ratios computed per repeat.
+ *
+ * usage: kvmfpu_swap_bench [--seconds S] [--repeats N] [--json FILE]
+ * Exit: 0 measured (also when over target: a benchmark, not a verdict), 1 a swap check failed
+ * while measuring, 2 bad arguments, an unwritable --json, or no usable /dev/kvm.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fpu_vm.h"
 #include "pattern.h"
 #include "report.h"
 #include "swap_round.h"
+
+#include "spread.h"
+
+/* What the checks may add to a swap cycle, in bare round trips (README, Benchmark). */
+#define CHECK_COST_TARGET	2.0
 
 static double now(void)
 {
@@ -93,59 +107,161 @@ static double bench_swap(const struct fpu_config *cfg, double seconds, unsigned 
 	return n / (t - t0);
 }
 
+/* --json FILE is written to FILE.XXXXXX next to it first, then renamed over it. */
+static char json_tmp[4096];
+
+static void remove_json_tmp(void)
+{
+	if (json_tmp[0])
+		unlink(json_tmp);
+}
+
+/*
+ * Before any measuring: --json's directory must take a new file, and FILE must not be a
+ * directory, so that a long run never ends in "cannot write".
+ */
+static FILE *open_json(const char *path)
+{
+	struct stat st;
+	mode_t mask;
+	FILE *f;
+	int fd;
+
+	if (!stat(path, &st) && S_ISDIR(st.st_mode))
+		kvmfpu_usage_error("--json %s: is a directory", path);
+	if (snprintf(json_tmp, sizeof(json_tmp), "%s.XXXXXX", path) >= (int)sizeof(json_tmp))
+		kvmfpu_usage_error("--json %s: path too long", path);
+	fd = mkstemp(json_tmp);
+	if (fd < 0) {
+		json_tmp[0] = '\0';
+		kvmfpu_usage_error("--json %s: cannot create a file there: %s", path,
+				   strerror(errno));
+	}
+	atexit(remove_json_tmp);
+	mask = umask(0);
+	umask(mask);
+	fchmod(fd, 0666 & ~mask);	/* as fopen() would have made it, not mkstemp()'s 0600 */
+	f = fdopen(fd, "w");
+	if (!f)
+		kvmfpu_usage_error("--json %s: %s", path, strerror(errno));
+	return f;
+}
+
+/* No /dev/kvm is nothing to measure, and a benchmark that measured nothing must not pass. */
+static void require_kvm_to_measure(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT)
+		kvmfpu_usage_error("cannot measure: /dev/kvm does not exist (no KVM on this machine)");
+	if (fd < 0)
+		kvmfpu_usage_error("cannot measure: /dev/kvm: %s", strerror(errno));
+	close(fd);
+	require_usable_kvm();
+}
+
+static void print_spread(const char *name, const double *v, unsigned int n, int decimals,
+			 const char *meaning)
+{
+	char line[256];
+
+	spread_line(line, sizeof(line), name, spread_of(v, n, 0), decimals);
+	printf("%s\n", line);
+	if (meaning)
+		printf("    %s\n", meaning);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned int all = CHECK_GUEST_IMAGE | CHECK_XSTATE_BV | CHECK_HOST_REGS |
 			   CHECK_GUEST_REENTRY;
-	double seconds = 2, bare, swap, plain, ratio, check_cost;
+	double bare[SPREAD_MAX_REPEATS], plain[SPREAD_MAX_REPEATS], swap[SPREAD_MAX_REPEATS];
+	double ratio[SPREAD_MAX_REPEATS], cost[SPREAD_MAX_REPEATS];
+	struct spread sb, sp, ss, sr, sc;
+	unsigned int repeats = 5;
+	double seconds = 1;
 	const char *json = NULL;
 	struct fpu_config cfg;
-	char guest[128], host[128];
+	char guest[128], host[128], line[256], jb[5][128];
 	uint64_t host_mask;
-	FILE *f;
+	FILE *f = NULL;
+	char *end;
 	int i;
 
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-			seconds = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--json") && i + 1 < argc)
+		if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+			seconds = strtod(argv[++i], &end);
+			if (*end || !(seconds > 0 && seconds <= 3600))
+				kvmfpu_usage_error("--seconds %s: not in (0, 3600]", argv[i]);
+		} else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) {
+			repeats = strtoul(argv[++i], &end, 10);
+			if (*end || repeats < 1 || repeats > SPREAD_MAX_REPEATS)
+				kvmfpu_usage_error("--repeats %s: not a whole number in [1, %d]",
+						   argv[i], SPREAD_MAX_REPEATS);
+		} else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
 			json = argv[++i];
-		else
-			kvmfpu_usage_error("usage: %s [--seconds S] [--json FILE]", argv[0]);
+		} else {
+			kvmfpu_usage_error("usage: %s [--seconds S] [--repeats N] [--json FILE]",
+					   argv[0]);
+		}
 	}
-	if (seconds <= 0)
-		kvmfpu_usage_error("--seconds must be positive");
-	require_usable_kvm();
+	if (json)
+		f = open_json(json);
+	require_kvm_to_measure();
 
 	pick_config(&cfg);
-	bare = bench_bare(&cfg, seconds);
-	plain = bench_swap(&cfg, seconds, 0, &host_mask);
-	swap = bench_swap(&cfg, seconds, all, &host_mask);
-	ratio = bare / swap;
-	/* What the checks add to a cycle, in bare round trips. */
-	check_cost = bare / swap - bare / plain;
+	for (unsigned int r = 0; r < repeats; r++) {
+		bare[r] = bench_bare(&cfg, seconds);
+		plain[r] = bench_swap(&cfg, seconds, 0, &host_mask);
+		swap[r] = bench_swap(&cfg, seconds, all, &host_mask);
+		ratio[r] = bare[r] / swap[r];
+		/* What the checks add to a cycle, in bare round trips. */
+		cost[r] = bare[r] / swap[r] - bare[r] / plain[r];
+	}
+	sb = spread_of(bare, repeats, 0);
+	sp = spread_of(plain, repeats, 0);
+	ss = spread_of(swap, repeats, 0);
+	sr = spread_of(ratio, repeats, 0);
+	sc = spread_of(cost, repeats, CHECK_COST_TARGET);
 
 	xs_mask_str(cfg.xcr0, guest, sizeof(guest));
 	xs_mask_str(host_mask, host, sizeof(host));
 	printf("guest components:           %s%s\n", guest,
 	       cfg.xsave_hidden ? " (XSAVE hidden: this KVM has none)" : "");
 	printf("host registers checked:     %s\n", host);
-	printf("bare KVM_RUN round trips/s: %.0f\n", bare);
-	printf("unchecked swap cycles/s:    %.0f (guest fill, 2 KVM_RUNs, guest save)\n", plain);
-	printf("verified swap cycles/s:     %.0f (the same, every check on)\n", swap);
-	printf("verified cycle / round trip: %.2f\n", ratio);
-	printf("checking cost per cycle:    %.2f bare round trips (target: at most 2)\n",
-	       check_cost);
-	if (json) {
-		f = fopen(json, "w");
-		if (!f)
-			kvmfpu_usage_error("cannot write %s", json);
+	printf("%u repeats of %g s per figure; spread over the repeats:\n", repeats, seconds);
+	print_spread("bare KVM_RUN round trips/s", bare, repeats, 0,
+		     "KVM_RUN into a guest that exits at once, and back");
+	print_spread("unchecked swap cycles/s", plain, repeats, 0,
+		     "guest fills its registers, 2 KVM_RUNs, guest stores them; nothing compared");
+	print_spread("verified swap cycles/s", swap, repeats, 0,
+		     "the same, every check on: guest image, XSTATE_BV, host registers, re-entry");
+	print_spread("verified cycle / round trip", ratio, repeats, 2,
+		     "one verified swap cycle takes as long as this many bare round trips");
+	print_spread("checking cost per cycle", cost, repeats, 2, NULL);
+	printf("    what the checks alone add to a cycle, in bare round trips (target: <= %.0f)\n",
+	       CHECK_COST_TARGET);
+	spread_flag(line, sizeof(line), "checking cost per cycle", sc, CHECK_COST_TARGET);
+	if (line[0])
+		printf("%s\n", line);
+
+	if (f) {
+		spread_json(jb[0], sizeof(jb[0]), sb);
+		spread_json(jb[1], sizeof(jb[1]), sp);
+		spread_json(jb[2], sizeof(jb[2]), ss);
+		spread_json(jb[3], sizeof(jb[3]), sr);
+		spread_json(jb[4], sizeof(jb[4]), sc);
 		fprintf(f, "{\"guest_components\": \"%s\", \"host_components\": \"%s\", "
-			"\"bare_round_trips_per_s\": %.1f, \"unchecked_swap_cycles_per_s\": %.1f, "
-			"\"verified_swap_cycles_per_s\": %.1f, \"cycle_over_round_trip\": %.3f, "
-			"\"check_cost_in_round_trips\": %.3f}\n",
-			guest, host, bare, plain, swap, ratio, check_cost);
-		fclose(f);
+			"\"repeats\": %u, \"seconds_per_figure\": %g, "
+			"\"bare_round_trips_per_s\": %s, \"unchecked_swap_cycles_per_s\": %s, "
+			"\"verified_swap_cycles_per_s\": %s, \"cycle_over_round_trip\": %s, "
+			"\"check_cost_in_round_trips\": %s, \"check_cost_target\": %.1f, "
+			"\"check_cost_over_target\": %s}\n",
+			guest, host, repeats, seconds, jb[0], jb[1], jb[2], jb[3], jb[4],
+			CHECK_COST_TARGET, sc.median > CHECK_COST_TARGET ? "true" : "false");
+		if (fclose(f) || rename(json_tmp, json))
+			kvmfpu_usage_error("--json %s: %s", json, strerror(errno));
+		json_tmp[0] = '\0';
 	}
 	return 0;
 }

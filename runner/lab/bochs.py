@@ -1,20 +1,22 @@
 """Bochs launcher for the bochs lab: an isolinux ISO, a bochsrc, and the debugger build's
-`-rc` command file (Debian's bochs-bin has no nogui: an rfb display that never waits)."""
+`-rc` command file (Debian's bochs-bin has no nogui: an rfb display that never waits).
+
+The rfb display is an unauthenticated VNC server on port 5900 of every interface (the console
+and keyboard of the kernel under test), so Bochs runs in a network namespace of its own, where
+nothing can reach it; each Bochs lab has its own port 5900 there, so any number run at once.
+Where no namespace can be made the lab is refused, never run exposed.
+"""
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
 
 from runner.lab.labs import Lab
 
-LOCK = Path(tempfile.gettempdir()) / "kvmfpu-lab-bochs.lock"  # machine-wide, like the port
-
 BOCHS = "bochs-bin"
+UNSHARE = "unshare"
 BIOS = Path("/usr/share/bochs/BIOS-bochs-latest")
 VGABIOS = Path("/usr/share/vgabios/vgabios.bin")
 ISOLINUX = Path("/usr/lib/ISOLINUX/isolinux.bin")
@@ -29,20 +31,32 @@ def available() -> str | None:
                    (LDLINUX, "syslinux-common")):
         if not f.is_file():
             return f"{f} not found: install {pkg} (runner/lab/deps.sh)"
-    return None
+    return isolation_problem()
 
 
-@contextlib.contextmanager
-def display_lock(log: Callable[[str], None] = print, path: Path = LOCK) -> Iterator[None]:
-    """One Bochs lab at a time on this machine: its rfb display wants loopback port 5900."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"lab bochs: waiting for another Bochs lab to finish ({path})")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        yield
+def netns_prefix() -> list[str]:
+    """What runs a command in a new, empty network namespace: as root `unshare --net`; as
+    another user inside a user namespace of its own (unprivileged user namespaces)."""
+    if os.geteuid() == 0:
+        return [UNSHARE, "--net"]
+    return [UNSHARE, "--user", "--map-root-user", "--net"]
+
+
+def isolation_problem() -> str | None:
+    """Why Bochs cannot get a network namespace of its own here (None if it can), in one line."""
+    cmd = netns_prefix() + ["true"]
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=30, check=False)
+        lines = r.stderr.strip().splitlines()
+        why = None if r.returncode == 0 else (lines[-1] if lines else f"exit {r.returncode}")
+    except (OSError, subprocess.TimeoutExpired) as e:
+        why = str(e).splitlines()[0]
+    if why is None:
+        return None
+    return (f"refused: `{' '.join(cmd[:-1])}` failed ({why}), and without a network namespace "
+            "of its own Bochs' rfb display is an unauthenticated VNC server on port 5900 of "
+            "every interface; run as root, or allow unprivileged user namespaces")
 
 
 def isolinux_cfg(cmdline: str) -> str:
@@ -94,10 +108,10 @@ def make_iso(kernel: Path, initrd: Path, cmdline: str, workdir: Path) -> Path:
 
 def prepare(lab: Lab, kernel: Path, initrd: Path, console: Path, channel: Path,
             workdir: Path) -> tuple[list[str], Path]:
-    """The Bochs command line and its working directory."""
+    """The Bochs command line, in a network namespace of its own, and its working directory."""
     iso = make_iso(kernel, initrd, lab.cmdline, workdir)
     rc = workdir / "bochsrc"
     rc.write_text(bochsrc(lab, iso, console, channel))
     cmds = workdir / "bochs.cmds"
     cmds.write_text("c\nquit\n")
-    return [BOCHS, "-q", "-f", str(rc), "-rc", str(cmds)], workdir
+    return netns_prefix() + [BOCHS, "-q", "-f", str(rc), "-rc", str(cmds)], workdir

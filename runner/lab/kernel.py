@@ -1,6 +1,7 @@
 """Kernels for labs: Debian's packaged kernel (fetched into .cache/lab/) and module lookup."""
 from __future__ import annotations
 
+import fcntl
 import re
 import subprocess
 from dataclasses import dataclass
@@ -66,6 +67,16 @@ def debian_kernel(series: str = DEFAULT_SERIES, package: str | None = None,
             raise
     if k := _unpacked(package):
         return k
+    # Labs run at the same time (make check): one fetches and unpacks, the others wait for it.
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if k := _unpacked(package):
+            return k
+        return _fetch(package, log)
+
+
+def _fetch(package: str, log) -> Kernel:
     debs = CACHE / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     have = list(debs.glob(f"{package}_*.deb"))

@@ -6,7 +6,6 @@ to run it, or died under it without a splat, is a lab error (exit 2), never a pa
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import shutil
@@ -288,8 +287,7 @@ def run(lab: Lab, kernel: Kernel, instances: list[Instance], bin_dir: Path, work
         cmd, cwd = bochs.prepare(lab, kernel.image, initrd, console, channel, workdir)
     (workdir / "command.txt").write_text(" ".join(cmd) + "\n")
     log(f"lab {lab.name}: booting {kernel.source or kernel.image}")
-    with bochs.display_lock(log) if lab.launcher == "bochs" else contextlib.nullcontext():
-        result = boot.run(cmd, workdir, console, channel, lab.boot_timeout, budget, cwd=cwd)
+    result = boot.run(cmd, workdir, console, channel, lab.boot_timeout, budget, cwd=cwd)
     return judge(lab, kernel, instances, result)
 
 
