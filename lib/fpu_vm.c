@@ -375,6 +375,8 @@ enum kvmfpu_stage fpu_vm_run(struct fpu_vm *v, const struct ximage *host_fill,
 			r = host_kvm_run(v->vcpu->fd, host_fill, host_out, host_mask);
 		else
 			r = ioctl(v->vcpu->fd, KVM_RUN, NULL) ? -errno : 0;
+		/* A pending signal ends KVM_RUN with EINTR (KVM_EXIT_INTR): run again. */
+		v->run_eintr += r == -EINTR;
 	} while (r == -EINTR);
 	if (r)
 		kvmfpu_fail("KVM_RUN failed: %s", strerror(-r));

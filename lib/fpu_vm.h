@@ -36,6 +36,7 @@ struct fpu_vm {
 	struct ximage xsave;		/* guest memory: the guest's XSAVE (if it has XSAVE) */
 	uint32_t uabi_size;		/* KVM_CAP_XSAVE2 on the VM, or 4096 */
 	unsigned int run_exits;
+	unsigned long run_eintr;		/* KVM_RUN returned EINTR: a signal came in */
 };
 
 /* Components the guest code can drive. */
