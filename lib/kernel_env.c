@@ -53,7 +53,23 @@ static bool driver_is_simd(const char *driver)
 	return false;
 }
 
-bool crypto_simd_driver(const char *proc_crypto, const char *alg, char *driver, size_t len)
+/* "<alg>-lib" with CONFIG_CRYPTO_LIB_<ALG>_ARCH set. */
+static bool driver_is_arch_lib(const char *driver, const char *alg, const char *config)
+{
+	size_t n = strlen(alg), i;
+	char option[80];
+
+	if (strncmp(driver, alg, n) || strcmp(driver + n, "-lib"))
+		return false;
+	snprintf(option, sizeof(option), "CONFIG_CRYPTO_LIB_%s_ARCH", alg);
+	for (i = 0; option[i]; i++)
+		if (option[i] >= 'a' && option[i] <= 'z')
+			option[i] -= 'a' - 'A';
+	return kconfig_lookup(config, option) == KCONFIG_SET;
+}
+
+bool crypto_simd_driver(const char *proc_crypto, const char *alg, const char *config,
+			char *driver, size_t len)
 {
 	struct crypto_entry e = { 0 }, best = { .priority = -1 };
 	const char *line = proc_crypto;
@@ -82,7 +98,8 @@ bool crypto_simd_driver(const char *proc_crypto, const char *alg, char *driver, 
 		line += *line == '\n';
 	}
 	snprintf(driver, len, "%s", best.priority >= 0 ? best.driver : "");
-	return best.priority >= 0 && driver_is_simd(best.driver);
+	return best.priority >= 0 && (driver_is_simd(best.driver) ||
+				      driver_is_arch_lib(best.driver, alg, config));
 }
 
 enum kconfig_value kconfig_lookup(const char *config, const char *option)

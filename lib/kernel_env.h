@@ -15,11 +15,15 @@
  * The driver the crypto API selects for @alg in @proc_crypto (the text of /proc/crypto): of
  * the non-internal entries named @alg whose self-test passed, the one of highest priority
  * (crypto_alg_lookup() picks the same). Copied into @driver ("" when there is none); returns
- * true only when it is one of x86's SIMD drivers (-ssse3, -avx, -avx2, -avx512, -ni: the
- * glue code in arch/x86/crypto runs them between kernel_fpu_begin() and kernel_fpu_end()).
- * The generic C driver, or any driver not known to use the FPU, is false.
+ * true only when it runs x86's SIMD code: one of the SIMD drivers (-ssse3, -avx, -avx2,
+ * -avx512, -ni: the glue code in arch/x86/crypto runs them between kernel_fpu_begin() and
+ * kernel_fpu_end()), or, on kernels whose crypto API wraps the library ("sha256-lib"), the
+ * library when @config (the kernel's .config, may be NULL) has CONFIG_CRYPTO_LIB_<ALG>_ARCH
+ * (arch/x86/lib/crypto then uses SSSE3/AVX2/SHA-NI code, given an SSSE3 CPU). The generic C
+ * driver, or any driver not known to use the FPU, is false.
  */
-bool crypto_simd_driver(const char *proc_crypto, const char *alg, char *driver, size_t len);
+bool crypto_simd_driver(const char *proc_crypto, const char *alg, const char *config,
+			char *driver, size_t len);
 
 enum kconfig_value {
 	KCONFIG_UNKNOWN,	/* no configuration to read */

@@ -80,7 +80,10 @@ static const char crypto_unusable[] =
 	"selftest     : passed\n"
 	"internal     : no\n";
 
-/* A driver name not known to run SIMD code (a later kernel's library wrapper). */
+/*
+ * A later kernel's (6.18) crypto API wrapping the library: SIMD code only when the library is
+ * arch-optimized, which /proc/crypto does not say; the configuration does.
+ */
 static const char crypto_unknown[] =
 	"name         : sha256\n"
 	"driver       : sha256-lib\n"
@@ -92,17 +95,28 @@ TEST(crypto_selected_driver)
 {
 	char driver[64];
 
-	EXPECT_TRUE(crypto_simd_driver(crypto_simd, "sha256", driver, sizeof(driver)));
+	EXPECT_TRUE(crypto_simd_driver(crypto_simd, "sha256", NULL, driver, sizeof(driver)));
 	EXPECT_STREQ("sha256-avx2", driver);
-	EXPECT_FALSE(crypto_simd_driver(crypto_generic, "sha256", driver, sizeof(driver)));
+	EXPECT_FALSE(crypto_simd_driver(crypto_generic, "sha256", NULL, driver, sizeof(driver)));
 	EXPECT_STREQ("sha256-generic", driver);
-	EXPECT_FALSE(crypto_simd_driver(crypto_unusable, "sha256", driver, sizeof(driver)));
+	EXPECT_FALSE(crypto_simd_driver(crypto_unusable, "sha256", NULL, driver, sizeof(driver)));
 	EXPECT_STREQ("sha256-generic", driver);
-	EXPECT_FALSE(crypto_simd_driver(crypto_unknown, "sha256", driver, sizeof(driver)));
+	EXPECT_FALSE(crypto_simd_driver(crypto_unknown, "sha256", NULL, driver, sizeof(driver)));
 	EXPECT_STREQ("sha256-lib", driver);
-	EXPECT_FALSE(crypto_simd_driver(crypto_simd, "sha512", driver, sizeof(driver)));
+	EXPECT_FALSE(crypto_simd_driver(crypto_unknown, "sha256", "CONFIG_CRYPTO_LIB_SHA256=y\n"
+					"# CONFIG_CRYPTO_LIB_SHA256_ARCH is not set\n", driver,
+					sizeof(driver)));
+	EXPECT_TRUE(crypto_simd_driver(crypto_unknown, "sha256", "CONFIG_CRYPTO_LIB_SHA256=y\n"
+				       "CONFIG_CRYPTO_LIB_SHA256_ARCH=y\n", driver,
+				       sizeof(driver)));
+	EXPECT_STREQ("sha256-lib", driver);
+	/* The option says nothing about another algorithm's driver. */
+	EXPECT_FALSE(crypto_simd_driver(crypto_generic, "sha256",
+					"CONFIG_CRYPTO_LIB_SHA256_ARCH=y\n", driver,
+					sizeof(driver)));
+	EXPECT_FALSE(crypto_simd_driver(crypto_simd, "sha512", NULL, driver, sizeof(driver)));
 	EXPECT_STREQ("", driver);
-	EXPECT_FALSE(crypto_simd_driver("", "sha256", driver, sizeof(driver)));
+	EXPECT_FALSE(crypto_simd_driver("", "sha256", NULL, driver, sizeof(driver)));
 	EXPECT_STREQ("", driver);
 }
 
