@@ -21,9 +21,14 @@ struct fpu_vm {
 	struct kvm_vcpu *vcpu;
 	struct fpu_config cfg;
 	uint64_t guest_comps;		/* what the guest fills and saves */
-	uint64_t allowed;		/* what KVM may report in XSTATE_BV for this guest */
+	/*
+	 * What KVM may report in XSTATE_BV for this guest, from the CPUID we set (not from
+	 * KVM's read-back of it): an oracle independent of the KVM under test.
+	 */
+	uint64_t allowed;
 	uint64_t cpuid_xcr0;		/* guest CPUID.(0xD,0) as KVM_GET_CPUID2 reads it back */
-	bool cpuid_kept;		/* KVM kept the guest CPUID leaf 0xD.0 we set */
+	bool cpuid_kept;		/* KVM kept every guest CPUID bit the checks rest on */
+	char cpuid_lost[256];		/* if not: which, as a skip reason */
 	struct xs_layout layout;	/* KVM's, from KVM_GET_SUPPORTED_CPUID leaf 0xD */
 	struct kvmfpu_guest_args *args;	/* in guest memory */
 	struct ximage fill;		/* guest memory: what the guest loads */
@@ -31,6 +36,7 @@ struct fpu_vm {
 	struct ximage xsave;		/* guest memory: the guest's XSAVE (if it has XSAVE) */
 	uint32_t uabi_size;		/* KVM_CAP_XSAVE2 on the VM, or 4096 */
 	unsigned int run_exits;
+	unsigned long run_eintr;		/* KVM_RUN returned EINTR: a signal came in */
 };
 
 /* Components the guest code can drive. */
@@ -67,6 +73,20 @@ enum kvmfpu_stage fpu_vm_run(struct fpu_vm *v, const struct ximage *host_fill,
 void fpu_vm_get_image(struct fpu_vm *v, struct ximage *img);
 /* KVM_SET_XSAVE; returns 0 or -errno. */
 int fpu_vm_set_image(struct fpu_vm *v, const struct ximage *img);
+
+/*
+ * Did KVM keep the guest CPUID that the checks' expected values rest on? @set is what
+ * KVM_SET_CPUID2 was given, @got what KVM_GET_CPUID2 returns. Compared: the feature bits
+ * kvmfpu sets (CPUID.1:ECX XSAVE, AVX; CPUID.7.0:EBX AVX-512, ECX PKU, EDX AMX-TILE) and
+ * CPUID.(0xD,0):EDX:EAX, from which KVM derives the guest's permitted xfeatures
+ * (kvm_vcpu_after_set_cpuid()) and so what KVM_GET_XSAVE2 may report. Bits KVM updates at
+ * run time by design (OSXSAVE, OSPKE, 0xD.0 EBX) are not compared. A KVM that keeps its own
+ * view instead (kvm_pvm reports the host's leaves 1 and 0xD) cannot be judged against the
+ * guest CPUID: returns false and says which leaf and register differ in @why.
+ * Pure: unit-tested on synthetic tables (tests/unit/kvmfpu_unit_cpuid_kept_test.c).
+ */
+bool guest_cpuid_kept(const struct kvm_cpuid2 *set, const struct kvm_cpuid2 *got, char *why,
+		      size_t len);
 
 /* Print the "# kvmfpu-env:" line for this VM. */
 void fpu_vm_print_env(const struct fpu_vm *v);

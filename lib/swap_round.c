@@ -39,11 +39,17 @@ unsigned int swap_diff(struct swap_ctx *c, const struct ximage *expected,
 	return ximage_diff(expected, actual, mask, check, report_one, &d);
 }
 
+/*
+ * XSTATE_BV covers what the guest loaded and stays within what its CPUID allows. Where KVM did
+ * not keep that CPUID the guest's share cannot be judged: the bound is then only what KVM
+ * supports at all, and the caller says the guest's bound went unchecked.
+ */
 static unsigned int check_header(struct swap_ctx *c, const struct ximage *img, uint64_t required)
 {
 	struct diff_report d = { .c = c, .img = img, .mask = 0 };
+	uint64_t bound = c->v->cpuid_kept ? c->v->allowed : kvm_uabi_xcr0() | XS_MASK_FPSSE;
 
-	return ximage_check_header(img, c->v->allowed, required, "xstate_bv", report_one, &d);
+	return ximage_check_header(img, bound, required, "xstate_bv", report_one, &d);
 }
 
 /*

@@ -15,7 +15,7 @@
 
 enum swap_check {
 	CHECK_GUEST_IMAGE	= 1 << 0,	/* KVM_GET_XSAVE2 == what the guest loaded */
-	CHECK_XSTATE_BV		= 1 << 1,	/* loaded <= XSTATE_BV <= allowed; header sane */
+	CHECK_XSTATE_BV		= 1 << 1,	/* loaded <= XSTATE_BV <= allowed (if cpuid_kept) */
 	CHECK_HOST_REGS		= 1 << 2,	/* host registers intact across KVM_RUN */
 	CHECK_GUEST_REENTRY	= 1 << 3,	/* guest registers intact across the exit */
 	CHECK_SET_XSAVE		= 1 << 4,	/* guest sees what KVM_SET_XSAVE wrote */
