@@ -141,8 +141,10 @@ class Options(unittest.TestCase):
         for prog, own in [("kvmfpu_swap_test", ["--seed", "--rounds", "--round", "--xcr0"]),
                           ("kvmfpu_xsave_uabi_test", ["--seed", "--rounds"]),
                           ("kvmfpu_swap_stress_test",
-                           ["--seed", "--vcpus", "--duration", "--cpu"]),
-                          ("kvmfpu_amx_test", ["--seed"])]:
+                           ["--seed", "--vcpus", "--duration", "--cpu", "--round"]),
+                          ("kvmfpu_amx_test", ["--seed"]),
+                          ("kvmfpu_xfd_test", ["--seed"]),
+                          ("kvmfpu_xcr0_test", [])]:
             with self.subTest(prog=prog):
                 p = run([str(BIN / prog), "-h"])
                 self.assertEqual(p.returncode, EXIT_PASS, p.stderr)
