@@ -179,19 +179,21 @@ def _parse_run(where: str, entry: Any, programs: dict[str, Program],
                         f"(known: {', '.join(sorted(programs))})")
         return None
     prog = programs[name]
+    # Names are checked against the binary's -l; without one the planner refuses the run.
+    listed = prog.listed
     fixtures = _str_list(f"{where}.fixtures", entry.get("fixtures", []), problems)
     for f in fixtures:
-        if f not in prog.fixture_names:
+        if listed and f not in prog.fixture_names:
             problems.append(f"{where}.fixtures: unknown fixture '{f}' of {name} "
                             f"(known: {', '.join(prog.fixture_names)}; from {prog.source})")
     variants = _str_list(f"{where}.variants", entry.get("variants", []), problems)
     for v in variants:
-        if v not in prog.variants:
+        if listed and v not in prog.variants:
             problems.append(f"{where}.variants: unknown variant '{v}' of {name} "
                             f"(known: {', '.join(prog.variants)}; from {prog.source})")
     tests = _str_list(f"{where}.tests", entry.get("tests", []), problems)
     for t in tests:
-        if t not in prog.tests:
+        if listed and t not in prog.tests:
             problems.append(f"{where}.tests: unknown test '{t}' of {name} "
                             f"(known: {', '.join(prog.tests)}; from {prog.source})")
     split = entry.get("split", "variant")
@@ -245,7 +247,11 @@ def _check_matrix_fits(where: str, m: Matrix, prog: Program, run: RunEntry,
         if axis not in prog.options:
             problems.append(f"{where}: matrix '{m.name}' axis '{axis}': {prog.name} has no "
                             f"{OPTION_FLAGS[axis]} option")
-    if "xcr0" in m.axes and prog.xcr0_variant not in (run.variants or prog.variants):
+    if prog.xcr0_variant is None and "xcr0" in m.axes:
+        problems.append(f"{where}: matrix '{m.name}' sets xcr0, which no variant of "
+                        f"{prog.name} takes (programs.toml has no xcr0_variant)")
+    elif "xcr0" in m.axes and (run.variants or prog.listed) and \
+            prog.xcr0_variant not in (run.variants or prog.variants):
         problems.append(f"{where}: matrix '{m.name}' sets xcr0, which only affects variant "
                         f"'{prog.xcr0_variant}' of {prog.name}, not selected here")
 

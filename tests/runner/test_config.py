@@ -38,7 +38,7 @@ class Xcr0Rules(unittest.TestCase):
 
 class Validation(TempTree):
     def programs(self) -> dict[str, catalog.Program]:
-        return catalog.load(self.configs, None)
+        return catalog.load(self.configs, self.bin)
 
     def problems_of(self, profile: str) -> list[str]:
         self.profile("p", profile)
@@ -143,6 +143,51 @@ class ShippedConfigs(unittest.TestCase):
         self.assertEqual(config.validate_all(REPO / "configs", programs), [])
         for name in ("smoke", "ci", "stress", "soak"):
             self.assertIn(name, config.names(REPO / "configs", "profiles"))
+
+    @unittest.skipUnless((REPO / "out" / "bin" / "kvmfpu_swap_test").exists(),
+                         "out/bin: run make first")
+    def test_repo_configs_name_what_the_binaries_list(self) -> None:
+        programs = catalog.load(REPO / "configs", REPO / "out" / "bin")
+        self.assertTrue(all(p.listed for p in programs.values()),
+                        [p.source for p in programs.values()])
+        self.assertEqual(config.validate_all(REPO / "configs", programs), [])
+
+
+class NotBuilt(TempTree):
+    """Fixtures, variants and tests come from the binaries only: without one, no plan."""
+
+    def test_list_says_not_built(self) -> None:
+        self.profile("p", f'[[run]]\nprogram = "{PROGRAM}"\nvariants = ["pass"]\n')
+        proc = self.kvmfpu("list", "--configs", str(self.configs), "--bin",
+                           str(self.root / "nobin"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn(f"program {PROGRAM} (not built", proc.stdout)
+        self.assertNotIn("fixture", proc.stdout)
+
+    def test_no_plan_without_the_binary(self) -> None:
+        """Before, the planner used programs.toml's copy of the listing."""
+        self.profile("p", f'[[run]]\nprogram = "{PROGRAM}"\nvariants = ["pass"]\n')
+        proc = self.kvmfpu("list", "--profile", "p", "--configs", str(self.configs),
+                           "--bin", str(self.root / "nobin"), "--kvm-xcr0", "0x7")
+        self.assertEqual(proc.returncode, 2, proc.stdout)
+        self.assertIn(f"{PROGRAM}: not built", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+
+    def test_listing_in_programs_toml_is_refused(self) -> None:
+        path = self.configs / "programs.toml"
+        path.write_text(f'[{PROGRAM}]\n[{PROGRAM}.fixtures]\nsolo = {{ tests = ["alone"] }}\n')
+        with self.assertRaises(catalog.CatalogError) as cm:
+            catalog.load(self.configs, self.bin)
+        self.assertIn(f"{path}: {PROGRAM}.fixtures: fixtures, variants and tests come from "
+                      "the binary's -l", str(cm.exception))
+
+    def test_xcr0_variant_the_binary_lacks(self) -> None:
+        path = self.configs / "programs.toml"
+        path.write_text(f'[{PROGRAM}]\noptions = ["xcr0"]\nxcr0_variant = "maxx"\n')
+        with self.assertRaises(catalog.CatalogError) as cm:
+            catalog.load(self.configs, self.bin)
+        self.assertIn(f"{path}: {PROGRAM}.xcr0_variant: 'maxx' is not a variant",
+                      str(cm.exception))
 
 
 
