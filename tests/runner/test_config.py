@@ -128,6 +128,32 @@ class Validation(TempTree):
         self.assert_one(f'matrix = "m"\n[[run]]\nprogram = "{PROGRAM}"\nvariants = ["fail"]\n',
                         "only affects variant 'pass'")
 
+    def test_inline_matrix_errors_name_file_and_key(self) -> None:
+        path = self.configs / "profiles" / "p.toml"
+        found = self.problems_of(f'matrix = {{ seed = [0], rounds = [1] }}\n[[run]]\n'
+                                 f'program = "{PROGRAM}"\n'
+                                 f'[[run]]\nprogram = "{PROGRAM}"\n'
+                                 'matrix = { xcr0 = ["0x5"], vcpus = [2], seeds = [1] }\n')
+        self.assertEqual(found[:2], [f"{path}: matrix: seed: 0 is not an integer >= 1",
+                                     f"{path}: run[1].matrix: unknown key 'seeds' (known: "
+                                     "description, duration, round, rounds, seed, vcpus, "
+                                     "xcr0)"])
+        self.assertIn(f"{path}: run[1].matrix: xcr0: XCR0 0x5: AVX (bit 2) needs SSE",
+                      found[2])
+        self.assertIn(f"{path}: run[1]: matrix 'run[1] matrix' axis 'vcpus': "
+                      f"{PROGRAM} has no --vcpus option", found[3])
+        self.assertEqual(len(found), 4, found)
+
+    def test_inline_matrices(self) -> None:
+        self.profile("p", f'matrix = {{ seed = [5, 6] }}\n[[run]]\nprogram = "{PROGRAM}"\n'
+                          'variants = ["fail"]\n'
+                          f'[[run]]\nprogram = "{PROGRAM}"\nvariants = ["pass"]\n'
+                          'matrix = { seed = { first = 1, count = 2 }, xcr0 = ["0x7"] }\n')
+        profile, matrices = config.load_profile(self.configs, "p", self.programs())
+        self.assertEqual(matrices["profile matrix"].axes, {"seed": [5, 6]})
+        self.assertEqual(matrices["run[1] matrix"].axes, {"seed": [1, 2], "xcr0": [0x7]})
+        self.assertEqual([r.matrix for r in profile.runs], [None, "run[1] matrix"])
+
     def test_valid_profile(self) -> None:
         self.matrix("m", 'seed = { first = 5, count = 3 }\nxcr0 = "kvm-valid-subsets"\n')
         self.profile("p", f'matrix = "m"\ntimeout = 5\n[[run]]\nprogram = "{PROGRAM}"\n'

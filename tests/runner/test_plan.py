@@ -27,6 +27,16 @@ class Planning(TempTree):
         self.assertEqual(inst[1].seed, 2)
         self.assertEqual(inst[0].timeout, 30.0)  # from programs.toml
 
+    def test_inline_matrix_beside_a_shared_one(self) -> None:
+        self.matrix("shared", 'xcr0 = ["0x3", "0x7"]\n')
+        inst = self.expand(f'matrix = {{ seed = [1, 2] }}\n[[run]]\nprogram = "{PROGRAM}"\n'
+                           'variants = ["fail"]\n'
+                           f'[[run]]\nprogram = "{PROGRAM}"\nvariants = ["pass"]\n'
+                           'matrix = "shared"\n')
+        self.assertEqual([i.id for i in inst], [
+            f"{PROGRAM}.fail.seed=1", f"{PROGRAM}.fail.seed=2",
+            f"{PROGRAM}.pass.xcr0=0x3", f"{PROGRAM}.pass.xcr0=0x7"])
+
     def test_split_by_test_uses_full_names(self) -> None:
         inst = self.expand(f'[[run]]\nprogram = "{PROGRAM}"\nvariants = ["pass"]\n'
                            'split = "test"\ntimeout = 7\n')
