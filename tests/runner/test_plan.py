@@ -191,3 +191,17 @@ class BuiltPrograms(unittest.TestCase):
             with self.subTest(program=name):
                 self.assertTrue(p.filters, p.source)
                 self.assertTrue(p.fixtures, f"{name}: no fixtures listed by -l")
+
+    def test_programs_toml_options_are_the_binaries(self) -> None:
+        """programs.toml's matrix axes of a program are the options its -h lists."""
+        import re
+        import subprocess
+        programs = catalog.load(Path(__file__).resolve().parents[2] / "configs", BUILT)
+        for name, p in programs.items():
+            with self.subTest(program=name):
+                usage = subprocess.run([str(BUILT / name), "-h"], capture_output=True,
+                                       text=True, timeout=30).stdout
+                flags = set(re.findall(r"^  (--[a-z0-9-]+) ", usage, re.M))
+                self.assertEqual(set(p.options),
+                                 {axis for axis, flag in catalog.OPTION_FLAGS.items()
+                                  if flag in flags}, usage)
