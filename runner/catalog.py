@@ -1,8 +1,11 @@
 """The test programs: their fixtures (each with variants, maybe none, and tests) and the
 options they accept.
 
-The static list lives in configs/programs.toml. When a program's binary exists, its `-l`
-listing (kselftest harness format) replaces the static fixtures.
+configs/programs.toml names the programs and holds what a binary cannot tell: the options
+(matrix axes) each takes, its timeout, which variant --xcr0 applies to. Fixtures, variants
+and tests come only from the binary's `-l` listing (kselftest harness format; every program
+lists on every harness version, lib/kvmfpu_harness.h): a program that is not built has none,
+and says so, and a test no binary lists cannot be planned.
 """
 from __future__ import annotations
 
@@ -16,9 +19,8 @@ from typing import Any
 # Matrix axes and the command-line option each maps to.
 OPTION_FLAGS = {"seed": "--seed", "rounds": "--rounds", "round": "--round",
                 "xcr0": "--xcr0", "vcpus": "--vcpus", "duration": "--duration"}
-PROGRAM_KEYS = {"fixture", "variants", "tests", "fixtures", "options", "xcr0_variant",
-                "xcr0_drivable", "timeout"}
-FIXTURE_KEYS = {"variants", "tests"}
+PROGRAM_KEYS = {"options", "xcr0_variant", "xcr0_drivable", "timeout"}
+LISTED_KEYS = {"fixture", "fixtures", "variants", "tests"}   # what `-l` tells
 
 
 @dataclasses.dataclass
@@ -35,13 +37,18 @@ class Fixture:
 @dataclasses.dataclass
 class Program:
     name: str
-    fixtures: list[Fixture]
+    fixtures: list[Fixture]      # from the binary's -l; empty when it could not tell
     options: list[str]
     xcr0_variant: str | None = None
     xcr0_drivable: int = 0x3
     timeout: float = 120.0
-    source: str = "static"       # "static" or the path of the binary that listed itself
+    source: str = "not built"    # the binary that listed itself, or why nothing was listed
     filters: bool = True         # False: the binary's harness ignores -l/-v/-f/-r (6.1)
+
+    @property
+    def listed(self) -> bool:
+        """Whether the fixtures come from the binary (else names can't be checked)."""
+        return bool(self.fixtures)
 
     @property
     def variants(self) -> list[str]:
@@ -78,33 +85,6 @@ def _names(where: str, value: Any, errors: list[str]) -> list[str]:
     return list(value)
 
 
-def _fixtures_of(path: Path, name: str, entry: dict[str, Any],
-                 errors: list[str]) -> list[Fixture]:
-    if "fixtures" not in entry:   # one fixture: fixture, variants, tests at the top
-        fixture = entry.get("fixture", name)
-        if not isinstance(fixture, str):
-            errors.append(f"{path}: {name}.fixture: expected a string, got {fixture!r}")
-            fixture = name
-        return [Fixture(fixture, _names(f"{path}: {name}.variants",
-                                        entry.get("variants", []), errors),
-                        _names(f"{path}: {name}.tests", entry.get("tests", []), errors))]
-    if not isinstance(entry["fixtures"], dict):
-        errors.append(f"{path}: {name}.fixtures: expected a table of fixtures")
-        return []
-    out = []
-    for fname, f in entry["fixtures"].items():
-        if not isinstance(f, dict):
-            errors.append(f"{path}: {name}.fixtures.{fname}: expected a table")
-            continue
-        for key in f:
-            if key not in FIXTURE_KEYS:
-                errors.append(f"{path}: {name}.fixtures.{fname}: unknown key '{key}'")
-        where = f"{path}: {name}.fixtures.{fname}"
-        out.append(Fixture(fname, _names(f"{where}.variants", f.get("variants", []), errors),
-                           _names(f"{where}.tests", f.get("tests", []), errors)))
-    return out
-
-
 def load_static(path: Path) -> dict[str, Program]:
     try:
         with open(path, "rb") as f:
@@ -118,7 +98,10 @@ def load_static(path: Path) -> dict[str, Program]:
             errors.append(f"{path}: {name}: expected a table")
             continue
         for key in entry:
-            if key not in PROGRAM_KEYS:
+            if key in LISTED_KEYS:
+                errors.append(f"{path}: {name}.{key}: fixtures, variants and tests come from "
+                              "the binary's -l, not from programs.toml")
+            elif key not in PROGRAM_KEYS:
                 errors.append(f"{path}: {name}: unknown key '{key}'")
         options = _names(f"{path}: {name}.options", entry.get("options", []), errors)
         for opt in options:
@@ -142,7 +125,7 @@ def load_static(path: Path) -> dict[str, Program]:
                           f"got {timeout!r}")
             timeout = 120
         programs[name] = Program(
-            name=name, fixtures=_fixtures_of(path, name, entry, errors), options=options,
+            name=name, fixtures=[], options=options,
             xcr0_variant=xcr0_variant, xcr0_drivable=drivable, timeout=float(timeout))
     if errors:
         raise CatalogError("\n".join(errors))
@@ -208,28 +191,39 @@ def has_filters(binary: Path) -> bool:
 
 
 def discover(program: Program, bin_dir: Path, timeout: float = 10.0) -> Program:
-    """`program` with fixtures from its binary's `-l`, if the binary exists."""
+    """`program` with fixtures from its binary's `-l`; without them, `source` says why."""
     binary = bin_dir / program.name
     if not (binary.is_file() and os.access(binary, os.X_OK)):
-        return program
+        return dataclasses.replace(program,
+                                   source=f"not built ({binary} not found or not executable)")
     if not has_filters(binary):   # `-l` would run every test
         return dataclasses.replace(program, filters=False,
                                    source=f"{binary}: harness without test filters")
     try:
         proc = subprocess.run([str(binary), "-l"], capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return program
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return dataclasses.replace(program, source=f"{binary} -l failed: {e}")
     # The harness lists on stderr; stdout may carry other lines (e.g. "Random seed: ...").
     listing = proc.stderr if "# FIXTURE" in proc.stderr else proc.stdout
     fixtures = parse_listing(listing)
     if not fixtures:
-        return program
+        return dataclasses.replace(program, source=f"{binary} -l listed no tests "
+                                                   f"(exit {proc.returncode})")
     return dataclasses.replace(program, fixtures=fixtures, source=str(binary))
 
 
 def load(configs_dir: Path, bin_dir: Path | None) -> dict[str, Program]:
-    programs = load_static(configs_dir / "programs.toml")
-    if bin_dir is not None:
-        programs = {n: discover(p, bin_dir) for n, p in programs.items()}
+    path = configs_dir / "programs.toml"
+    programs = load_static(path)
+    if bin_dir is None:
+        return {n: dataclasses.replace(p, source="not built (no bin directory)")
+                for n, p in programs.items()}
+    programs = {n: discover(p, bin_dir) for n, p in programs.items()}
+    errors = [f"{path}: {n}.xcr0_variant: {p.xcr0_variant!r} is not a variant {p.source} "
+              f"lists (known: {', '.join(p.variants)})"
+              for n, p in programs.items()
+              if p.listed and p.xcr0_variant is not None and p.xcr0_variant not in p.variants]
+    if errors:
+        raise CatalogError("\n".join(errors))
     return programs

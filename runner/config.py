@@ -1,7 +1,9 @@
 """Profiles and matrices from configs/*.toml, validated with one one-line error per problem.
 
 A profile names what to run (programs, variants, tests) and how (timeouts, repeat, jobs);
-a matrix names the argument values to cross it with (seeds, rounds, XCR0 values, ...).
+a matrix names the argument values to cross it with (seeds, rounds, XCR0 values, ...). A
+matrix is written inline where it is used (`matrix = { seed = [1, 2] }` in the profile or
+its [[run]]), or, when profiles share it, in configs/matrices/NAME.toml and named.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ class RunEntry:
     fixtures: list[str] = dataclasses.field(default_factory=list)  # empty: every fixture
     split: str = "variant"
     timeout: float | None = None
-    matrix: str | None = None
+    matrix: str | None = None  # a shared matrix's name, or "run[N] matrix" for an inline one
 
 
 @dataclasses.dataclass
@@ -179,19 +181,21 @@ def _parse_run(where: str, entry: Any, programs: dict[str, Program],
                         f"(known: {', '.join(sorted(programs))})")
         return None
     prog = programs[name]
+    # Names are checked against the binary's -l; without one the planner refuses the run.
+    listed = prog.listed
     fixtures = _str_list(f"{where}.fixtures", entry.get("fixtures", []), problems)
     for f in fixtures:
-        if f not in prog.fixture_names:
+        if listed and f not in prog.fixture_names:
             problems.append(f"{where}.fixtures: unknown fixture '{f}' of {name} "
                             f"(known: {', '.join(prog.fixture_names)}; from {prog.source})")
     variants = _str_list(f"{where}.variants", entry.get("variants", []), problems)
     for v in variants:
-        if v not in prog.variants:
+        if listed and v not in prog.variants:
             problems.append(f"{where}.variants: unknown variant '{v}' of {name} "
                             f"(known: {', '.join(prog.variants)}; from {prog.source})")
     tests = _str_list(f"{where}.tests", entry.get("tests", []), problems)
     for t in tests:
-        if t not in prog.tests:
+        if listed and t not in prog.tests:
             problems.append(f"{where}.tests: unknown test '{t}' of {name} "
                             f"(known: {', '.join(prog.tests)}; from {prog.source})")
     split = entry.get("split", "variant")
@@ -201,8 +205,11 @@ def _parse_run(where: str, entry: Any, programs: dict[str, Program],
     if "timeout" in entry:
         timeout = _positive_number(f"{where}.timeout", entry["timeout"], problems)
     matrix = entry.get("matrix")
-    if matrix is not None and not isinstance(matrix, str):
-        problems.append(f"{where}.matrix: expected a matrix name, got {matrix!r}")
+    if isinstance(matrix, dict):
+        matrix = None                 # inline: parse_profile names it, load_profile parses it
+    elif matrix is not None and not isinstance(matrix, str):
+        problems.append(f"{where}.matrix: expected a matrix name or a table of axes, "
+                        f"got {matrix!r}")
         matrix = None
     return RunEntry(program=name, variants=variants, tests=tests, split=str(split),
                     timeout=timeout, matrix=matrix, fixtures=fixtures)
@@ -213,10 +220,14 @@ def parse_profile(name: str, data: dict[str, Any], where: str,
     problems: list[str] = []
     _unknown_keys(where, data, PROFILE_KEYS, problems)
     _string(where, data, "description", problems)
-    _string(where, data, "matrix", problems)
     matrix = data.get("matrix")
-    p = Profile(name=name, description=str(data.get("description", "")),
-                matrix=matrix if isinstance(matrix, str) else None)
+    if isinstance(matrix, dict):
+        matrix = "profile matrix"     # inline: load_profile parses it
+    elif matrix is not None and not isinstance(matrix, str):
+        problems.append(f"{where}: matrix: expected a matrix name or a table of axes, "
+                        f"got {matrix!r}")
+        matrix = None
+    p = Profile(name=name, description=str(data.get("description", "")), matrix=matrix)
     if "timeout" in data:
         p.timeout = _positive_number(f"{where}: timeout", data["timeout"], problems)
     for key in ("repeat", "jobs"):
@@ -233,6 +244,8 @@ def parse_profile(name: str, data: dict[str, Any], where: str,
         runs = []
     for i, entry in enumerate(runs):
         r = _parse_run(f"{where}: run[{i}]", entry, programs, problems)
+        if r is not None and isinstance(entry.get("matrix"), dict):
+            r.matrix = f"run[{i}] matrix"
         if r is not None:
             p.runs.append(r)
     return p, problems
@@ -245,7 +258,11 @@ def _check_matrix_fits(where: str, m: Matrix, prog: Program, run: RunEntry,
         if axis not in prog.options:
             problems.append(f"{where}: matrix '{m.name}' axis '{axis}': {prog.name} has no "
                             f"{OPTION_FLAGS[axis]} option")
-    if "xcr0" in m.axes and prog.xcr0_variant not in (run.variants or prog.variants):
+    if prog.xcr0_variant is None and "xcr0" in m.axes:
+        problems.append(f"{where}: matrix '{m.name}' sets xcr0, which no variant of "
+                        f"{prog.name} takes (programs.toml has no xcr0_variant)")
+    elif "xcr0" in m.axes and (run.variants or prog.listed) and \
+            prog.xcr0_variant not in (run.variants or prog.variants):
         problems.append(f"{where}: matrix '{m.name}' sets xcr0, which only affects variant "
                         f"'{prog.xcr0_variant}' of {prog.name}, not selected here")
 
@@ -260,6 +277,15 @@ def load_profile(configs_dir: Path, name: str,
         raise ConfigError(problems)
     profile, problems = parse_profile(name, data, str(path), programs)
     matrices: dict[str, Matrix] = {}
+    # Inline matrices, named after where they are written ("profile matrix", "run[2] matrix").
+    runs = data.get("run") if isinstance(data.get("run"), list) else []
+    inline = [("profile matrix", "matrix", data.get("matrix"))] + [
+        (f"run[{i}] matrix", f"run[{i}].matrix", r.get("matrix"))
+        for i, r in enumerate(runs) if isinstance(r, dict)]
+    for mname, key, table in inline:
+        if isinstance(table, dict):
+            matrices[mname], found = parse_matrix(mname, table, f"{path}: {key}")
+            problems.extend(found)
     for i, run in enumerate(profile.runs):
         mname = run.matrix or profile.matrix
         if mname is None:

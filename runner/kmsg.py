@@ -1,7 +1,8 @@
 """Watch the kernel log while a run is in progress and catch splats.
 
 Reads /dev/kmsg from its current end (or, for tests, any file that grows). A splat is a
-line matching SPLAT; it is attributed to the instances running when it was read.
+line that starts one (runner/splats.py, the rule the labs and remote hosts use too); it is
+attributed to the instances running when it was read.
 """
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ import threading
 import time
 from typing import Callable
 
-SPLAT = re.compile(r"WARNING:|\bBUG:|\bOops\b|KASAN|UBSAN:|general protection fault|"
-                   r"x86/fpu|kernel BUG")
-# The same, as a POSIX extended regular expression for grep -E on remote hosts.
-SPLAT_ERE = ("WARNING:|BUG:|Oops|KASAN|UBSAN:|general protection fault|x86/fpu|kernel BUG")
+from runner import splats
+from runner.splats import SPLAT_ERE  # noqa: F401  (gnuparallel's remote filter)
+
 _KMSG_PREFIX = re.compile(r"^\d+,\d+,\d+,[^;]*;")
 
 
@@ -86,7 +86,7 @@ class Watcher:
             return
         for line in records:
             self.lines.append(line)
-            if SPLAT.search(line):
+            if splats.start_kind(line):
                 self.splats.append(Splat(line, time.time(), list(self.running())))
 
     def _loop(self) -> None:

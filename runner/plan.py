@@ -92,6 +92,9 @@ def _selections(run: RunEntry, prog: Program) -> list[Selection]:
     """
     if not prog.filters:   # every invocation runs every test; the xcr0 axis still applies
         return [Selection("all", "", prog.xcr0_variant, [], [])]
+    if not prog.listed:
+        raise PlanError(f"{prog.name}: {prog.source}: its fixtures, variants and tests come "
+                        "from its -l listing (build it with `make`, or pass --bin DIR)")
     out = []
     for fx in prog.fixtures:
         if run.fixtures and fx.name not in run.fixtures:

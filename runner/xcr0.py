@@ -1,10 +1,16 @@
-"""XCR0 bits: which ones CPUs define, which combinations are architecturally valid."""
+"""XCR0 bits: which ones kvmfpu knows, which combinations are architecturally valid.
+
+A copy, for planning without running a program, of lib/xstate.c: the component table
+(comp_desc, xs_mask_str names) and xs_xcr0_valid(), which every program applies to --xcr0.
+tests/runner/test_xcr0_c.py checks this copy against the built programs bit by bit.
+"""
 from __future__ import annotations
 
-# User-state (XCR0) components by bit. Bits 8, 10-16 are supervisor (XSS) state.
+# User-state (XCR0) components by bit, named as lib/xstate.c names them. Bits 8, 10-16 are
+# supervisor (XSS) state; bit 19 (APX) is a user component the C table does not have yet.
 COMPONENTS = {
     0: "x87", 1: "sse", 2: "avx", 3: "bndregs", 4: "bndcsr", 5: "opmask",
-    6: "zmm_hi256", 7: "hi16_zmm", 9: "pkru", 17: "xtilecfg", 18: "xtiledata", 19: "apx",
+    6: "zmm_hi256", 7: "hi16_zmm", 9: "pkru", 17: "xtilecfg", 18: "xtiledata",
 }
 DEFINED_MASK = sum(1 << b for b in COMPONENTS)
 
@@ -38,8 +44,8 @@ def problems(mask: int) -> list[str]:
     undefined = mask & ~DEFINED_MASK
     if undefined:
         bits = ",".join(str(b) for b in range(undefined.bit_length()) if undefined >> b & 1)
-        out.append(f"XCR0 {mask:#x}: bit(s) {bits} are not defined by any CPU "
-                   "(valid: 0-7, 9, 17, 18, 19)")
+        out.append(f"XCR0 {mask:#x}: bit(s) {bits} are not defined by any CPU or not "
+                   f"supported by kvmfpu (valid: {', '.join(str(b) for b in COMPONENTS)})")
     if not mask & X87:
         out.append(f"XCR0 {mask:#x}: bit 0 (x87) must be set")
     if mask & AVX and not mask & SSE:
@@ -72,4 +78,10 @@ def valid_subsets(supported: int) -> list[int]:
 
 
 def names(mask: int) -> list[str]:
+    """The known components in `mask` (other bits are left out)."""
     return [COMPONENTS[b] for b in sorted(COMPONENTS) if mask >> b & 1]
+
+
+def mask_str(mask: int) -> str:
+    """"x87,sse,avx", "bit19" for a bit without a name, "none" for 0 (C: xs_mask_str)."""
+    return ",".join(COMPONENTS.get(b, f"bit{b}") for b in range(64) if mask >> b & 1) or "none"

@@ -21,10 +21,6 @@ options = ["seed", "rounds", "round", "xcr0"]
 xcr0_variant = "pass"
 xcr0_drivable = "0x2e7"
 timeout = 30
-[{PROGRAM}.fixtures]
-fake = {{ variants = ["pass", "fail", "skip", "error", "hang", "crash", "truncated", "splat",
-                     "slow", "flaky", "exit2", "nothing"], tests = ["guest_image", "host_regs"] }}
-solo = {{ tests = ["alone"] }}
 """
 
 

@@ -27,6 +27,16 @@ class Planning(TempTree):
         self.assertEqual(inst[1].seed, 2)
         self.assertEqual(inst[0].timeout, 30.0)  # from programs.toml
 
+    def test_inline_matrix_beside_a_shared_one(self) -> None:
+        self.matrix("shared", 'xcr0 = ["0x3", "0x7"]\n')
+        inst = self.expand(f'matrix = {{ seed = [1, 2] }}\n[[run]]\nprogram = "{PROGRAM}"\n'
+                           'variants = ["fail"]\n'
+                           f'[[run]]\nprogram = "{PROGRAM}"\nvariants = ["pass"]\n'
+                           'matrix = "shared"\n')
+        self.assertEqual([i.id for i in inst], [
+            f"{PROGRAM}.fail.seed=1", f"{PROGRAM}.fail.seed=2",
+            f"{PROGRAM}.pass.xcr0=0x3", f"{PROGRAM}.pass.xcr0=0x7"])
+
     def test_split_by_test_uses_full_names(self) -> None:
         inst = self.expand(f'[[run]]\nprogram = "{PROGRAM}"\nvariants = ["pass"]\n'
                            'split = "test"\ntimeout = 7\n')
@@ -96,10 +106,14 @@ class Planning(TempTree):
         self.assertEqual([i.args for i in inst], [["-r", "solo.alone"]])
 
     def test_shared_variant_name_is_selected_exactly(self) -> None:
-        (self.configs / "programs.toml").write_text(
-            '[kvmfpu_two_test]\noptions = ["seed"]\n[kvmfpu_two_test.fixtures]\n'
-            'a = { variants = ["x", "y"], tests = ["t"] }\n'
-            'b = { variants = ["x"], tests = ["t", "u"] }\n')
+        (self.configs / "programs.toml").write_text('[kvmfpu_two_test]\noptions = ["seed"]\n')
+        rows = [("# FIXTURE", "VARIANT", "TEST"), ("a", "x", "t"), ("", "y", ""),
+                ("-" * 20, "", ""), ("b", "x", "t"), ("", "", "u")]
+        listing = "".join("%-20s %-25s %s\n" % row for row in rows)
+        two = self.bin / "kvmfpu_two_test"   # lists itself; has the harness's filter usage
+        two.write_text(f"#!/bin/sh\n# run the test named fixture.variant.test\n"
+                       f"printf '%s' '{listing}' >&2\n")
+        two.chmod(0o755)
         inst = self.expand('[[run]]\nprogram = "kvmfpu_two_test"\n')
         self.assertEqual([(i.id, i.args) for i in inst], [
             ("kvmfpu_two_test.a.x", ["-r", "a.x.t"]),
@@ -177,3 +191,17 @@ class BuiltPrograms(unittest.TestCase):
             with self.subTest(program=name):
                 self.assertTrue(p.filters, p.source)
                 self.assertTrue(p.fixtures, f"{name}: no fixtures listed by -l")
+
+    def test_programs_toml_options_are_the_binaries(self) -> None:
+        """programs.toml's matrix axes of a program are the options its -h lists."""
+        import re
+        import subprocess
+        programs = catalog.load(Path(__file__).resolve().parents[2] / "configs", BUILT)
+        for name, p in programs.items():
+            with self.subTest(program=name):
+                usage = subprocess.run([str(BUILT / name), "-h"], capture_output=True,
+                                       text=True, timeout=30).stdout
+                flags = set(re.findall(r"^  (--[a-z0-9-]+) ", usage, re.M))
+                self.assertEqual(set(p.options),
+                                 {axis for axis, flag in catalog.OPTION_FLAGS.items()
+                                  if flag in flags}, usage)

@@ -102,7 +102,8 @@ class KernelLog(TempTree):
         w.start()
         self.assertIsNone(w.error)
         with open(self.kmsg, "a") as f:
-            f.write("6,2,2,-;kvm: something harmless\n4,3,3,-;x86/fpu: XFD state corrupt\n")
+            f.write("6,2,2,-;x86/fpu: xstate_offset[2]:  576\n"   # informational, no splat
+                    "4,3,3,-;WARNING: CPU: 0 PID: 9 at arch/x86/kvm/x86.c:1 f+0x1/0x2\n")
             f.write("4,4,4,-;BUG: kernel NULL pointer dereference, address: 0")  # no newline yet
         time.sleep(0.5)
         running[:] = ["inst-b"]
@@ -110,7 +111,7 @@ class KernelLog(TempTree):
             f.write("000\n")
         w.stop()
         self.assertEqual([s.line for s in w.splats],
-                         ["x86/fpu: XFD state corrupt",
+                         ["WARNING: CPU: 0 PID: 9 at arch/x86/kvm/x86.c:1 f+0x1/0x2",
                           "BUG: kernel NULL pointer dereference, address: 0000"])
         self.assertEqual(w.splats[0].instances, ["inst-a"])
         self.assertEqual(len(w.lines), 3)
