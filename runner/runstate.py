@@ -66,7 +66,7 @@ class _ByKey:
 
 
 @dataclasses.dataclass
-class TestResult(_ByKey):
+class TestResult:
     """One kselftest test of an instance (evaluate.test_json)."""
     name: str
     verdict: str
@@ -244,11 +244,11 @@ def _unfinished(test: TestResult, out: evaluate.Outcome) -> TestResult:
     if test.complete:
         return test
     if out.interrupted:
-        test.update(verdict=V.INTERRUPTED, reason="run cut short while it ran")
+        test.verdict, test.reason = V.INTERRUPTED, "run cut short while it ran"
     elif out.timed_out:
-        test.update(verdict=V.FAIL, reason="timed out while it ran")
+        test.verdict, test.reason = V.FAIL, "timed out while it ran"
     elif out.signal is not None:
-        test.update(verdict=V.FAIL, reason=f"program killed by signal {out.signal} while it ran")
+        test.verdict, test.reason = V.FAIL, f"program killed by signal {out.signal} while it ran"
     return test
 
 
