@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 from runner import kmsg, runstate, verdicts as V
 from runner.evaluate import Outcome
@@ -79,6 +80,22 @@ class Journal(TempTree):
         runstate.mark_runner_died(back)
         self.assertEqual(back.instances["p.v1"].verdict, V.INTERRUPTED)
         self.assertEqual(runstate.summarize(back)["counts"]["not_run"], 1)
+
+    def test_report_after_sigkill_regenerates_run_json_from_the_journal(self) -> None:
+        run, insts = self.started()
+        run.runner_pid = int(subprocess.run(["sh", "-c", "echo $$"], capture_output=True,
+                                            text=True).stdout)     # gone by now
+        runstate.save(run, self.root)
+        runstate.record_start(run, insts[0].id)
+        runstate.record_finish(run, insts[0], Outcome(returncode=1), PASSING.replace("ok 1",
+                                                                                      "not ok 1"))
+        runstate.record_start(run, insts[1].id)
+        rep = self.kvmfpu("report", str(self.root))
+        self.assertEqual(rep.returncode, 1, rep.stdout + rep.stderr)     # the failure counts
+        self.assertIn("aborted", rep.stdout)
+        data = json.loads((self.root / "run.json").read_text())
+        self.assertEqual([(e["status"], e["verdict"]) for e in data["instances"]],
+                         [("done", V.FAIL), ("done", V.INTERRUPTED), ("pending", None)])
 
     def test_a_last_line_cut_short_is_ignored_anything_else_is_corrupt(self) -> None:
         run, insts = self.started()
