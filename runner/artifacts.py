@@ -59,10 +59,10 @@ def summary_text(run: Run) -> str:
     for host, state in kl.get("remote_hosts", {}).items():
         lines.append(f"remote host {host}: kernel log {state}")
     for sp in kl["splats"]:
-        after = sp.get("after_verdict")
-        lines.append(f"kernel log: {sp['line']} (while running: "
-                     f"{', '.join(sp['instances']) or 'nothing'}"
-                     f"{'; read after the verdict of ' + ', '.join(after) if after else ''})")
+        after = sp.get("after_verdict") or []
+        running = [i for i in sp["instances"] if i not in after]
+        lines.append(f"kernel log: {sp['line']} (while running: {', '.join(running) or 'nothing'}"
+                     f"{'; just after ' + ', '.join(after) + ', verdict kept' if after else ''})")
     for e in run.instances.values():
         if e.verdict in (V.FAIL, V.ERROR):
             first = (e.diagnostics or [""])[0]

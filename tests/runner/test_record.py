@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from runner import kmsg, runstate, verdicts as V
+from runner import artifacts, kmsg, report_html, runstate, verdicts as V
 from runner.evaluate import Outcome
 from runner.plan import Instance
 from tests.runner.helpers import PROGRAM, TempTree
@@ -172,7 +172,11 @@ class SplatsWhenRecorded(TempTree):
         self.assertEqual([(s["line"], s["after_verdict"]) for s in late],
                          [("BUG: after p.v0's verdict", ["p.v0"])])
         self.assertEqual(run.kernel_log["splats"][-1]["instances"], [])
-        self.assertEqual(runstate.summarize(run)["exit_code"], V.EXIT_FAIL)
+        run.summary = runstate.summarize(run)
+        self.assertEqual(run.summary["exit_code"], V.EXIT_FAIL)
+        self.assertIn("kernel log: BUG: after p.v0's verdict (while running: nothing; just "
+                      "after p.v0, verdict kept)", artifacts.summary_text(run))
+        self.assertIn("just after p.v0 (verdict kept)", report_html.render(run.to_json()))
 
     def test_no_instance_running_still_fails_the_run(self) -> None:
         insts = instances(1)
