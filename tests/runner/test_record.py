@@ -45,6 +45,20 @@ class Schema(TempTree):
         self.assertEqual(run.instances["i"].test_filter, ["guest_image"])
         self.assertEqual(run.instances["i"].tests, [])
 
+    def test_a_run_split_per_test(self) -> None:
+        """split = "test" (the soak profile): kvmfpu-run/1 put each pending instance's test
+        filter where results go, and rendering results.ktap at the start of the run failed
+        (TypeError: string indices must be integers)."""
+        self.variants_profile("split", ["pass"], run_extra='split = "test"')
+        proc, run_dir = self.run_profile("split", "--jobs", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        data = self.load(run_dir)
+        self.assertEqual([e["test_filter"] for e in data["instances"]],
+                         [["guest_image"], ["host_regs"]])
+        self.assertEqual({t["verdict"] for e in data["instances"] for t in e["tests"]},
+                         {V.PASS})          # (the fake program runs every test anyway)
+        self.assertEqual(self.kvmfpu("report", str(run_dir)).returncode, 0)
+
     def test_an_id_twice_is_corrupt(self) -> None:
         e = {"id": "i", "key": "i", "status": "done", "verdict": "pass", "tests": []}
         data = {"format": runstate.FORMAT, "run_id": "d", "profile": "p", "status": "complete",
