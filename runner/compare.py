@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from runner import verdicts as V
+from runner.runstate import Run
 
 # Exit codes: 0 no new failures in a complete comparison, 1 new failures (V.EXIT_FAIL), 2 a
 # run can't be read (V.EXIT_ERROR), 3 no new failures seen but the comparison is incomplete:
@@ -15,30 +16,29 @@ CATEGORIES = ("new_failures", "fixed", "still_failing", "flaky", "newly_skipped"
               "not_run_in_a", "not_run_in_b", "only_in_a", "only_in_b")
 
 
-def outcomes(run: dict[str, Any]) -> dict[str, list[str]]:
+def outcomes(run: Run) -> dict[str, list[str]]:
     """'instance-key :: test' -> verdicts over the run's repeats of that instance."""
     out: dict[str, list[str]] = {}
-    for e in run["instances"]:
-        if e.get("status") != "done" or e.get("verdict") == V.INTERRUPTED:
+    for e in run.instances.values():
+        if e.status != "done" or e.verdict in (None, V.INTERRUPTED):
             continue
-        tests = e.get("tests") or [{"name": "(instance)", "verdict": e["verdict"]}]
-        for t in tests:
-            verdict = t["verdict"]
-            if e["verdict"] == V.FAIL and verdict in (V.PASS, V.SKIP) and not any(
-                    x["verdict"] in BAD for x in tests):
+        tests = [(t.name, t.verdict) for t in e.tests] or [("(instance)", e.verdict)]
+        failed_test = any(v in BAD for _, v in tests)
+        for name, verdict in tests:
+            if e.verdict == V.FAIL and verdict in (V.PASS, V.SKIP) and not failed_test:
                 verdict = V.FAIL   # the instance failed as a whole (splat, timeout, crash)
-            out.setdefault(f"{e['key']} :: {t['name']}", []).append(verdict)
-    kl = run.get("kernel_log", {})
+            out.setdefault(f"{e.key} :: {name}", []).append(verdict)
+    kl = run.kernel_log
     if kl.get("watched"):
         out["kernel-log :: splats"] = [V.FAIL if kl.get("splats") else V.PASS]
     return out
 
 
-def not_run(run: dict[str, Any]) -> set[str]:
+def not_run(run: Run) -> set[str]:
     """Instance keys the run planned but never finished (cut short or interrupted)."""
-    done = {e["key"] for e in run["instances"]
-            if e.get("status") == "done" and e.get("verdict") != V.INTERRUPTED}
-    return {e["key"] for e in run["instances"]} - done
+    done = {e.key for e in run.instances.values()
+            if e.status == "done" and e.verdict != V.INTERRUPTED}
+    return {e.key for e in run.instances.values()} - done
 
 
 def _state(vs: list[str]) -> str:
@@ -49,7 +49,7 @@ def _state(vs: list[str]) -> str:
     return V.worst(vs)
 
 
-def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def compare(a: Run, b: Run) -> dict[str, Any]:
     oa, ob = outcomes(a), outcomes(b)
     skipped_a, skipped_b = not_run(a), not_run(b)
     result: dict[str, Any] = {c: [] for c in CATEGORIES}
@@ -73,16 +73,15 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             result["fixed"].append(item)
         elif sb == V.SKIP and sa in (V.PASS, V.FAIL, V.ERROR):
             result["newly_skipped"].append(item)
-    result["a"] = {"run_id": a["run_id"], "kernel": a["host"].get("kernel"),
-                   "profile": a["profile"], "status": a["status"]}
-    result["b"] = {"run_id": b["run_id"], "kernel": b["host"].get("kernel"),
-                   "profile": b["profile"], "status": b["status"]}
+    for name, r in (("a", a), ("b", b)):
+        result[name] = {"run_id": r.run_id, "kernel": r.host.get("kernel"),
+                        "profile": r.profile, "status": r.status}
     shared = {k for k in set(oa) & set(ob) if not k.startswith("kernel-log ::")}
     incomplete = []
-    if b.get("cut_short") or b.get("status") != "complete":
-        incomplete.append(f"B was cut short (status {b.get('status')}"
-                          f"{', ' + str(b['cut_short_reason']) if b.get('cut_short_reason') else ''}"
-                          f"): {len(skipped_b)} planned instance(s) never finished")
+    if b.cut_short or b.status != "complete":
+        why = f", {b.cut_short_reason}" if b.cut_short_reason else ""
+        incomplete.append(f"B was cut short (status {b.status}{why}): {len(skipped_b)} "
+                          "planned instance(s) never finished")
     elif skipped_b:
         incomplete.append(f"B has {len(skipped_b)} planned instance(s) that never finished")
     if not shared:

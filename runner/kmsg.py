@@ -40,6 +40,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._fd: int | None = None
         self._buf = b""
+        self._lock = threading.Lock()   # poll(): the thread's, and the runner's at a finish
 
     def start(self) -> None:
         try:
@@ -76,7 +77,12 @@ class Watcher:
         return out
 
     def poll(self) -> None:
-        """Read whatever is new (called by the thread, and once more at stop)."""
+        """Read whatever is new (called by the thread, by the runner as an instance ends,
+        and once more at stop)."""
+        with self._lock:
+            self._poll()
+
+    def _poll(self) -> None:
         if self._fd is None:
             return
         try:

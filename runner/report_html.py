@@ -122,11 +122,16 @@ def _kernel_log(run: dict[str, Any]) -> str:
         cls = "" if state.startswith("watched") else ' class="banner"'
         body += f'<p{cls}>Remote host {escape(host)}: kernel log {escape(state)}</p>'
     if kl["splats"]:
-        body += "<ul>" + "".join(
-            f'<li><code>{escape(sp["line"])}</code> while running: '
-            f'{escape(", ".join(sp["instances"]) or "no instance")}</li>'
-            for sp in kl["splats"]) + "</ul>"
+        body += "<ul>" + "".join(map(_splat, kl["splats"])) + "</ul>"
     return f'<section id="kernel-log"><h2>Kernel log</h2>{body}</section>'
+
+
+def _splat(sp: dict[str, Any]) -> str:
+    after = sp.get("after_verdict") or []
+    running = [i for i in sp["instances"] if i not in after]
+    late = f'; just after {escape(", ".join(after))} (verdict kept)' if after else ""
+    return (f'<li><code>{escape(sp["line"])}</code> while running: '
+            f'{escape(", ".join(running) or "no instance")}{late}</li>')
 
 
 def _filters(run: dict[str, Any]) -> str:

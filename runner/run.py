@@ -17,30 +17,36 @@ from runner import (artifacts, catalog, config, gnuparallel, hostinfo, kmsg, pla
 from runner.evaluate import Outcome
 from runner.plan import Instance
 
-SAVE_EVERY = 2.0          # seconds between rewrites of the derived files while running
-CHEAP_WRITE = 0.05        # a run.json write this fast is done on every start and finish
+SAVE_EVERY = 2.0          # seconds between rewrites of run.json and the files rendered from it
+SMALL_JSON = 512 << 10    # a run.json this small is rewritten at every start and finish
 
 
 class Saver:
-    """Rewrites run.json as things happen, and the derived files now and then. When a
-    run.json write gets expensive (a soak run.json is ~17 MB), no more often than every
-    ten write-times."""
+    """Keeps a run directory current: every start and finish of an instance is appended to
+    its journal (runstate.record_start/record_finish); run.json and the files rendered from
+    it are rewritten every SAVE_EVERY s, and when that gets expensive (a soak run.json is
+    ~17 MB) no more often than every ten write-times. A small run.json (up to a few hundred
+    instances) is also rewritten at every start and finish, for whoever watches it."""
 
-    def __init__(self, run: dict[str, Any], run_dir: Path):
+    def __init__(self, run: runstate.Run, run_dir: Path):
         self.run, self.run_dir = run, run_dir
-        self.last_json = self.last_all = 0.0
-        self.json_cost = self.all_cost = 0.0
+        self.last_all = self.all_cost = 0.0
+        self.json_size = 0
+        runstate.open_journal(run, run_dir)
 
     def changed(self) -> None:
         now = time.monotonic()
         if now - self.last_all > max(SAVE_EVERY, 10 * self.all_cost):
             artifacts.write_all(self.run, self.run_dir)
             self.all_cost = time.monotonic() - now
-            self.last_all = self.last_json = time.monotonic()
-        elif self.json_cost < CHEAP_WRITE or now - self.last_json > 10 * self.json_cost:
+            self.last_all = time.monotonic()
+        elif self.json_size < SMALL_JSON:
             runstate.save(self.run, self.run_dir)
-            self.json_cost = time.monotonic() - now
-            self.last_json = time.monotonic()
+        else:
+            return
+        self.json_size = (self.run_dir / "run.json").stat().st_size
+
+
 SPLAT_SLACK = 0.5         # a splat read this soon after an instance ended is still its
 
 
@@ -314,8 +320,9 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
             text = (run_dir / "logs" / f"{inst.id}.log").read_text(errors="replace")
         except OSError:
             text = ""
-        runstate.record_finish(run, inst, out, text)
-        progress.finish(inst.id, runstate.find(run, inst.id)["verdict"])
+        watcher.poll()     # the kernel log up to now: its verdict is final when recorded
+        entry = runstate.record_finish(run, inst, out, text, watcher.splats)
+        progress.finish(inst.id, entry.verdict or V.ERROR)
         saver.changed()
 
     token = proctree.run_token(run["run_id"])
@@ -347,11 +354,9 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
             signal.signal(s, h)
         kl = run["kernel_log"]
         kl["error"] = kl["error"] or watcher.error
-        kl["splats"] = [{"line": s.line, "time": s.time, "instances": s.instances}
-                        for s in watcher.splats]
         if watcher.lines:
             (run_dir / "dmesg.txt").write_text("\n".join(watcher.lines) + "\n")
-        runstate.attribute_splats(run)
+        runstate.record_splats(run, watcher.splats)
         runstate.interrupt_running(run, "started but no result came back")
         run["finished"] = runstate.now_iso()
         run["duration"] = round(time.monotonic() - started, 3)

@@ -23,6 +23,11 @@ def run(run_id: str, kernel: str, instances: list[dict[str, Any]],
             "kernel_log": {"watched": True, "splats": [{"line": "WARNING"}] * splats}}
 
 
+def cmp(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """compare reads the typed record (runstate.load, runstate.from_json)."""
+    return compare.compare(runstate.from_json(a, "a"), runstate.from_json(b, "b"))
+
+
 A = run("a", "6.12.1", [
     instance("p.avx", {"t.newfail": "pass", "t.fixed": "fail", "t.still": "fail",
                        "t.skipped": "pass", "t.gone": "pass", "t.flaky": "pass"}),
@@ -37,7 +42,7 @@ B = run("b", "6.12.2", [
 
 class Compare(TempTree):
     def test_categories(self) -> None:
-        r = compare.compare(A, B)
+        r = cmp(A, B)
         keys = {c: [i["key"] if isinstance(i, dict) else i for i in r[c]]
                 for c in compare.CATEGORIES}
         self.assertEqual(keys["new_failures"], ["kernel-log :: splats", "p.avx :: t.newfail"])
@@ -54,25 +59,25 @@ class Compare(TempTree):
         self.assertIn("p.avx :: t.newfail: pass -> fail", text)
 
     def test_same_run_no_new_failures(self) -> None:
-        r = compare.compare(B, B)
+        r = cmp(B, B)
         self.assertEqual(r["new_failures"], [])
         self.assertEqual(r["exit_code"], 0)
 
     def test_instance_level_failure_counts(self) -> None:
         a = run("a", "k", [instance("p.hang", {"t": "pass"})])
         b = run("b", "k", [instance("p.hang", {"t": "pass"}, verdict="fail")])
-        self.assertEqual([i["key"] for i in compare.compare(a, b)["new_failures"]],
+        self.assertEqual([i["key"] for i in cmp(a, b)["new_failures"]],
                          ["p.hang :: t"])
 
     def test_run_cut_short_is_not_run_rather_than_missing(self) -> None:
         a = run("a", "k", [instance("p.x", {"t": "pass"}),
                            dict(instance("p.y", {}), status="pending", tests=[])])
         b = run("b", "k", [instance("p.x", {"t": "pass"}), instance("p.y", {"t": "fail"})])
-        r = compare.compare(a, b)
+        r = cmp(a, b)
         self.assertEqual(r["not_run_in_a"], ["p.y :: t"])
         self.assertEqual([i["key"] for i in r["new_failures"]], ["p.y :: t"])
         self.assertEqual(r["only_in_b"], [])
-        r = compare.compare(b, a)
+        r = cmp(b, a)
         self.assertEqual(r["not_run_in_b"], ["p.y :: t"])
         self.assertEqual(r["only_in_a"], [])
 
@@ -81,19 +86,19 @@ class Compare(TempTree):
         b = dict(run("b", "k", [instance("p.x", {"t": "pass"}),
                                 dict(instance("p.y", {}), status="pending", tests=[])]),
                  status="interrupted", cut_short=True, cut_short_reason="SIGINT")
-        r = compare.compare(a, b)
+        r = cmp(a, b)
         self.assertEqual(r["new_failures"], [])
         self.assertEqual(r["exit_code"], compare.EXIT_INCOMPLETE)
         self.assertIn("B was cut short (status interrupted, SIGINT): 1 planned instance(s) "
                       "never finished", compare.text(r))
         self.assertNotIn("no new failures\n", compare.text(r) + "\n")
         b["instances"][1] = instance("p.y", {"t": "fail"})   # a real failure still wins
-        self.assertEqual(compare.compare(a, b)["exit_code"], 1)
+        self.assertEqual(cmp(a, b)["exit_code"], 1)
 
     def test_runs_sharing_nothing_are_not_a_pass(self) -> None:
         a = run("a", "k", [instance("p.x", {"t": "pass"})])
         b = run("b", "k", [instance("p.y", {"t": "pass"})])
-        r = compare.compare(a, b)
+        r = cmp(a, b)
         self.assertEqual(r["exit_code"], compare.EXIT_INCOMPLETE)
         self.assertIn("share no test", compare.text(r))
 
@@ -119,7 +124,7 @@ class Compare(TempTree):
         proc, run_b = self.run_profile("fl", "--repeat", "2")
         self.assertEqual(self.load(run_a)["summary"]["flaky"], ["kvmfpu_fake_test.flaky"])
         self.assertIn("flaky (repeats disagree): kvmfpu_fake_test.flaky", proc.stderr)
-        r = compare.compare(self.load(run_a), self.load(run_b))
+        r = cmp(self.load(run_a), self.load(run_b))
         self.assertEqual(sorted(i["key"] for i in r["flaky"]),
                          ["kvmfpu_fake_test.flaky :: fake.flaky.guest_image",
                           "kvmfpu_fake_test.flaky :: fake.flaky.host_regs"])

@@ -38,9 +38,9 @@ class RemoteKernelLog(TempTree):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         return inst, proc.stdout
 
-    def record(self, inst: Instance, output: str) -> dict:
+    def record(self, inst: Instance, output: str) -> runstate.Run:
         run = runstate.new_run("r", "p", "", {"kernel": "k"}, [inst], "/b", {}, {})
-        run["kernel_log"]["remote_hosts"] = {"root@h:22": "not reached yet"}
+        run.kernel_log["remote_hosts"] = {"root@h:22": "not reached yet"}
         runstate.record_finish(run, inst, Outcome(returncode=0, host="root@h:22"), output)
         return run
 
@@ -50,10 +50,10 @@ class RemoteKernelLog(TempTree):
         self.assertNotIn("an old splat", out)
         self.assertNotIn("harmless", out)
         run = self.record(inst, out)
-        kl = run["kernel_log"]
+        kl = run.kernel_log
         self.assertEqual([s["line"][:24] for s in kl["splats"]], ["[  12.500000] WARNING: C"])
         self.assertEqual(kl["splats"][0]["host"], "root@h:22")
-        self.assertEqual(run["instances"][0]["verdict"], "fail")
+        self.assertEqual(run.instances["prog.pass"].verdict, "fail")
         self.assertTrue(kl["remote_hosts"]["root@h:22"].startswith("watched"))
         self.assertEqual(kl["unwatched_hosts"], [])
 
@@ -61,9 +61,9 @@ class RemoteKernelLog(TempTree):
         inst, out = self.job(DMESG_DENIED)
         self.assertIn("# kvmfpu-kmsg_unreadable: host=", out)
         run = self.record(inst, out)
-        self.assertEqual(run["instances"][0]["verdict"], "pass")
-        self.assertTrue(run["kernel_log"]["remote_hosts"]["root@h:22"].startswith("unreadable"))
-        self.assertEqual(run["kernel_log"]["unwatched_hosts"], ["root@h:22"])
+        self.assertEqual(run.instances["prog.pass"].verdict, "pass")
+        self.assertTrue(run.kernel_log["remote_hosts"]["root@h:22"].startswith("unreadable"))
+        self.assertEqual(run.kernel_log["unwatched_hosts"], ["root@h:22"])
 
     def test_local_jobs_are_not_wrapped(self) -> None:
         inst = Instance(id="x", program="p", args=["-v", "a"], variant="a", tests=[],

@@ -30,7 +30,7 @@ def instances() -> list[Instance]:
 
 
 class Writing(TempTree):
-    def make(self) -> tuple[dict, list[Instance]]:
+    def make(self) -> tuple[runstate.Run, list[Instance]]:
         insts = instances()
         run = runstate.new_run("r1", "ci", "desc", {"kernel": "6.12.0", "tier": "host",
                                                     "kvm_supported_xcr0": "0xe7"},
@@ -42,11 +42,10 @@ class Writing(TempTree):
         run, insts = self.make()
         # a splat makes the instance fail as a whole: an extra "(instance)" test case
         runstate.record_finish(run, insts[0], Outcome(returncode=1, duration=0.5), LOG)
+        splat = kmsg.Splat("WARNING: x", 0.0, [insts[1].id])
         runstate.record_finish(run, insts[1], Outcome(returncode=0, duration=0.5),
-                               LOG.replace("not ok 1", "ok 1"))
-        run["kernel_log"]["splats"].append({"line": "WARNING: x", "time": None,
-                                            "instances": [insts[1].id]})
-        runstate.attribute_splats(run)
+                               LOG.replace("not ok 1", "ok 1"), [splat])
+        runstate.record_splats(run, [splat])
         artifacts.write_all(run, self.root)
         root = ET.parse(self.root / "junit.xml").getroot()
         totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
@@ -72,6 +71,7 @@ class Writing(TempTree):
         artifacts.write_all(run, self.root)
         self.assertEqual(sorted(p.name for p in self.root.glob(".*.tmp")), [])
         data = json.loads((self.root / "run.json").read_text())
+        self.assertEqual(run.instances[insts[0].id].verdict, "fail")
         self.assertEqual(data["instances"][0]["verdict"], "fail")
         self.assertEqual(data["instances"][1]["status"], "pending")
         self.assertEqual(data["summary"]["counts"]["not_run"], 1)
@@ -86,12 +86,11 @@ class Writing(TempTree):
 
     def test_splat_marks_instances(self) -> None:
         run, insts = self.make()
-        runstate.record_finish(run, insts[0], Outcome(returncode=0), "TAP version 13\n1..1\nok 1 a\n")
-        run["kernel_log"]["splats"] = [{"line": "BUG: oops", "time": 0,
-                                        "instances": [insts[0].id, "gone"]}]
-        runstate.attribute_splats(run)
-        self.assertEqual(run["instances"][0]["verdict"], "fail")
-        self.assertIn("kernel log while running: BUG: oops", run["instances"][0]["diagnostics"])
+        splat = kmsg.Splat("BUG: oops", 0.0, [insts[0].id, "gone"])
+        entry = runstate.record_finish(run, insts[0], Outcome(returncode=0),
+                                       "TAP version 13\n1..1\nok 1 a\n", [splat])
+        self.assertEqual(entry.verdict, "fail")
+        self.assertIn("kernel log while running: BUG: oops", entry.diagnostics)
 
 
 class KernelLog(TempTree):
