@@ -170,7 +170,7 @@ class SplatsWhenRecorded(TempTree):
             w.poll()
             running[:] = []
             with open(self.kmsg, "a") as f:
-                f.write("4,10,10,-;WARNING: nothing running\n")
+                f.write("4,10,10,-;WARNING: CPU: 1 PID: 3 at kernel/x.c:2 nothing_running\n")
         finally:
             w.stop()
         self.assertEqual(e1.verdict, V.FAIL)        # both splats were logged while it ran
