@@ -1,9 +1,17 @@
-"""`kvmfpu run`: plan a profile, execute it, and write results as it goes."""
+"""`kvmfpu run`: plan a profile, execute it, and write results as it goes.
+
+A RunRequest says what to run and where; execute(request) plans it, runs it with an executor
+(pool.run here, gnuparallel.run on other hosts, a lab's Executor in an emulated guest: all
+called the same way) and writes results/<run-id>/ as instances finish.
+"""
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -13,9 +21,41 @@ from pathlib import Path
 from typing import Any
 
 from runner import (artifacts, catalog, config, gnuparallel, hostinfo, kmsg, plan, pool,
-                    proctree, runstate, verdicts as V)
+                    proctree, runstate, verdicts as V, xcr0)
 from runner.evaluate import Outcome
+from runner.lab.kernel import KernelSpec
 from runner.plan import Instance
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass
+class RunRequest:
+    """One `kvmfpu run` (or `kvmfpu lab`, or a bisect step): what to run, where, how."""
+    profile: str | None = "smoke"
+    tests: list[str] = dataclasses.field(default_factory=list)  # 'PROG ARGS', no profile
+    timeout: float = 120.0                      # of each `tests` item
+    configs: Path = REPO / "configs"
+    bin_dir: Path = REPO / "out" / "bin"
+    results: Path = REPO / "results"
+    run_id: str | None = None
+    repeat: int | None = None
+    jobs: int | None = None
+    filter: list[str] = dataclasses.field(default_factory=list)
+    kvm_xcr0: int | None = None
+    require_exercised: bool = False
+    ktap: bool = False
+    quiet: bool = False
+    # host runs
+    via: str = "local"
+    sshloginfile: str | None = None
+    tier: str = "host"
+    kmsg: str = "/dev/kmsg"
+    kvm_dev: str = "/dev/kvm"
+    # lab runs
+    lab: str | None = None
+    kernel: KernelSpec = dataclasses.field(default_factory=KernelSpec)
+    append: str = ""
 
 SAVE_EVERY = 2.0          # seconds between rewrites of the derived files while running
 CHEAP_WRITE = 0.05        # a run.json write this fast is done on every start and finish
@@ -146,19 +186,49 @@ class SetupError(Exception):
     """A reason the run can't start (one line per problem)."""
 
 
-def _plan(opts: Any, configs_dir: Path, bin_dir: Path, host: dict[str, Any],
-          ) -> tuple[config.Profile, dict[str, catalog.Program], list[Instance], int | None]:
+def test_instance_id(words: list[str]) -> str:
+    """PROGRAM.arg.arg for a `--test 'PROGRAM ARGS'` item (plan ids are PROGRAM.label.k=v),
+    file-name safe; long ones end in a hash of the whole command."""
+    iid = ".".join([words[0]] + [re.sub(r"[^A-Za-z0-9_+=.-]", "_", w.lstrip("-"))
+                                 for w in words[1:] if w.strip("-")])
+    if len(iid) > 80:
+        iid = iid[:70] + "." + hashlib.sha1(" ".join(words).encode()).hexdigest()[:8]
+    return iid
+
+
+def instances_from_tests(tests: list[str], timeout: float) -> list[Instance]:
+    """One instance per `--test 'PROGRAM ARGS'` item."""
+    out, seen = [], set()
+    for t in tests:
+        words = shlex.split(t)
+        if not words:
+            raise SetupError("--test '': expected a program and its arguments")
+        iid = test_instance_id(words)
+        if iid in seen:
+            raise SetupError(f"--test {t!r} given twice")
+        seen.add(iid)
+        out.append(Instance(id=iid, program=words[0], args=words[1:], variant=None, tests=[],
+                            params={}, timeout=timeout))
+    return out
+
+
+def _plan(req: RunRequest, bin_dir: Path, kvm_xcr0: int | None,
+          ) -> tuple[config.Profile, dict[str, catalog.Program], list[Instance]]:
     try:
-        programs = catalog.load(configs_dir, bin_dir)
-        profile, matrices = config.load_profile(configs_dir, opts.profile, programs)
+        programs = catalog.load(req.configs, bin_dir)
+        if req.tests or req.profile is None:
+            profile = config.Profile(name="tests", description="--test items", runs=[])
+            matrices: dict[str, Any] = {}
+        else:
+            profile, matrices = config.load_profile(req.configs, req.profile, programs)
     except (catalog.CatalogError, config.ConfigError) as e:
         raise SetupError(str(e)) from None
-    kvm_xcr0 = opts.kvm_xcr0
-    if kvm_xcr0 is None and host["kvm_supported_xcr0"]:
-        kvm_xcr0 = int(host["kvm_supported_xcr0"], 16)
     try:
-        instances = plan.expand(profile, matrices, programs, kvm_xcr0, opts.repeat)
-        pats = [re.compile(f) for f in opts.filter]
+        if req.tests:
+            instances = instances_from_tests(req.tests, req.timeout)
+        else:
+            instances = plan.expand(profile, matrices, programs, kvm_xcr0, req.repeat)
+        pats = [re.compile(f) for f in req.filter]
     except plan.PlanError as e:
         raise SetupError(str(e)) from None
     except re.error as e:
@@ -166,13 +236,14 @@ def _plan(opts: Any, configs_dir: Path, bin_dir: Path, host: dict[str, Any],
     if pats:
         instances = [i for i in instances if any(p.search(i.id) for p in pats)]
     if not instances:
-        raise SetupError(f"profile {opts.profile} plans no instances"
+        raise SetupError(f"profile {profile.name} plans no instances"
                          f"{' matching --filter' if pats else ''}: nothing would run")
     missing = _missing_binaries(instances, bin_dir)
     if missing:
+        build = "make static" if req.lab else "make"
         raise SetupError(f"test program(s) not found or not executable in {bin_dir}: "
-                         f"{', '.join(missing)} (build them with `make`, or pass --bin DIR)")
-    return profile, programs, instances, kvm_xcr0
+                         f"{', '.join(missing)} (build them with `{build}`, or pass --bin DIR)")
+    return profile, programs, instances
 
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -210,16 +281,16 @@ def check_kvm_dev(dev: str) -> None:
         raise SetupError(f"cannot open {dev} read/write: {e.strerror}") from None
 
 
-def _preflight(opts: Any, root: Path, via: str) -> None:
+def _preflight(req: RunRequest, root: Path, via: str) -> None:
     """Reasons the run cannot start that are not in the plan (before a directory is made)."""
-    if opts.run_id is not None:
-        check_run_id(opts.run_id)
+    if req.run_id is not None:
+        check_run_id(req.run_id)
     check_results_root(root)
     if via == "parallel" and shutil.which("parallel") is None:
         raise SetupError("--via parallel: GNU parallel is not installed (Debian package "
                          "'parallel')")
-    if not opts.sshloginfile:          # remote hosts: their own /dev/kvm, checked there
-        check_kvm_dev(opts.kvm_dev)
+    if not req.sshloginfile and not req.lab:  # remote hosts and labs: /dev/kvm is theirs
+        check_kvm_dev(req.kvm_dev)
 
 
 def _new_run_dir(root: Path, run_id: str) -> Path:
@@ -236,43 +307,170 @@ def _new_run_dir(root: Path, run_id: str) -> Path:
     return run_dir
 
 
-def execute(opts: Any) -> int:
-    # resolved once: out/bin is a symlink another build may move while this run goes on
-    configs_dir, bin_dir, root = Path(opts.configs), Path(opts.bin).resolve(), Path(opts.results)
-    host = hostinfo.describe(opts.tier)
-    via = "parallel" if opts.sshloginfile else opts.via
+class _Lab:
+    """A lab run's setup: the lab, its kernel, its executor (runner/lab/run.py)."""
+
+    def __init__(self, req: RunRequest):
+        from runner.lab import build, kernel, labs, run as labrun
+        self.errors = (kernel.KernelError, labrun.LabError, labs.LabConfigError,
+                       build.BuildError)
+        try:
+            self.lab = labs.load(req.lab or "")
+            if req.append:
+                self.lab.cmdline += " " + req.append
+            labrun.preflight(self.lab)
+        except self.errors as e:
+            raise SetupError(f"lab error: {e}") from None
+        self.req = req
+        self.executor: Any = None
+
+    def boot_kernel(self) -> None:
+        """Fetch or build the kernel (after planning: a bad profile fails fast)."""
+        from runner.lab import kernel, run as labrun
+        log = (lambda s: None) if self.req.quiet else (lambda s: print(s, file=sys.stderr))
+        try:
+            kern = kernel.get(self.req.kernel, log)
+        except self.errors as e:
+            raise SetupError(f"lab error: {e}") from None
+        self.executor = labrun.Executor(self.lab, kern, log)
+
+    def host(self) -> dict[str, Any]:
+        return lab_host(self.lab)
+
+    def update(self, run: dict[str, Any]) -> None:
+        record_lab(run, self.executor.info, self.executor.kernel)
+
+
+def lab_host(lab: Any) -> dict[str, Any]:
+    """run.json `host` of a lab run: the lab guest is the host the tests run on (what the
+    guest reports fills it in, record_lab())."""
+    return {"hostname": f"lab-{lab.name}", "kernel": "", "kernel_version": "",
+            "machine": "x86_64", "tier": f"lab-{lab.name}",
+            "cpu": {"model": "", "fpu_features": [], "cpus": lab.smp},
+            "kvm_supported_xcr0": lab.kvm_xcr0 or None,
+            "kvm_supported_xcr0_source": f"configs/labs/{lab.name}.toml (for planning)",
+            "kvm_module": lab.kvm_module,
+            "lab": {"name": lab.name, "description": lab.description,
+                    "quirks": lab.quirk_names, "exercises": lab.exercises}}
+
+
+def record_lab(run: dict[str, Any], info: Any, kernel: Any) -> None:
+    """What a lab's boot told (runner.lab.run.LabInfo): guest kernel and CPU, KVM's XCR0,
+    splats before the first program, the lab error."""
+    r, host = info.report, run["host"]
+    host.update(kernel=r.kernel or kernel.version, kernel_version=kernel.source)
+    host["cpu"].update(model=r.cpu_model, fpu_features=[
+        f for f in hostinfo.FPU_FLAGS if f in r.cpu_flags])
+    host["kvm_module"] = ",".join(r.modules) or host["kvm_module"]
+    xcr0 = next((e["env"]["kvm_xcr0"] for e in run["instances"]
+                 if e.get("env", {}).get("kvm_xcr0")), None)
+    if xcr0:
+        host.update(kvm_supported_xcr0=xcr0,
+                    kvm_supported_xcr0_source="kvmfpu-env lines of the tests in the guest")
+    host["lab"].update(emulator_wall_s=info.boot.wall if info.boot else None,
+                       boot=info.boot.how if info.boot else None,
+                       ignored_boot_splats=[s.title for s in info.ignored_splats],
+                       console_tail=info.console_tail)
+    run["kernel_log"].update(
+        watched=r.began, path="lab guest: its kernel log after each program, and the console",
+        error=None if r.began else info.error)
+    run["kernel_log"]["splats"] += [{"line": s.title, "time": None,
+                                     "instances": [s.test or "@boot"]}
+                                    for s in info.boot_splats]
+    if info.error:
+        run["error"] = f"lab error: {info.error}"
+
+
+def record_finish(run: dict[str, Any], logs_dir: Path, inst: Instance, out: Outcome) -> str:
+    """Record a finished instance from its log and Outcome, with the kernel splats its
+    executor saw while it ran (final: none is attributed later). Returns its verdict."""
     try:
-        _preflight(opts, root, via)
-        profile, programs, instances, kvm_xcr0 = _plan(opts, configs_dir, bin_dir, host)
-        run_id = opts.run_id or _run_id(opts.profile, root)
+        text = (logs_dir / f"{inst.id}.log").read_text(errors="replace")
+    except OSError:
+        text = ""
+    for line in out.splats:
+        run["kernel_log"]["splats"].append({"line": line, "time": None,
+                                            "instances": [inst.id]})
+    runstate.record_finish(run, inst, out, text)
+    if out.splats:
+        runstate.attribute_splats(run)
+    return runstate.find(run, inst.id)["verdict"]
+
+
+def execute(req: RunRequest) -> int:
+    # resolved once: out/bin is a symlink another build may move while this run goes on
+    bin_dir, root = req.bin_dir.resolve(), req.results
+    via = "parallel" if req.sshloginfile else req.via
+    lab = None
+    try:
+        _preflight(req, root, via)
+        if req.lab:
+            lab = _Lab(req)
+            host = lab.host()
+        else:
+            host = hostinfo.describe(req.tier)
+        kvm_xcr0 = req.kvm_xcr0
+        if kvm_xcr0 is None and host["kvm_supported_xcr0"]:
+            kvm_xcr0 = int(host["kvm_supported_xcr0"], 16)
+        profile, programs, instances = _plan(req, bin_dir, kvm_xcr0)
+        if lab is not None:
+            lab.boot_kernel()
+            via = f"lab-{lab.lab.name}"
+        run_id = req.run_id or _run_id(profile.name, root)
         run_dir = _new_run_dir(root, run_id)
     except SetupError as e:
         for line in str(e).splitlines():
             err(line)
         return V.EXIT_ERROR
     for name in sorted({i.program for i in instances}):
-        if not programs[name].filters:
+        if name in programs and not programs[name].filters:
             err(f"note: {name}'s kselftest harness has no test filters (6.1 and older): each "
                 "of its instances runs every test, and its variants and tests can't be chosen")
-    jobs = opts.jobs if opts.jobs is not None else (profile.jobs or os.cpu_count() or 1)
-    options = {"argv": sys.argv, "via": via, "jobs": jobs, "repeat": opts.repeat or
-               profile.repeat, "sshloginfile": opts.sshloginfile, "kvm_xcr0_for_plan":
-               None if kvm_xcr0 is None else f"{kvm_xcr0:#x}"}
+    jobs = 1 if lab else req.jobs if req.jobs is not None else (profile.jobs or os.cpu_count()
+                                                                 or 1)
+    options = {"argv": sys.argv, "via": via, "jobs": jobs, "repeat": req.repeat or
+               profile.repeat, "sshloginfile": req.sshloginfile, "kvm_xcr0_for_plan":
+               None if kvm_xcr0 is None else f"{kvm_xcr0:#x}",
+               "require_exercised": req.require_exercised}
     progs_json = {n: {"source": p.source, "filters": p.filters,
                       "fixtures": [{"name": f.name, "variants": f.variants, "tests": f.tests}
                                    for f in p.fixtures]}
                   for n, p in programs.items()}
     run = runstate.new_run(run_id, profile.name, profile.description, host, instances,
                            str(bin_dir), options, progs_json)
-    if via == "parallel" and opts.sshloginfile:
-        hosts = _remote_hosts(Path(opts.sshloginfile))
+    if via == "parallel" and req.sshloginfile:
+        hosts = _remote_hosts(Path(req.sshloginfile))
         run["kernel_log"]["remote_hosts"] = {h: "not reached yet" for h in hosts}
         run["kernel_log"]["unwatched_hosts"] = hosts
     _link_latest(root, run_id)
     artifacts.write_all(run, run_dir)
     print(f"kvmfpu: run {run_id}: {len(instances)} instance(s) of profile {profile.name} "
           f"via {via}, {jobs} at a time; results in {run_dir}", file=sys.stderr)
-    return _execute(opts, run, run_dir, instances, bin_dir, via, jobs)
+    return _execute(req, run, run_dir, instances, bin_dir, via, jobs, lab)
+
+
+def not_exercised(run: dict[str, Any]) -> list[str]:
+    """Components the tier can test that no instance exercised: those the lab lists
+    (configs/labs/ `exercises`), or on a host those of the XCR0 the run was planned for
+    (KVM's supported XCR0, or --kvm-xcr0)."""
+    lab = run["host"].get("lab")
+    if lab is not None:
+        want = list(lab.get("exercises", []))
+    else:
+        kvm = run["options"].get("kvm_xcr0_for_plan")
+        want = xcr0.names(int(kvm, 16)) if kvm else []
+    done = {c for e in run["instances"] if e.get("status") == "done"
+            for c in e.get("exercised", [])}
+    return [c for c in want if c not in done]
+
+
+def require_exercised(run: dict[str, Any]) -> None:
+    """--require-exercised: a run that exercised less than its tier can is an error (exit 2)
+    whose reason is in run.json, decided before run.json is written for the last time."""
+    missing = not_exercised(run)
+    if missing and not run.get("error"):
+        run["error"] = (f"not exercised although the tier can: {','.join(missing)} "
+                        "(--require-exercised)")
 
 
 def _remote_hosts(sshloginfile: Path) -> list[str]:
@@ -285,8 +483,8 @@ def _remote_hosts(sshloginfile: Path) -> list[str]:
     return [h for h in hosts if h]
 
 
-def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Instance],
-             bin_dir: Path, via: str, jobs: int) -> int:
+def _execute(req: RunRequest, run: dict[str, Any], run_dir: Path, instances: list[Instance],
+             bin_dir: Path, via: str, jobs: int, lab: _Lab | None) -> int:
     stop = threading.Event()
     progress = Progress(len(instances), sys.stderr)
     saver = Saver(run, run_dir)
@@ -298,10 +496,12 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         stop.set()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    watcher = kmsg.Watcher(opts.kmsg, progress.active)
-    watcher.start()
-    run["kernel_log"].update(watched=watcher.error is None, path=opts.kmsg,
-                             error=watcher.error)
+    # a lab reads its guest's kernel log per instance (Outcome.splats), not this host's
+    watcher = kmsg.Watcher(req.kmsg if lab is None else "", progress.active)
+    if lab is None:
+        watcher.start()
+        run["kernel_log"].update(watched=watcher.error is None, path=req.kmsg,
+                                 error=watcher.error)
     started = time.monotonic()
 
     def on_start(inst: Instance) -> None:
@@ -310,20 +510,27 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         saver.changed()               # run.json shows what is running right now
 
     def on_finish(inst: Instance, out: Outcome) -> None:
-        try:
-            text = (run_dir / "logs" / f"{inst.id}.log").read_text(errors="replace")
-        except OSError:
-            text = ""
-        runstate.record_finish(run, inst, out, text)
-        progress.finish(inst.id, runstate.find(run, inst.id)["verdict"])
+        progress.finish(inst.id, record_finish(run, run_dir / "logs", inst, out))
         saver.changed()
 
     token = proctree.run_token(run["run_id"])
     run["options"]["instance_mark"] = f"{proctree.MARK}={token}/"   # + instance id
     try:
-        if via == "parallel":
+        if lab is not None:
+            try:
+                lab.executor(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish,
+                             stop, token, progress.tick)
+            except lab.errors as e:     # it could not boot: nothing ran
+                lab.executor.info.error = str(e)
+                for inst in instances:
+                    runstate.record_start(run, inst.id)
+                runstate.interrupt_running(run, f"not run: lab error: {e}")
+            lab.update(run)
+            if run.get("error"):
+                err(run["error"])
+        elif via == "parallel":
             problem = gnuparallel.run(instances, bin_dir, run_dir, jobs,
-                                      Path(opts.sshloginfile) if opts.sshloginfile else None,
+                                      Path(req.sshloginfile) if req.sshloginfile else None,
                                       on_start, on_finish, stop, token, progress.tick)
             if problem:
                 run["error"] = problem
@@ -341,23 +548,29 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         left = proctree.kill_descendants()   # orphans that lost their mark, if any
         if left:
             err(f"processes {' '.join(map(str, left))} survived SIGKILL (uninterruptible?)")
-        watcher.stop()
+        if lab is None:
+            watcher.stop()
         progress.close()
         for s, h in old.items():
             signal.signal(s, h)
         kl = run["kernel_log"]
         kl["error"] = kl["error"] or watcher.error
-        kl["splats"] = [{"line": s.line, "time": s.time, "instances": s.instances}
-                        for s in watcher.splats]
+        kl["splats"] += [{"line": s.line, "time": s.time, "instances": s.instances}
+                         for s in watcher.splats]
         if watcher.lines:
             (run_dir / "dmesg.txt").write_text("\n".join(watcher.lines) + "\n")
         runstate.attribute_splats(run)
         runstate.interrupt_running(run, "started but no result came back")
+        if req.require_exercised and run["status"] == "complete":
+            require_exercised(run)
         run["finished"] = runstate.now_iso()
         run["duration"] = round(time.monotonic() - started, 3)
         artifacts.write_all(run, run_dir)
-    if opts.ktap:
+    if req.ktap:
         sys.stdout.write((run_dir / "results.ktap").read_text())
-    print(artifacts.summary_text(run), file=sys.stderr)
+    text = artifacts.summary_text(run)
+    if run.get("error") and run["summary"]["exit_code"] == V.EXIT_ERROR:
+        text += f": {run['error']}"    # the reason for exit 2 in run.json
+    print(text, file=sys.stderr)
     print(f"results: {run_dir}/report.html", file=sys.stderr)
     return int(run["summary"]["exit_code"])

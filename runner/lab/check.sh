@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ ${#labs[@]} -gt 0 ] || labs=(tcg bochs)
-lab_cmd=${KVMFPU_LAB:-runner/kvmfpu-lab}
+lab_cmd=${KVMFPU_LAB:-runner/kvmfpu}
 # make check runs the unit tests itself (mk/run-unit.sh), hence --skip-unit.
 if [ "$skip_unit" = 0 ]; then
 	python3 -m unittest discover -s tests/lab -t . || exit 1
