@@ -23,6 +23,7 @@ from typing import Any
 from runner import (artifacts, catalog, config, gnuparallel, hostinfo, kmsg, plan, pool,
                     proctree, runstate, verdicts as V, xcr0)
 from runner.evaluate import Outcome
+from runner.lab import run as labrun
 from runner.lab.kernel import KernelSpec
 from runner.plan import Instance
 
@@ -56,6 +57,7 @@ class RunRequest:
     lab: str | None = None
     kernel: KernelSpec = dataclasses.field(default_factory=KernelSpec)
     append: str = ""
+
 
 SAVE_EVERY = 2.0          # seconds between rewrites of the derived files while running
 CHEAP_WRITE = 0.05        # a run.json write this fast is done on every start and finish
@@ -186,7 +188,7 @@ class SetupError(Exception):
     """A reason the run can't start (one line per problem)."""
 
 
-def test_instance_id(words: list[str]) -> str:
+def item_id(words: list[str]) -> str:
     """PROGRAM.arg.arg for a `--test 'PROGRAM ARGS'` item (plan ids are PROGRAM.label.k=v),
     file-name safe; long ones end in a hash of the whole command."""
     iid = ".".join([words[0]] + [re.sub(r"[^A-Za-z0-9_+=.-]", "_", w.lstrip("-"))
@@ -200,10 +202,13 @@ def instances_from_tests(tests: list[str], timeout: float) -> list[Instance]:
     """One instance per `--test 'PROGRAM ARGS'` item."""
     out, seen = [], set()
     for t in tests:
-        words = shlex.split(t)
+        try:
+            words = shlex.split(t)
+        except ValueError as e:
+            raise SetupError(f"--test {t!r}: {e}") from None
         if not words:
             raise SetupError("--test '': expected a program and its arguments")
-        iid = test_instance_id(words)
+        iid = item_id(words)
         if iid in seen:
             raise SetupError(f"--test {t!r} given twice")
         seen.add(iid)
@@ -307,80 +312,6 @@ def _new_run_dir(root: Path, run_id: str) -> Path:
     return run_dir
 
 
-class _Lab:
-    """A lab run's setup: the lab, its kernel, its executor (runner/lab/run.py)."""
-
-    def __init__(self, req: RunRequest):
-        from runner.lab import build, kernel, labs, run as labrun
-        self.errors = (kernel.KernelError, labrun.LabError, labs.LabConfigError,
-                       build.BuildError)
-        try:
-            self.lab = labs.load(req.lab or "")
-            if req.append:
-                self.lab.cmdline += " " + req.append
-            labrun.preflight(self.lab)
-        except self.errors as e:
-            raise SetupError(f"lab error: {e}") from None
-        self.req = req
-        self.executor: Any = None
-
-    def boot_kernel(self) -> None:
-        """Fetch or build the kernel (after planning: a bad profile fails fast)."""
-        from runner.lab import kernel, run as labrun
-        log = (lambda s: None) if self.req.quiet else (lambda s: print(s, file=sys.stderr))
-        try:
-            kern = kernel.get(self.req.kernel, log)
-        except self.errors as e:
-            raise SetupError(f"lab error: {e}") from None
-        self.executor = labrun.Executor(self.lab, kern, log)
-
-    def host(self) -> dict[str, Any]:
-        return lab_host(self.lab)
-
-    def update(self, run: dict[str, Any]) -> None:
-        record_lab(run, self.executor.info, self.executor.kernel)
-
-
-def lab_host(lab: Any) -> dict[str, Any]:
-    """run.json `host` of a lab run: the lab guest is the host the tests run on (what the
-    guest reports fills it in, record_lab())."""
-    return {"hostname": f"lab-{lab.name}", "kernel": "", "kernel_version": "",
-            "machine": "x86_64", "tier": f"lab-{lab.name}",
-            "cpu": {"model": "", "fpu_features": [], "cpus": lab.smp},
-            "kvm_supported_xcr0": lab.kvm_xcr0 or None,
-            "kvm_supported_xcr0_source": f"configs/labs/{lab.name}.toml (for planning)",
-            "kvm_module": lab.kvm_module,
-            "lab": {"name": lab.name, "description": lab.description,
-                    "quirks": lab.quirk_names, "exercises": lab.exercises}}
-
-
-def record_lab(run: dict[str, Any], info: Any, kernel: Any) -> None:
-    """What a lab's boot told (runner.lab.run.LabInfo): guest kernel and CPU, KVM's XCR0,
-    splats before the first program, the lab error."""
-    r, host = info.report, run["host"]
-    host.update(kernel=r.kernel or kernel.version, kernel_version=kernel.source)
-    host["cpu"].update(model=r.cpu_model, fpu_features=[
-        f for f in hostinfo.FPU_FLAGS if f in r.cpu_flags])
-    host["kvm_module"] = ",".join(r.modules) or host["kvm_module"]
-    xcr0 = next((e["env"]["kvm_xcr0"] for e in run["instances"]
-                 if e.get("env", {}).get("kvm_xcr0")), None)
-    if xcr0:
-        host.update(kvm_supported_xcr0=xcr0,
-                    kvm_supported_xcr0_source="kvmfpu-env lines of the tests in the guest")
-    host["lab"].update(emulator_wall_s=info.boot.wall if info.boot else None,
-                       boot=info.boot.how if info.boot else None,
-                       ignored_boot_splats=[s.title for s in info.ignored_splats],
-                       console_tail=info.console_tail)
-    run["kernel_log"].update(
-        watched=r.began, path="lab guest: its kernel log after each program, and the console",
-        error=None if r.began else info.error)
-    run["kernel_log"]["splats"] += [{"line": s.title, "time": None,
-                                     "instances": [s.test or "@boot"]}
-                                    for s in info.boot_splats]
-    if info.error:
-        run["error"] = f"lab error: {info.error}"
-
-
 def record_finish(run: dict[str, Any], logs_dir: Path, inst: Instance, out: Outcome) -> str:
     """Record a finished instance from its log and Outcome, with the kernel splats its
     executor saw while it ran (final: none is attributed later). Returns its verdict."""
@@ -405,7 +336,7 @@ def execute(req: RunRequest) -> int:
     try:
         _preflight(req, root, via)
         if req.lab:
-            lab = _Lab(req)
+            lab = labrun.Session(req.lab, req.append, req.quiet)
             host = lab.host()
         else:
             host = hostinfo.describe(req.tier)
@@ -414,10 +345,13 @@ def execute(req: RunRequest) -> int:
             kvm_xcr0 = int(host["kvm_supported_xcr0"], 16)
         profile, programs, instances = _plan(req, bin_dir, kvm_xcr0)
         if lab is not None:
-            lab.boot_kernel()
+            lab.get_kernel(req.kernel)
             via = f"lab-{lab.lab.name}"
         run_id = req.run_id or _run_id(profile.name, root)
         run_dir = _new_run_dir(root, run_id)
+    except labrun.LabError as e:
+        err(f"lab error: {e}")
+        return V.EXIT_ERROR
     except SetupError as e:
         for line in str(e).splitlines():
             err(line)
@@ -484,7 +418,7 @@ def _remote_hosts(sshloginfile: Path) -> list[str]:
 
 
 def _execute(req: RunRequest, run: dict[str, Any], run_dir: Path, instances: list[Instance],
-             bin_dir: Path, via: str, jobs: int, lab: _Lab | None) -> int:
+             bin_dir: Path, via: str, jobs: int, lab: labrun.Session | None) -> int:
     stop = threading.Event()
     progress = Progress(len(instances), sys.stderr)
     saver = Saver(run, run_dir)
@@ -517,15 +451,8 @@ def _execute(req: RunRequest, run: dict[str, Any], run_dir: Path, instances: lis
     run["options"]["instance_mark"] = f"{proctree.MARK}={token}/"   # + instance id
     try:
         if lab is not None:
-            try:
-                lab.executor(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish,
-                             stop, token, progress.tick)
-            except lab.errors as e:     # it could not boot: nothing ran
-                lab.executor.info.error = str(e)
-                for inst in instances:
-                    runstate.record_start(run, inst.id)
-                runstate.interrupt_running(run, f"not run: lab error: {e}")
-            lab.update(run)
+            lab.run(run, instances, bin_dir, run_dir / "logs", on_start, on_finish, stop,
+                    progress.tick)
             if run.get("error"):
                 err(run["error"])
         elif via == "parallel":

@@ -9,16 +9,19 @@ pass.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
+from runner import hostinfo
 from runner.evaluate import Outcome
-from runner.lab import boot, initramfs, protocol, qemu, splats
+from runner.lab import boot, build, initramfs, kernel as K, labs, protocol, qemu, splats
 from runner.lab.kernel import Kernel, kvm_modules
 from runner.lab.labs import Lab
 from runner.plan import Instance
@@ -28,6 +31,15 @@ CONSOLE_TAIL = 40
 
 class LabError(Exception):
     """The lab cannot run at all here (missing tool, kernel, binary, /dev/kvm)."""
+
+
+@contextlib.contextmanager
+def _lab_errors() -> Iterator[None]:
+    """A lab that cannot start, whatever the reason, is a LabError (exit 2)."""
+    try:
+        yield
+    except (K.KernelError, labs.LabConfigError, build.BuildError) as e:
+        raise LabError(str(e)) from None
 
 
 @dataclasses.dataclass
@@ -279,3 +291,83 @@ def _write_dmesg(report: protocol.GuestReport, workdir: Path) -> None:
     for t in report.tests:
         dm += [f"# {t.name}"] + t.dmesg
     (workdir / "dmesg.txt").write_text("\n".join(dm) + "\n")
+
+
+class Session:
+    """A lab run as runner/run.py drives it: the lab (checked usable here), its kernel, the
+    executor, and what the boot told, written into the run record. LabError for anything
+    that keeps the lab from starting."""
+
+    def __init__(self, name: str, append: str = "", quiet: bool = False):
+        self.log = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr))
+        with _lab_errors():
+            self.lab = labs.load(name)
+            if append:
+                self.lab.cmdline += " " + append
+            preflight(self.lab)
+        self.executor: Executor | None = None
+
+    def host(self) -> dict[str, Any]:
+        return host_record(self.lab)
+
+    def get_kernel(self, spec: K.KernelSpec) -> None:
+        """Fetch or build the kernel (after planning: a bad profile fails first)."""
+        with _lab_errors():
+            self.executor = Executor(self.lab, K.get(spec, self.log), self.log)
+
+    def run(self, run: dict[str, Any], instances: list[Instance], bin_dir: Path,
+            logs_dir: Path, on_start: Callable[[Instance], None],
+            on_finish: Callable[[Instance, Outcome], None], stop: threading.Event,
+            on_tick: Callable[[], None] | None = None) -> None:
+        """The instances in one boot, then what it told into `run`."""
+        assert self.executor is not None
+        try:
+            self.executor(instances, bin_dir, logs_dir, 1, on_start, on_finish, stop,
+                          on_tick=on_tick)
+        except LabError as e:        # it could not boot: nothing ran
+            self.executor.info.error = str(e)
+            for inst in instances:
+                (logs_dir / f"{inst.id}.log").write_text(f"# kvmfpu-error: msg=not run: {e}\n")
+                on_start(inst)
+                on_finish(inst, Outcome(returncode=None, interrupted=True))
+        record(run, self.executor.info, self.executor.kernel)
+
+
+def host_record(lab: Lab) -> dict[str, Any]:
+    """run.json `host` of a lab run: the lab guest is the host the tests run on (what the
+    guest reports fills it in, record())."""
+    return {"hostname": f"lab-{lab.name}", "kernel": "", "kernel_version": "",
+            "machine": "x86_64", "tier": f"lab-{lab.name}",
+            "cpu": {"model": "", "fpu_features": [], "cpus": lab.smp},
+            "kvm_supported_xcr0": lab.kvm_xcr0 or None,
+            "kvm_supported_xcr0_source": f"configs/labs/{lab.name}.toml (for planning)",
+            "kvm_module": lab.kvm_module,
+            "lab": {"name": lab.name, "description": lab.description,
+                    "quirks": lab.quirk_names, "exercises": lab.exercises}}
+
+
+def record(run: dict[str, Any], info: LabInfo, kernel: Kernel) -> None:
+    """What a boot told: guest kernel and CPU, KVM's XCR0 (as the tests reported it),
+    splats before the first program, the lab error (run.json's `error`: exit 2)."""
+    r, host = info.report, run["host"]
+    host.update(kernel=r.kernel or kernel.version, kernel_version=kernel.source)
+    host["cpu"].update(model=r.cpu_model, fpu_features=[
+        f for f in hostinfo.FPU_FLAGS if f in r.cpu_flags])
+    host["kvm_module"] = ",".join(r.modules) or host["kvm_module"]
+    xcr0 = next((e["env"]["kvm_xcr0"] for e in run["instances"]
+                 if e.get("env", {}).get("kvm_xcr0")), None)
+    if xcr0:
+        host.update(kvm_supported_xcr0=xcr0,
+                    kvm_supported_xcr0_source="kvmfpu-env lines of the tests in the guest")
+    host["lab"].update(emulator_wall_s=info.boot.wall if info.boot else None,
+                       boot=info.boot.how if info.boot else None,
+                       ignored_boot_splats=[s.title for s in info.ignored_splats],
+                       console_tail=info.console_tail)
+    run["kernel_log"].update(
+        watched=r.began, path="lab guest: its kernel log after each program, and the console",
+        error=None if r.began else info.error)
+    run["kernel_log"]["splats"] += [{"line": s.title, "time": None,
+                                     "instances": [s.test or "@boot"]}
+                                    for s in info.boot_splats]
+    if info.error:
+        run["error"] = f"lab error: {info.error}"

@@ -54,7 +54,7 @@ def judge(channel: str, console: str = "", how: str = "done", lab: str = "tcg",
         logs = Path(d) / "logs"
         logs.mkdir()
         ex = run.Executor(lab_, Kernel(Path("/boot/vmlinuz")), log=lambda s: None)
-        rec = runstate.new_run("r", "p", "", runner_run.lab_host(lab_), insts, "/tests", {}, {})
+        rec = runstate.new_run("r", "p", "", run.host_record(lab_), insts, "/tests", {}, {})
         starts: list[str] = []
 
         def on_start(i: Instance) -> None:
@@ -65,7 +65,7 @@ def judge(channel: str, console: str = "", how: str = "done", lab: str = "tcg",
                 mock.patch.object(run.Executor, "_prepare", return_value=([], Path(d), 1.0)):
             ex(insts, Path(d), logs, 1, on_start,
                lambda i, o: runner_run.record_finish(rec, logs, i, o), threading.Event())
-        runner_run.record_lab(rec, ex.info, ex.kernel)
+        run.record(rec, ex.info, ex.kernel)
     return Judged(rec, ex.info, starts)
 
 
