@@ -91,7 +91,9 @@ while [ "$left" -gt 0 ]; do
 	unset "tier_of[$pid]"
 	pid=
 done
-echo "tiers: $passed passed, $failed failed, $errors could not test, $absent absent$([ "$interrupted" = 1 ] && echo ' (interrupted)')"
+note=
+[ "$interrupted" = 1 ] && note=' (interrupted)'
+echo "tiers: $passed passed, $failed failed, $errors could not test, $absent absent$note"
 [ "$interrupted" = 1 ] && [ "$worst" = 0 ] && worst=2
 if [ "$worst" = 0 ] && [ "$passed" = 0 ]; then
 	echo "kvmfpu: no KVM test ran: no $kvm_dev here and no lab (LABS=$*)" >&2

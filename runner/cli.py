@@ -81,6 +81,8 @@ def _test_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=_positive, default=None)
     p.add_argument("--results", type=Path,
                    help="the run's directory (default results/<run-id>)")
+    p.set_defaults(run_id=None, jobs=None, via="local", sshloginfile=None, tier="host",
+                   kmsg="/dev/kmsg", kvm_dev="/dev/kvm", ktap=False)   # a host run's
 
 
 def parser() -> argparse.ArgumentParser:
@@ -110,6 +112,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ktap", action="store_true",
                    help="print the run's KTAP (results.ktap) on stdout at the end")
     _lab_args(p)
+    p.set_defaults(tests=[], timeout=120.0)
     p = sub.add_parser("lab", help="`run --lab` with --test items (default lab tcg)")
     _test_args(p)
     for name, what in (("bisect-step", "one `git bisect run` step (0 good, 1 bad, 125)"),
@@ -232,25 +235,19 @@ def cmd_compare(opts: argparse.Namespace) -> int:
 
 def request(opts: argparse.Namespace) -> RunRequest:
     """The typed request of a `run`, `lab`, `bisect` or `bisect-step` command line."""
-    lab = getattr(opts, "lab", None)
-    results, run_id = Path(opts.results or DEFAULT_RESULTS), getattr(opts, "run_id", None)
+    results, run_id = Path(opts.results or DEFAULT_RESULTS), opts.run_id
     if opts.cmd != "run" and opts.results is not None:     # lab --results DIR: the run's dir
         results, run_id = results.parent, results.name
-    bin_dir = Path(opts.bin or (DEFAULT_STATIC if lab else DEFAULT_BIN))
-    tests, profile = getattr(opts, "tests", []), opts.profile
-    if opts.cmd != "run" and not tests and not profile:    # every program in bin_dir
+    bin_dir = Path(opts.bin or (DEFAULT_STATIC if opts.lab else DEFAULT_BIN))
+    tests = opts.tests
+    if opts.cmd != "run" and not tests and not opts.profile:    # every program in bin_dir
         tests = sorted(p.name for p in bin_dir.glob("kvmfpu_*_test") if p.is_file())
     return RunRequest(
-        profile=profile, tests=tests, timeout=getattr(opts, "timeout", 120.0),
-        configs=Path(opts.configs),
-        bin_dir=bin_dir,
-        results=results, run_id=run_id, repeat=opts.repeat,
-        jobs=getattr(opts, "jobs", None), filter=opts.filter, kvm_xcr0=opts.kvm_xcr0,
-        require_exercised=opts.require_exercised, ktap=getattr(opts, "ktap", False),
-        quiet=opts.quiet, via=getattr(opts, "via", "local"),
-        sshloginfile=getattr(opts, "sshloginfile", None),
-        tier=getattr(opts, "tier", "host"), kmsg=getattr(opts, "kmsg", "/dev/kmsg"),
-        kvm_dev=getattr(opts, "kvm_dev", "/dev/kvm"), lab=lab,
+        profile=opts.profile, tests=tests, timeout=opts.timeout, configs=Path(opts.configs),
+        bin_dir=bin_dir, results=results, run_id=run_id, repeat=opts.repeat, jobs=opts.jobs,
+        filter=opts.filter, kvm_xcr0=opts.kvm_xcr0, require_exercised=opts.require_exercised,
+        ktap=opts.ktap, quiet=opts.quiet, via=opts.via, sshloginfile=opts.sshloginfile,
+        tier=opts.tier, kmsg=opts.kmsg, kvm_dev=opts.kvm_dev, lab=opts.lab,
         kernel=KernelSpec(opts.kernel, opts.modules, opts.kernel_tree, opts.build_dir,
                           opts.kasan, opts.debian_package),
         append=opts.append)
@@ -283,11 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         return run.execute(request(opts))
     if opts.cmd in ("bisect", "bisect-step"):
         from runner.lab import bisect
-        req = bisect.BisectRequest(request(opts), opts.kernel_tree, opts.steps_dir,
-                                   getattr(opts, "good", ""), getattr(opts, "bad", ""))
         if opts.cmd == "bisect-step":
-            return bisect.step(req)
-        return bisect.run_bisect(req)
+            return bisect.step(bisect.BisectRequest(request(opts), opts.kernel_tree,
+                                                    opts.steps_dir))
+        return bisect.run_bisect(bisect.BisectRequest(request(opts), opts.kernel_tree,
+                                                      opts.steps_dir, opts.good, opts.bad))
     if opts.cmd == "build-kernel":
         return cmd_build_kernel(opts)
     if opts.cmd == "report":

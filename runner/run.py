@@ -154,13 +154,17 @@ class Progress:
             self.stream.write("\n")
 
 
-def _run_id(profile: str, root: Path) -> str:
-    base = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{profile}"
+def unused_name(root: Path, base: str) -> str:
+    """base, or base-2, base-3, ...: the first that names nothing in root."""
     rid, n = base, 1
-    while (root / rid).exists():
+    while (root / rid).exists() or (root / rid).is_symlink():
         n += 1
         rid = f"{base}-{n}"
     return rid
+
+
+def _run_id(profile: str, root: Path) -> str:
+    return unused_name(root, datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{profile}")
 
 
 def _link_latest(root: Path, run_id: str) -> None:

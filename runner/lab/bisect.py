@@ -74,20 +74,12 @@ def step_args(req: BisectRequest, tree: Path, steps: Path) -> list[str]:
     return out
 
 
-def _step_run_id(steps: Path, commit: str) -> str:
-    rid, n = commit, 1
-    while (steps / rid).exists() or (steps / rid).is_symlink():
-        n += 1
-        rid = f"{commit}-{n}"
-    return rid
-
-
 def run_step(req: BisectRequest) -> int:
     from runner.lab import build
     tree = (req.tree or Path.cwd()).resolve()
     commit = git(tree, "rev-parse", "--short=12", "HEAD", check=False) or "unknown"
     steps = (req.steps_dir or REPO / "results" / "bisect").resolve()
-    run_id = _step_run_id(steps, commit)
+    run_id = run.unused_name(steps, commit)   # a commit tested twice: two runs
     started = time.monotonic()
     print(f"bisect-step: {commit} {git(tree, 'log', '-1', '--format=%s', check=False)}",
           flush=True)

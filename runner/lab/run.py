@@ -330,7 +330,11 @@ class Session:
                 (logs_dir / f"{inst.id}.log").write_text(f"# kvmfpu-error: msg=not run: {e}\n")
                 on_start(inst)
                 on_finish(inst, Outcome(returncode=None, interrupted=True))
-        record(run, self.executor.info, self.executor.kernel)
+        info = self.executor.info
+        record(run, info, self.executor.kernel)
+        if info.error and info.console_tail:
+            print(f"lab {self.lab.name}: lab error; console tail:", file=sys.stderr)
+            print("\n".join(f"  | {ln}" for ln in info.console_tail), file=sys.stderr)
 
 
 def host_record(lab: Lab) -> dict[str, Any]:
