@@ -1,8 +1,8 @@
 """`kvmfpu run`: plan a profile, execute it, and write results as it goes.
 
 A RunRequest says what to run and where; execute(request) plans it, runs it with an executor
-(pool.run here, gnuparallel.run on other hosts, a lab's Executor in an emulated guest: all
-called the same way) and writes results/<run-id>/ as instances finish.
+(pool.run on this host, gnuparallel.Executor through GNU parallel, a lab's Executor in an
+emulated guest: all called the same way) and writes results/<run-id>/ as instances finish.
 """
 from __future__ import annotations
 
@@ -455,20 +455,20 @@ def _execute(req: RunRequest, run: dict[str, Any], run_dir: Path, instances: lis
     run["options"]["instance_mark"] = f"{proctree.MARK}={token}/"   # + instance id
     try:
         if lab is not None:
-            lab.run(run, instances, bin_dir, run_dir / "logs", on_start, on_finish, stop,
-                    progress.tick)
-            if run.get("error"):
-                err(run["error"])
+            executor: Any = lab.executor
         elif via == "parallel":
-            problem = gnuparallel.run(instances, bin_dir, run_dir, jobs,
-                                      Path(req.sshloginfile) if req.sshloginfile else None,
-                                      on_start, on_finish, stop, token, progress.tick)
-            if problem:
-                run["error"] = problem
-                err(problem)
+            executor = gnuparallel.Executor(Path(req.sshloginfile) if req.sshloginfile
+                                            else None)
         else:
-            pool.run(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop,
-                     token, progress.tick)
+            executor = pool.run
+        executor(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop, token,
+                 progress.tick)
+        if lab is not None:
+            lab.record(run)       # the guest's kernel and CPU; a lab error is run["error"]
+        elif getattr(executor, "error", None):
+            run["error"] = executor.error
+        if run.get("error"):
+            err(run["error"])
         run["status"] = "interrupted" if run["cut_short"] else "complete"
     except BaseException as e:  # a crash of the runner itself: keep what finished
         run["status"] = "aborted"

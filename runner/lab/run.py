@@ -213,7 +213,8 @@ def preflight(lab: Lab) -> None:
 
 class Executor:
     """Runs instances in one boot of `lab` with `kernel`; called as pool.run is. What the
-    boot told (guest kernel, CPU, lab error, boot splats) is in .info afterwards."""
+    boot told (guest kernel, CPU, lab error, boot splats) is in .info afterwards, the lab
+    error also in .error."""
 
     def __init__(self, lab: Lab, kernel: Kernel, log: Callable[[str], None] = print):
         self.lab, self.kernel, self.log = lab, kernel, log
@@ -224,8 +225,13 @@ class Executor:
                  on_finish: Callable[[Instance, Outcome], None], stop: threading.Event,
                  run_token: str = "", on_tick: Callable[[], None] | None = None) -> None:
         lab, workdir = self.lab, logs_dir.parent
-        cmd, cwd, budget = self._prepare(instances, bin_dir, workdir)
         tracker = _Tracker(lab, instances, logs_dir, on_start, on_finish, self.info)
+        try:
+            cmd, cwd, budget = self._prepare(instances, bin_dir, workdir)
+        except LabError as e:       # it cannot boot: nothing runs
+            self.info.error = str(e)
+            tracker.abandon(protocol.GuestReport(), "", "not booted", str(e))
+            return
 
         def poll(channel: str, console: str) -> None:
             tracker.update(channel, console)
@@ -248,6 +254,10 @@ class Executor:
         if error is None:
             (workdir / "initrd.img").unlink(missing_ok=True)  # large; kept for a closer look
         shutil.rmtree(workdir / "iso", ignore_errors=True)
+
+    @property
+    def error(self) -> str | None:
+        return self.info.error
 
     def _prepare(self, instances: list[Instance], bin_dir: Path,
                  workdir: Path) -> tuple[list[str], Path, float]:
@@ -315,21 +325,9 @@ class Session:
         with _lab_errors():
             self.executor = Executor(self.lab, K.get(spec, self.log), self.log)
 
-    def run(self, run: dict[str, Any], instances: list[Instance], bin_dir: Path,
-            logs_dir: Path, on_start: Callable[[Instance], None],
-            on_finish: Callable[[Instance, Outcome], None], stop: threading.Event,
-            on_tick: Callable[[], None] | None = None) -> None:
-        """The instances in one boot, then what it told into `run`."""
+    def record(self, run: dict[str, Any]) -> None:
+        """What the boot told, into the run record; the console's tail after a lab error."""
         assert self.executor is not None
-        try:
-            self.executor(instances, bin_dir, logs_dir, 1, on_start, on_finish, stop,
-                          on_tick=on_tick)
-        except LabError as e:        # it could not boot: nothing ran
-            self.executor.info.error = str(e)
-            for inst in instances:
-                (logs_dir / f"{inst.id}.log").write_text(f"# kvmfpu-error: msg=not run: {e}\n")
-                on_start(inst)
-                on_finish(inst, Outcome(returncode=None, interrupted=True))
         info = self.executor.info
         record(run, info, self.executor.kernel)
         if info.error and info.console_tail:

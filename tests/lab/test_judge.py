@@ -185,6 +185,25 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual(j.exit_code, 2)
         self.assertTrue(any("Kernel panic" in ln for ln in j.run["host"]["lab"]["console_tail"]))
 
+    def test_a_lab_that_cannot_boot_runs_nothing_and_says_why(self):
+        """A missing module or binary: every instance is reported, interrupted."""
+        with mock.patch.object(run.Executor, "_prepare",
+                               side_effect=run.LabError("kvm-amd.ko not found")), \
+                tempfile.TemporaryDirectory() as d:
+            logs = Path(d) / "logs"
+            logs.mkdir()
+            ex = run.Executor(labs.load("tcg"), Kernel(Path("/boot/vmlinuz")))
+            rec = runstate.new_run("r", "p", "", run.host_record(ex.lab), [inst()], "/t", {},
+                                   {})
+            ex([inst()], Path(d), logs, 1, lambda i: runstate.record_start(rec, i.id),
+               lambda i, o: runner_run.record_finish(rec, logs, i, o), threading.Event())
+            run.record(rec, ex.info, ex.kernel)
+        self.assertEqual(ex.error, "kvm-amd.ko not found")
+        [e] = rec["instances"]
+        self.assertEqual(e["verdict"], V.INTERRUPTED)
+        self.assertTrue(any("kvm-amd.ko not found" in d for d in e["diagnostics"]))
+        self.assertEqual(runstate.summarize(rec)["exit_code"], 2)
+
     def test_boot_hang_is_a_lab_error(self):
         j = judge("", "[ 0.5] Booting...\n", how="boot-timeout")
         self.assertIn("boot hang", j.lab_error)
