@@ -204,6 +204,16 @@ class JudgeTest(unittest.TestCase):
         self.assertTrue(any("kvm-amd.ko not found" in d for d in e["diagnostics"]))
         self.assertEqual(runstate.summarize(rec)["exit_code"], 2)
 
+    def test_a_marker_after_bytes_the_uart_dropped_still_counts(self):
+        """Seen in the bochs lab under load: the end of a dmesg-end line lost, the done
+        marker right after it on the same line. The plan finished: no lab error."""
+        ch = channel_with(PASSING).replace(f"name=kvmfpu_swap_test\n{P} done",
+                                           f"name=kvmfpu\0{P} done")
+        self.assertIn("kvmfpu\0@@", ch)
+        j = judge(ch)
+        self.assertIsNone(j.lab_error)
+        self.assertEqual((j.verdicts, j.exit_code), ([V.PASS], 0))
+
     def test_boot_hang_is_a_lab_error(self):
         j = judge("", "[ 0.5] Booting...\n", how="boot-timeout")
         self.assertIn("boot hang", j.lab_error)
