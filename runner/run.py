@@ -22,6 +22,7 @@ from typing import Any
 
 from runner import (artifacts, catalog, config, gnuparallel, hostinfo, kmsg, plan, pool,
                     proctree, runstate, verdicts as V, xcr0)
+from runner.catalog import OPTION_FLAGS
 from runner.evaluate import Outcome
 from runner.lab import run as labrun
 from runner.lab.kernel import KernelSpec
@@ -193,10 +194,25 @@ class SetupError(Exception):
 
 
 def item_id(words: list[str]) -> str:
-    """PROGRAM.arg.arg for a `--test 'PROGRAM ARGS'` item (plan ids are PROGRAM.label.k=v),
-    file-name safe; long ones end in a hash of the whole command."""
+    """A `--test 'PROGRAM ARGS'` item's instance id: the plan's (PROGRAM.VARIANT.seed=1) when
+    the arguments are a variant or fixture and option flags, else PROGRAM.arg.arg, file-name
+    safe, long ones ending in a hash of the whole command."""
+    flags = {f: o for o, f in OPTION_FLAGS.items()}
+    label, params, args = "", {}, words[1:]
+    try:
+        for flag, value in zip(args[::2], args[1::2], strict=True):
+            if flag in ("-v", "-f") and not label:
+                label = value
+            elif flags.get(flag) not in (None, *params):
+                params[flags[flag]] = int(value, 0)
+            else:
+                raise ValueError(flag)
+        if label and "." not in label:
+            return plan.instance_id(words[0], label, params)
+    except ValueError:
+        pass
     iid = ".".join([words[0]] + [re.sub(r"[^A-Za-z0-9_+=.-]", "_", w.lstrip("-"))
-                                 for w in words[1:] if w.strip("-")])
+                                 for w in args if w.strip("-")])
     if len(iid) > 80:
         iid = iid[:70] + "." + hashlib.sha1(" ".join(words).encode()).hexdigest()[:8]
     return iid

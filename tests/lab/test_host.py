@@ -176,9 +176,18 @@ class BisectTest(unittest.TestCase):
                                  (Path("/t"), Path("/steps")))
 
     def test_a_test_argument_becomes_one_instance(self):
+        """With the plan's id when it is a variant or fixture and options: a `lab --test`
+        run and a profile run compare instance by instance."""
         insts = run.instances_from_tests(["kvmfpu_swap_test -v avx --seed 2"], 30)
-        self.assertEqual(insts[0].id, "kvmfpu_swap_test.v.avx.seed.2")
+        self.assertEqual(insts[0].id, "kvmfpu_swap_test.avx.seed=2")
         self.assertEqual(insts[0].args, ["-v", "avx", "--seed", "2"])
+        for item, iid in (("kvmfpu_swap_test --xcr0 519 -v pass",
+                           "kvmfpu_swap_test.pass.xcr0=0x207"),
+                          ("kvmfpu_swap_test", "kvmfpu_swap_test"),
+                          ("kvmfpu_swap_test -r swap.avx.guest_image",
+                           "kvmfpu_swap_test.r.swap.avx.guest_image"),
+                          ("kvmfpu_swap_bench --repeats 3", "kvmfpu_swap_bench.repeats.3")):
+            self.assertEqual(run.instances_from_tests([item], 30)[0].id, iid)
         with self.assertRaisesRegex(run.SetupError, "given twice"):
             run.instances_from_tests(["kvmfpu_swap_test", "kvmfpu_swap_test"], 30)
 
