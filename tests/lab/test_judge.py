@@ -286,5 +286,25 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual(j.exit_code, 1)
 
 
+class CompareTest(unittest.TestCase):
+    def test_a_lab_run_and_a_host_run_compare_in_either_order(self):
+        """Same planner ids, same record: `kvmfpu compare` takes a lab run against a host run
+        of the same instances, either way round, and finds what changed."""
+        from runner import compare
+        from runner.evaluate import Outcome
+        lab_run = judge(channel_with(PASSING)).run
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "kvmfpu_swap_test.log").write_text(FAILING)
+            host_run = runstate.new_run("h", "p", "", {"tier": "host", "kernel": "6.1.0"},
+                                        [inst()], "/bin", {}, {})
+            runner_run.record_finish(host_run, Path(d), inst(), Outcome(returncode=1))
+        for r in (lab_run, host_run):
+            r["status"] = "complete"
+        fwd, back = compare.compare(host_run, lab_run), compare.compare(lab_run, host_run)
+        self.assertEqual(fwd["exit_code"], 0, compare.text(fwd))    # the lab fixed it
+        self.assertEqual(back["exit_code"], 1, compare.text(back))  # the host broke it
+        self.assertIn("swap.avx_xcrs.guest_image", compare.text(back))
+
+
 if __name__ == "__main__":
     unittest.main()
