@@ -403,25 +403,15 @@ def execute(req: RunRequest) -> int:
     return _execute(req, run, run_dir, instances, bin_dir, via, jobs, lab)
 
 
-def not_exercised(run: dict[str, Any]) -> list[str]:
-    """Components the tier can test that no instance exercised: those the lab lists
-    (configs/labs/ `exercises`), or on a host those of the XCR0 the run was planned for
-    (KVM's supported XCR0, or --kvm-xcr0)."""
-    lab = run["host"].get("lab")
-    if lab is not None:
-        want = list(lab.get("exercises", []))
-    else:
-        kvm = run["options"].get("kvm_xcr0_for_plan")
-        want = xcr0.names(int(kvm, 16)) if kvm else []
+def require_exercised(run: dict[str, Any]) -> None:
+    """--require-exercised: a run that did not exercise every component its tier can test (a
+    lab's configs/labs/ `exercises`; on a host, those of the XCR0 it was planned for) is an
+    error, exit 2, with the reason in run.json: decided before its last write."""
+    lab, kvm = run["host"].get("lab"), run["options"].get("kvm_xcr0_for_plan")
+    want = lab.get("exercises", []) if lab else xcr0.names(int(kvm, 16)) if kvm else []
     done = {c for e in run["instances"] if e.get("status") == "done"
             for c in e.get("exercised", [])}
-    return [c for c in want if c not in done]
-
-
-def require_exercised(run: dict[str, Any]) -> None:
-    """--require-exercised: a run that exercised less than its tier can is an error (exit 2)
-    whose reason is in run.json, decided before run.json is written for the last time."""
-    missing = not_exercised(run)
+    missing = [c for c in want if c not in done]
     if missing and not run.get("error"):
         run["error"] = (f"not exercised although the tier can: {','.join(missing)} "
                         "(--require-exercised)")
