@@ -55,7 +55,7 @@ static: kdir
 	@$(overlay_make) OUTPUT=$(STATIC_OUT) LDFLAGS="-static -pthread -no-pie" kvmfpu-all
 	@ln -sfn $(KNAME)-static/kvmfpu $(OUT_ROOT)/static
 
-# LABS: the labs `make check` boots Debian's 6.12 kernel in (runner/lab/check.sh);
+# LABS: the labs `make check` boots Debian's 6.12 kernel in (mk/check.sh);
 # LABS= leaves them out.
 LABS ?= tcg bochs
 

@@ -1,20 +1,22 @@
-"""Command line of runner/kvmfpu: list, run, report, compare; lab and bisect go to runner.lab."""
+"""Command line of runner/kvmfpu: list, run, report, compare, and for the labs: lab (an
+alias of `run --lab`), bisect, bisect-step, build-kernel. argparse into a typed request
+(runner.run.RunRequest); each command is a function of it."""
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
 from pathlib import Path
 
 from runner import catalog, compare, config, plan, proctree, runstate, verdicts as V, xcr0
+from runner.lab.kernel import KernelSpec
+from runner.run import RunRequest
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIGS = REPO / "configs"
 DEFAULT_RESULTS = REPO / "results"
 DEFAULT_BIN = REPO / "out" / "bin"
-# Subcommands that belong to the labs (runner/lab/cli.py gets argv including the name).
-LAB_COMMANDS = ("lab", "bisect", "bisect-step", "build-kernel")
+DEFAULT_STATIC = REPO / "out" / "static"    # the labs' initramfs needs static programs
+LABS = ("tcg", "bochs", "kvm")
 
 
 def _xcr0_arg(text: str) -> int:
@@ -35,17 +37,56 @@ def _positive(text: str) -> int:
     return n
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, bin_flags: tuple[str, ...] = ("--bin",)) -> None:
     p.add_argument("--configs", default=str(DEFAULT_CONFIGS), help="configs directory")
-    p.add_argument("--bin", default=str(DEFAULT_BIN), help="test binaries (default out/bin)")
+    p.add_argument(*bin_flags, dest="bin", default=None,
+                   help="test binaries (default out/bin; with --lab out/static)")
     p.add_argument("--kvm-xcr0", type=_xcr0_arg, default=None,
-                   help="plan as if KVM supported this XCR0 (default: ask /dev/kvm)")
+                   help="plan as if KVM supported this XCR0 (default: ask /dev/kvm; in a lab "
+                        "its configs/labs/ value)")
+
+
+def _lab_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--lab", choices=LABS, required=required,
+                   help="run in a lab: tcg (QEMU TCG, kvm_amd), bochs (kvm_intel, AVX-512), "
+                        "kvm (-cpu host); docs/labs.md")
+    g = p.add_argument_group("kernel a lab boots (default: Debian's linux-image-6.12 package)")
+    g.add_argument("--kernel", type=Path, help="a bzImage to boot")
+    g.add_argument("--modules", type=Path,
+                   help="its lib/modules/<release> directory (omit when KVM is built in)")
+    g.add_argument("--kernel-tree", type=Path,
+                   help="build this kernel source tree first (configs/labs/kernel.config)")
+    g.add_argument("--build-dir", type=Path,
+                   help="out-of-tree build directory (default .cache/lab/build/<tree name>)")
+    g.add_argument("--kasan", action="store_true", help="build with configs/labs/kasan.config")
+    g.add_argument("--debian-package", help="a specific linux-image-*-unsigned package")
+    p.add_argument("--append", default="", help="more kernel command line for the guest")
+    p.add_argument("--require-exercised", action="store_true",
+                   help="exit 2 unless every component the tier can test (a lab's configs/labs/ "
+                        "`exercises`, a host's KVM XCR0) went through KVM in some instance")
+    p.add_argument("-q", "--quiet", action="store_true", help="no lab progress lines")
+
+
+def _test_args(p: argparse.ArgumentParser) -> None:
+    """`kvmfpu lab` (and bisect): --test items or a profile, and --results as a run dir."""
+    _common(p, ("--bin", "--bin-dir"))
+    _lab_args(p)
+    p.set_defaults(lab="tcg")
+    sel = p.add_mutually_exclusive_group()
+    sel.add_argument("--test", dest="tests", action="append", default=[], metavar="'PROG ARGS'",
+                     help="a program and its arguments (repeatable; default: every program)")
+    sel.add_argument("--profile", help="a profile from configs/profiles/")
+    p.add_argument("--timeout", type=float, default=120, help="per --test program (s)")
+    p.add_argument("--filter", action="append", default=[], metavar="REGEX")
+    p.add_argument("--repeat", type=_positive, default=None)
+    p.add_argument("--results", type=Path,
+                   help="the run's directory (default results/<run-id>)")
+    p.set_defaults(run_id=None, jobs=None, via="local", sshloginfile=None, tier="host",
+                   kmsg="/dev/kmsg", kvm_dev="/dev/kvm", ktap=False)   # a host run's
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="kvmfpu", description=__doc__,
-        epilog=f"lab commands ({', '.join(LAB_COMMANDS)}): see `kvmfpu lab --help`")
+    ap = argparse.ArgumentParser(prog="kvmfpu", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("list", help="programs, profiles, matrices; with --profile, its plan")
     _common(p)
@@ -70,6 +111,23 @@ def parser() -> argparse.ArgumentParser:
                    help="only instances whose id matches (repeatable)")
     p.add_argument("--ktap", action="store_true",
                    help="print the run's KTAP (results.ktap) on stdout at the end")
+    _lab_args(p)
+    p.set_defaults(tests=[], timeout=120.0)
+    p = sub.add_parser("lab", help="`run --lab` with --test items (default lab tcg)")
+    _test_args(p)
+    for name, what in (("bisect-step", "one `git bisect run` step (0 good, 1 bad, 125)"),
+                       ("bisect", "bisect a kernel tree between a good and a bad commit")):
+        p = sub.add_parser(name, help=what)
+        _test_args(p)
+        p.add_argument("--steps-dir", type=Path,
+                       help="keep each step's run here, one directory per commit")
+        if name == "bisect":
+            p.add_argument("--good", required=True)
+            p.add_argument("--bad", required=True)
+    p = sub.add_parser("build-kernel", help="build a kernel tree for the labs")
+    p.add_argument("--kernel-tree", type=Path, required=True)
+    p.add_argument("--build-dir", type=Path)
+    p.add_argument("--kasan", action="store_true")
     p = sub.add_parser("report", help="rewrite a run's report files and print its summary")
     p.add_argument("run", help="run directory, or a run id under --results")
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
@@ -93,7 +151,7 @@ def _resolve(run: str, results: str) -> Path:
 def cmd_list(opts: argparse.Namespace) -> int:
     cdir = Path(opts.configs)
     try:
-        programs = catalog.load(cdir, Path(opts.bin))
+        programs = catalog.load(cdir, Path(opts.bin or DEFAULT_BIN))
     except catalog.CatalogError as e:
         print(e, file=sys.stderr)
         return V.EXIT_ERROR
@@ -175,26 +233,60 @@ def cmd_compare(opts: argparse.Namespace) -> int:
     return int(result["exit_code"])
 
 
-def lab_dispatch(argv: list[str]) -> int:
-    """`lab` and `bisect` belong to runner/lab/cli.py (the labs' own command line)."""
-    if importlib.util.find_spec("runner.lab.cli") is None:
-        print("kvmfpu: the lab commands are not available: runner/lab/cli.py does not exist "
-              "yet", file=sys.stderr)
+def request(opts: argparse.Namespace) -> RunRequest:
+    """The typed request of a `run`, `lab`, `bisect` or `bisect-step` command line."""
+    results, run_id = Path(opts.results or DEFAULT_RESULTS), opts.run_id
+    if opts.cmd != "run" and opts.results is not None:     # lab --results DIR: the run's dir
+        results, run_id = results.parent, results.name
+    bin_dir = Path(opts.bin or (DEFAULT_STATIC if opts.lab else DEFAULT_BIN))
+    tests = opts.tests
+    if opts.cmd != "run" and not tests and not opts.profile:    # every program in bin_dir
+        tests = sorted(p.name for p in bin_dir.glob("kvmfpu_*_test") if p.is_file())
+    return RunRequest(
+        profile=opts.profile, tests=tests, timeout=opts.timeout, configs=Path(opts.configs),
+        bin_dir=bin_dir, results=results, run_id=run_id, repeat=opts.repeat, jobs=opts.jobs,
+        filter=opts.filter, kvm_xcr0=opts.kvm_xcr0, require_exercised=opts.require_exercised,
+        ktap=opts.ktap, quiet=opts.quiet, via=opts.via, sshloginfile=opts.sshloginfile,
+        tier=opts.tier, kmsg=opts.kmsg, kvm_dev=opts.kvm_dev, lab=opts.lab,
+        kernel=KernelSpec(opts.kernel, opts.modules, opts.kernel_tree, opts.build_dir,
+                          opts.kasan, opts.debian_package),
+        append=opts.append)
+
+
+def cmd_build_kernel(opts: argparse.Namespace) -> int:
+    from runner.lab import build
+    try:
+        k = build.build(opts.kernel_tree, opts.build_dir, kasan=opts.kasan)
+    except build.BuildError as e:
+        print(f"build error: {e}", file=sys.stderr)
         return V.EXIT_ERROR
-    module = importlib.import_module("runner.lab.cli")
-    return int(module.main(argv))
+    print(k.image)
+    return V.EXIT_PASS
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in LAB_COMMANDS:
-        return lab_dispatch(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["bisect", "step"]:   # `kvmfpu bisect step` is `bisect-step`
+        argv = ["bisect-step"] + argv[2:]
     opts = parser().parse_args(argv)
     if opts.cmd == "list":
         return cmd_list(opts)
-    if opts.cmd == "run":
+    if opts.cmd in ("run", "lab"):
         from runner import run
-        return run.execute(opts)
+        if opts.cmd == "run" and opts.lab is None and (opts.kernel or opts.kernel_tree
+                                                       or opts.append):
+            print("kvmfpu: --kernel, --kernel-tree and --append need --lab", file=sys.stderr)
+            return V.EXIT_ERROR
+        return run.execute(request(opts))
+    if opts.cmd in ("bisect", "bisect-step"):
+        from runner.lab import bisect
+        if opts.cmd == "bisect-step":
+            return bisect.step(bisect.BisectRequest(request(opts), opts.kernel_tree,
+                                                    opts.steps_dir))
+        return bisect.run_bisect(bisect.BisectRequest(request(opts), opts.kernel_tree,
+                                                      opts.steps_dir, opts.good, opts.bad))
+    if opts.cmd == "build-kernel":
+        return cmd_build_kernel(opts)
     if opts.cmd == "report":
         return cmd_report(opts)
     return cmd_compare(opts)

@@ -17,6 +17,9 @@ class Outcome:
     interrupted: bool = False    # killed because the run was cut short
     duration: float = 0.0
     host: str = ""               # where it ran ("" = this machine)
+    # kernel splats logged while it ran, when its executor reads the kernel log per instance
+    # (a lab guest); each fails the instance
+    splats: list[str] = dataclasses.field(default_factory=list)
 
 
 def test_verdict(t: ktap.TestResult) -> str:

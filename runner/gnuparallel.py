@@ -116,6 +116,21 @@ def command(jobs_file: Path, run_dir: Path, jobs: int, sshloginfile: Path | None
     return cmd
 
 
+class Executor:
+    """GNU parallel as an executor, called as pool.run is; `error` says why it could not run
+    every instance (None when it could)."""
+
+    def __init__(self, sshloginfile: Path | None = None):
+        self.sshloginfile = sshloginfile
+        self.error: str | None = None
+
+    def __call__(self, instances: list[Instance], bin_dir: Path, logs_dir: Path, jobs: int,
+                 on_start: OnStart, on_finish: OnFinish, stop: threading.Event,
+                 run_token: str = "", on_tick: Callable[[], None] | None = None) -> None:
+        self.error = run(instances, bin_dir, logs_dir.parent, jobs, self.sshloginfile,
+                         on_start, on_finish, stop, run_token, on_tick)
+
+
 def run(instances: list[Instance], bin_dir: Path, run_dir: Path, jobs: int,
         sshloginfile: Path | None, on_start: OnStart, on_finish: OnFinish,
         stop: threading.Event, run_token: str = "",

@@ -128,7 +128,8 @@ def _selections(run: RunEntry, prog: Program) -> list[Selection]:
     return out
 
 
-def _instance_id(prog: str, label: str, params: dict[str, int]) -> str:
+def instance_id(prog: str, label: str, params: dict[str, int]) -> str:
+    """PROGRAM.LABEL.option=value...: the id of an instance (also `kvmfpu lab --test` items)."""
     parts = [prog, label]
     for option in OPTION_FLAGS:
         if option in params:
@@ -147,7 +148,7 @@ def expand(profile: Profile, matrices: dict[str, Matrix], programs: dict[str, Pr
         timeout = run.timeout or profile.timeout or prog.timeout
         for sel in _selections(run, prog):
             for params in _points(m, prog, sel.variant, kvm_xcr0):
-                iid = _instance_id(prog.name, sel.label, params)
+                iid = instance_id(prog.name, sel.label, params)
                 if iid in seen:
                     continue
                 seen.add(iid)

@@ -1,21 +1,64 @@
-"""`kvmfpu run`: plan a profile, execute it, and write results as it goes."""
+"""`kvmfpu run`: plan a profile, execute it, and write results as it goes.
+
+A RunRequest says what to run and where; execute(request) plans it, runs it with an executor
+(pool.run on this host, gnuparallel.Executor through GNU parallel, a lab's Executor in an
+emulated guest: all called the same way) and writes results/<run-id>/ as instances finish.
+"""
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from runner import (artifacts, catalog, config, gnuparallel, hostinfo, kmsg, plan, pool,
-                    proctree, runstate, verdicts as V)
+                    proctree, runstate, verdicts as V, xcr0)
+from runner.catalog import OPTION_FLAGS
 from runner.evaluate import Outcome
+from runner.lab import run as labrun
+from runner.lab.kernel import KernelSpec
 from runner.plan import Instance
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass
+class RunRequest:
+    """One `kvmfpu run` (or `kvmfpu lab`, or a bisect step): what to run, where, how."""
+    profile: str | None = "smoke"
+    tests: list[str] = dataclasses.field(default_factory=list)  # 'PROG ARGS', no profile
+    timeout: float = 120.0                      # of each `tests` item
+    configs: Path = REPO / "configs"
+    bin_dir: Path = REPO / "out" / "bin"
+    results: Path = REPO / "results"
+    run_id: str | None = None
+    repeat: int | None = None
+    jobs: int | None = None
+    filter: list[str] = dataclasses.field(default_factory=list)
+    kvm_xcr0: int | None = None
+    require_exercised: bool = False
+    ktap: bool = False
+    quiet: bool = False
+    # host runs
+    via: str = "local"
+    sshloginfile: str | None = None
+    tier: str = "host"
+    kmsg: str = "/dev/kmsg"
+    kvm_dev: str = "/dev/kvm"
+    # lab runs
+    lab: str | None = None
+    kernel: KernelSpec = dataclasses.field(default_factory=KernelSpec)
+    append: str = ""
+
 
 SAVE_EVERY = 2.0          # seconds between rewrites of run.json and the files rendered from it
 SMALL_JSON = 512 << 10    # a run.json this small is rewritten at every start and finish
@@ -118,13 +161,17 @@ class Progress:
             self.stream.write("\n")
 
 
-def _run_id(profile: str, root: Path) -> str:
-    base = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{profile}"
+def unused_name(root: Path, base: str) -> str:
+    """base, or base-2, base-3, ...: the first that names nothing in root."""
     rid, n = base, 1
-    while (root / rid).exists():
+    while (root / rid).exists() or (root / rid).is_symlink():
         n += 1
         rid = f"{base}-{n}"
     return rid
+
+
+def _run_id(profile: str, root: Path) -> str:
+    return unused_name(root, datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{profile}")
 
 
 def _link_latest(root: Path, run_id: str) -> None:
@@ -152,19 +199,67 @@ class SetupError(Exception):
     """A reason the run can't start (one line per problem)."""
 
 
-def _plan(opts: Any, configs_dir: Path, bin_dir: Path, host: dict[str, Any],
-          ) -> tuple[config.Profile, dict[str, catalog.Program], list[Instance], int | None]:
+def item_id(words: list[str]) -> str:
+    """A `--test 'PROGRAM ARGS'` item's instance id: the plan's (PROGRAM.VARIANT.seed=1) when
+    the arguments are a variant or fixture and option flags, else PROGRAM.arg.arg, file-name
+    safe, long ones ending in a hash of the whole command."""
+    flags = {f: o for o, f in OPTION_FLAGS.items()}
+    label, params, args = "", {}, words[1:]
     try:
-        programs = catalog.load(configs_dir, bin_dir)
-        profile, matrices = config.load_profile(configs_dir, opts.profile, programs)
+        for flag, value in zip(args[::2], args[1::2], strict=True):
+            if flag in ("-v", "-f") and not label:
+                label = value
+            elif flags.get(flag) not in (None, *params):
+                params[flags[flag]] = int(value, 0)
+            else:
+                raise ValueError(flag)
+        if label and "." not in label:
+            return plan.instance_id(words[0], label, params)
+    except ValueError:
+        pass
+    iid = ".".join([words[0]] + [re.sub(r"[^A-Za-z0-9_+=.-]", "_", w.lstrip("-"))
+                                 for w in args if w.strip("-")])
+    if len(iid) > 80:
+        iid = iid[:70] + "." + hashlib.sha1(" ".join(words).encode()).hexdigest()[:8]
+    return iid
+
+
+def instances_from_tests(tests: list[str], timeout: float) -> list[Instance]:
+    """One instance per `--test 'PROGRAM ARGS'` item."""
+    out, seen = [], set()
+    for t in tests:
+        try:
+            words = shlex.split(t)
+        except ValueError as e:
+            raise SetupError(f"--test {t!r}: {e}") from None
+        if not words:
+            raise SetupError("--test '': expected a program and its arguments")
+        iid = item_id(words)
+        if iid in seen:
+            raise SetupError(f"--test {t!r} given twice")
+        seen.add(iid)
+        out.append(Instance(id=iid, program=words[0], args=words[1:], variant=None, tests=[],
+                            params={}, timeout=timeout))
+    return out
+
+
+def _plan(req: RunRequest, bin_dir: Path, kvm_xcr0: int | None,
+          ) -> tuple[config.Profile, dict[str, catalog.Program], list[Instance]]:
+    try:
+        programs = catalog.load(req.configs, bin_dir)
+        if req.tests or req.profile is None:
+            profile = config.Profile(name="tests", description="--test items", runs=[])
+            matrices: dict[str, Any] = {}
+        else:
+            profile, matrices = config.load_profile(req.configs, req.profile, programs)
     except (catalog.CatalogError, config.ConfigError) as e:
         raise SetupError(str(e)) from None
-    kvm_xcr0 = opts.kvm_xcr0
-    if kvm_xcr0 is None and host["kvm_supported_xcr0"]:
-        kvm_xcr0 = int(host["kvm_supported_xcr0"], 16)
     try:
-        instances = plan.expand(profile, matrices, programs, kvm_xcr0, opts.repeat)
-        pats = [re.compile(f) for f in opts.filter]
+        if req.tests:
+            instances = instances_from_tests(req.tests, req.timeout)
+        else:
+            instances = plan.expand(profile, matrices, programs, kvm_xcr0, req.repeat)
+        pats = [re.compile(f) for f in req.filter]
     except plan.PlanError as e:
         raise SetupError(str(e)) from None
     except re.error as e:
@@ -172,13 +267,14 @@ def _plan(opts: Any, configs_dir: Path, bin_dir: Path, host: dict[str, Any],
     if pats:
         instances = [i for i in instances if any(p.search(i.id) for p in pats)]
     if not instances:
-        raise SetupError(f"profile {opts.profile} plans no instances"
+        raise SetupError(f"profile {profile.name} plans no instances"
                          f"{' matching --filter' if pats else ''}: nothing would run")
     missing = _missing_binaries(instances, bin_dir)
     if missing:
+        build = "make static" if req.lab else "make"
         raise SetupError(f"test program(s) not found or not executable in {bin_dir}: "
-                         f"{', '.join(missing)} (build them with `make`, or pass --bin DIR)")
-    return profile, programs, instances, kvm_xcr0
+                         f"{', '.join(missing)} (build them with `{build}`, or pass --bin DIR)")
+    return profile, programs, instances
 
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -216,16 +312,16 @@ def check_kvm_dev(dev: str) -> None:
         raise SetupError(f"cannot open {dev} read/write: {e.strerror}") from None
 
 
-def _preflight(opts: Any, root: Path, via: str) -> None:
+def _preflight(req: RunRequest, root: Path, via: str) -> None:
     """Reasons the run cannot start that are not in the plan (before a directory is made)."""
-    if opts.run_id is not None:
-        check_run_id(opts.run_id)
+    if req.run_id is not None:
+        check_run_id(req.run_id)
     check_results_root(root)
     if via == "parallel" and shutil.which("parallel") is None:
         raise SetupError("--via parallel: GNU parallel is not installed (Debian package "
                          "'parallel')")
-    if not opts.sshloginfile:          # remote hosts: their own /dev/kvm, checked there
-        check_kvm_dev(opts.kvm_dev)
+    if not req.sshloginfile and not req.lab:  # remote hosts and labs: /dev/kvm is theirs
+        check_kvm_dev(req.kvm_dev)
 
 
 def _new_run_dir(root: Path, run_id: str) -> Path:
@@ -242,43 +338,88 @@ def _new_run_dir(root: Path, run_id: str) -> Path:
     return run_dir
 
 
-def execute(opts: Any) -> int:
-    # resolved once: out/bin is a symlink another build may move while this run goes on
-    configs_dir, bin_dir, root = Path(opts.configs), Path(opts.bin).resolve(), Path(opts.results)
-    host = hostinfo.describe(opts.tier)
-    via = "parallel" if opts.sshloginfile else opts.via
+def record_finish(run: runstate.Run, logs_dir: Path, inst: Instance, out: Outcome,
+                  host_splats: Iterable[kmsg.Splat] = ()) -> str:
+    """Record a finished instance from its log and Outcome, final: with the splats of this
+    host's kernel log read so far, and those its executor saw in a lab guest's kernel log
+    while it ran (Outcome.splats). Returns its verdict."""
     try:
-        _preflight(opts, root, via)
-        profile, programs, instances, kvm_xcr0 = _plan(opts, configs_dir, bin_dir, host)
-        run_id = opts.run_id or _run_id(opts.profile, root)
+        text = (logs_dir / f"{inst.id}.log").read_text(errors="replace")
+    except OSError:
+        text = ""
+    guest = [kmsg.Splat(line=line, time=time.time(), instances=[inst.id]) for line in out.splats]
+    entry = runstate.record_finish(run, inst, out, text, [*host_splats, *guest])
+    runstate.record_splats(run, guest)
+    return entry.verdict or V.ERROR
+
+
+def execute(req: RunRequest) -> int:
+    # resolved once: out/bin is a symlink another build may move while this run goes on
+    bin_dir, root = req.bin_dir.resolve(), req.results
+    via = "parallel" if req.sshloginfile else req.via
+    lab = None
+    try:
+        _preflight(req, root, via)
+        if req.lab:
+            lab = labrun.Session(req.lab, req.append, req.quiet)
+            host = lab.host()
+        else:
+            host = hostinfo.describe(req.tier)
+        kvm_xcr0 = req.kvm_xcr0
+        if kvm_xcr0 is None and host["kvm_supported_xcr0"]:
+            kvm_xcr0 = int(host["kvm_supported_xcr0"], 16)
+        profile, programs, instances = _plan(req, bin_dir, kvm_xcr0)
+        if lab is not None:
+            lab.get_kernel(req.kernel)
+            via = f"lab-{lab.lab.name}"
+        run_id = req.run_id or _run_id(profile.name, root)
         run_dir = _new_run_dir(root, run_id)
+    except labrun.LabError as e:
+        err(f"lab error: {e}")
+        return V.EXIT_ERROR
     except SetupError as e:
         for line in str(e).splitlines():
             err(line)
         return V.EXIT_ERROR
     for name in sorted({i.program for i in instances}):
-        if not programs[name].filters:
+        if name in programs and not programs[name].filters:
             err(f"note: {name}'s kselftest harness has no test filters (6.1 and older): each "
                 "of its instances runs every test, and its variants and tests can't be chosen")
-    jobs = opts.jobs if opts.jobs is not None else (profile.jobs or os.cpu_count() or 1)
-    options = {"argv": sys.argv, "via": via, "jobs": jobs, "repeat": opts.repeat or
-               profile.repeat, "sshloginfile": opts.sshloginfile, "kvm_xcr0_for_plan":
-               None if kvm_xcr0 is None else f"{kvm_xcr0:#x}"}
+    jobs = 1 if lab else req.jobs if req.jobs is not None else (profile.jobs or os.cpu_count()
+                                                                 or 1)
+    options = {"argv": sys.argv, "via": via, "jobs": jobs, "repeat": req.repeat or
+               profile.repeat, "sshloginfile": req.sshloginfile, "kvm_xcr0_for_plan":
+               None if kvm_xcr0 is None else f"{kvm_xcr0:#x}",
+               "require_exercised": req.require_exercised}
     progs_json = {n: {"source": p.source, "filters": p.filters,
                       "fixtures": [{"name": f.name, "variants": f.variants, "tests": f.tests}
                                    for f in p.fixtures]}
                   for n, p in programs.items()}
     run = runstate.new_run(run_id, profile.name, profile.description, host, instances,
                            str(bin_dir), options, progs_json)
-    if via == "parallel" and opts.sshloginfile:
-        hosts = _remote_hosts(Path(opts.sshloginfile))
+    if via == "parallel" and req.sshloginfile:
+        hosts = _remote_hosts(Path(req.sshloginfile))
         run["kernel_log"]["remote_hosts"] = {h: "not reached yet" for h in hosts}
         run["kernel_log"]["unwatched_hosts"] = hosts
     _link_latest(root, run_id)
     artifacts.write_all(run, run_dir)
     print(f"kvmfpu: run {run_id}: {len(instances)} instance(s) of profile {profile.name} "
           f"via {via}, {jobs} at a time; results in {run_dir}", file=sys.stderr)
-    return _execute(opts, run, run_dir, instances, bin_dir, via, jobs)
+    return _execute(req, run, run_dir, instances, bin_dir, via, jobs, lab)
+
+
+def require_exercised(run: dict[str, Any]) -> None:
+    """--require-exercised: a run that did not exercise every component its tier can test (a
+    lab's configs/labs/ `exercises`; on a host, those of the XCR0 it was planned for) is an
+    error, exit 2, with the reason in run.json: decided before its last write."""
+    lab, kvm = run["host"].get("lab"), run["options"].get("kvm_xcr0_for_plan")
+    want = lab.get("exercises", []) if lab else xcr0.names(int(kvm, 16)) if kvm else []
+    done = {c for e in run["instances"] if e.get("status") == "done"
+            for c in e.get("exercised", [])}
+    missing = [c for c in want if c not in done]
+    if missing and not run.get("error"):
+        run["error"] = (f"not exercised although the tier can: {','.join(missing)} "
+                        "(--require-exercised)")
 
 
 def _remote_hosts(sshloginfile: Path) -> list[str]:
@@ -291,8 +432,8 @@ def _remote_hosts(sshloginfile: Path) -> list[str]:
     return [h for h in hosts if h]
 
 
-def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Instance],
-             bin_dir: Path, via: str, jobs: int) -> int:
+def _execute(req: RunRequest, run: dict[str, Any], run_dir: Path, instances: list[Instance],
+             bin_dir: Path, via: str, jobs: int, lab: labrun.Session | None) -> int:
     stop = threading.Event()
     progress = Progress(len(instances), sys.stderr)
     saver = Saver(run, run_dir)
@@ -304,10 +445,12 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         stop.set()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    watcher = kmsg.Watcher(opts.kmsg, progress.active)
-    watcher.start()
-    run["kernel_log"].update(watched=watcher.error is None, path=opts.kmsg,
-                             error=watcher.error)
+    # a lab reads its guest's kernel log per instance (Outcome.splats), not this host's
+    watcher = kmsg.Watcher(req.kmsg if lab is None else "", progress.active)
+    if lab is None:
+        watcher.start()
+        run["kernel_log"].update(watched=watcher.error is None, path=req.kmsg,
+                                 error=watcher.error)
     started = time.monotonic()
 
     def on_start(inst: Instance) -> None:
@@ -316,28 +459,30 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         saver.changed()               # run.json shows what is running right now
 
     def on_finish(inst: Instance, out: Outcome) -> None:
-        try:
-            text = (run_dir / "logs" / f"{inst.id}.log").read_text(errors="replace")
-        except OSError:
-            text = ""
-        watcher.poll()     # the kernel log up to now: its verdict is final when recorded
-        entry = runstate.record_finish(run, inst, out, text, watcher.splats)
-        progress.finish(inst.id, entry.verdict or V.ERROR)
+        if lab is None:
+            watcher.poll()  # this host's kernel log up to now: the verdict is final when recorded
+        progress.finish(inst.id, record_finish(run, run_dir / "logs", inst, out,
+                                               watcher.splats))
         saver.changed()
 
     token = proctree.run_token(run["run_id"])
     run["options"]["instance_mark"] = f"{proctree.MARK}={token}/"   # + instance id
     try:
-        if via == "parallel":
-            problem = gnuparallel.run(instances, bin_dir, run_dir, jobs,
-                                      Path(opts.sshloginfile) if opts.sshloginfile else None,
-                                      on_start, on_finish, stop, token, progress.tick)
-            if problem:
-                run["error"] = problem
-                err(problem)
+        if lab is not None:
+            executor: Any = lab.executor
+        elif via == "parallel":
+            executor = gnuparallel.Executor(Path(req.sshloginfile) if req.sshloginfile
+                                            else None)
         else:
-            pool.run(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop,
-                     token, progress.tick)
+            executor = pool.run
+        executor(instances, bin_dir, run_dir / "logs", jobs, on_start, on_finish, stop, token,
+                 progress.tick)
+        if lab is not None:
+            lab.record(run)       # the guest's kernel and CPU; a lab error is run["error"]
+        elif getattr(executor, "error", None):
+            run["error"] = executor.error
+        if run.get("error"):
+            err(run["error"])
         run["status"] = "interrupted" if run["cut_short"] else "complete"
     except BaseException as e:  # a crash of the runner itself: keep what finished
         run["status"] = "aborted"
@@ -348,7 +493,8 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
         left = proctree.kill_descendants()   # orphans that lost their mark, if any
         if left:
             err(f"processes {' '.join(map(str, left))} survived SIGKILL (uninterruptible?)")
-        watcher.stop()
+        if lab is None:
+            watcher.stop()
         progress.close()
         for s, h in old.items():
             signal.signal(s, h)
@@ -358,11 +504,16 @@ def _execute(opts: Any, run: dict[str, Any], run_dir: Path, instances: list[Inst
             (run_dir / "dmesg.txt").write_text("\n".join(watcher.lines) + "\n")
         runstate.record_splats(run, watcher.splats)
         runstate.interrupt_running(run, "started but no result came back")
+        if req.require_exercised and run["status"] == "complete":
+            require_exercised(run)
         run["finished"] = runstate.now_iso()
         run["duration"] = round(time.monotonic() - started, 3)
         artifacts.write_all(run, run_dir)
-    if opts.ktap:
+    if req.ktap:
         sys.stdout.write((run_dir / "results.ktap").read_text())
-    print(artifacts.summary_text(run), file=sys.stderr)
+    text = artifacts.summary_text(run)
+    if run.get("error") and run["summary"]["exit_code"] == V.EXIT_ERROR:
+        text += f": {run['error']}"    # the reason for exit 2 in run.json
+    print(text, file=sys.stderr)
     print(f"results: {run_dir}/report.html", file=sys.stderr)
     return int(run["summary"]["exit_code"])

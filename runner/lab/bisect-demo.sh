@@ -9,7 +9,7 @@
 #    (tag demo-bad is the last one).
 # 2. Builds the base once (x86_64_defconfig + configs/labs/kernel.config, KVM built in; ~14
 #    minutes on 2 cores, niced) so each bisect step is an incremental build.
-# 3. Runs `runner/kvmfpu-lab bisect --good demo-good --bad demo-bad` with the swap tests in the
+# 3. Runs `runner/kvmfpu bisect --good demo-good --bad demo-bad` with the swap tests in the
 #    lab, and checks that it names the breaking commit. Exit 0 if it does.
 # Needs: runner/lab/deps.sh --kernel, linux-source-6.12, and `make static` (out/static).
 set -euo pipefail
@@ -87,7 +87,7 @@ if [ ! -f "$build/arch/x86/boot/bzImage" ]; then
 	g checkout -q demo-good
 	echo "demo: first build of the base (about 14 minutes on 2 cores, niced)"
 	start=$(date +%s)
-	python3 "$repo/runner/kvmfpu-lab" build-kernel --kernel-tree "$tree" --build-dir "$build"
+	python3 "$repo/runner/kvmfpu" build-kernel --kernel-tree "$tree" --build-dir "$build"
 	echo "demo: base build took $(( $(date +%s) - start )) s"
 fi
 g checkout -q demo-bad
@@ -95,7 +95,7 @@ g checkout -q demo-bad
 
 [ -x "$repo/out/static/kvmfpu_swap_test" ] || { echo "run make static first" >&2; exit 2; }
 out=$work/bisect.out
-python3 "$repo/runner/kvmfpu-lab" bisect --kernel-tree "$tree" --build-dir "$build" \
+python3 "$repo/runner/kvmfpu" bisect --kernel-tree "$tree" --build-dir "$build" \
 	--good demo-good --bad demo-bad --lab "$lab" --test kvmfpu_swap_test \
 	--steps-dir "$work/steps-$(date +%Y%m%d-%H%M%S)" | tee "$out"
 want=$(g rev-parse --short=12 demo-breaking)

@@ -8,7 +8,7 @@ diagnostics of its failing checks.
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import re
 import subprocess
@@ -17,23 +17,23 @@ import time
 import traceback
 from pathlib import Path
 
-from runner import verdicts as V
+from runner import run, verdicts as V
 from runner.lab.labs import REPO
 
 GOOD, BAD, UNTESTABLE = 0, 1, 125
 STEP_LOG = "bisect-steps.jsonl"
+ABORT = 128  # git bisect run stops on exit codes above 127
 
 
-def add_parsers(sub: argparse._SubParsersAction, add_run_args) -> None:
-    step = sub.add_parser("bisect-step", help="one `git bisect run` step (0 good, 1 bad, 125)")
-    add_run_args(step)
-    step.add_argument("--steps-dir", type=Path,
-                      help="keep each step's results here, one directory per commit")
-    whole = sub.add_parser("bisect", help="bisect a kernel tree between a good and a bad commit")
-    add_run_args(whole)
-    whole.add_argument("--good", required=True)
-    whole.add_argument("--bad", required=True)
-    whole.add_argument("--steps-dir", type=Path)
+@dataclasses.dataclass
+class BisectRequest:
+    """A bisection (or one step of it): the lab run each commit gets (its kernel spec names
+    the tree and build directory), where the steps' runs go, and the range."""
+    run: run.RunRequest
+    tree: Path | None = None        # default: the current directory
+    steps_dir: Path | None = None
+    good: str = ""
+    bad: str = ""
 
 
 def git(tree: Path, *args: str, check: bool = True) -> str:
@@ -47,48 +47,73 @@ def step_code(lab_exit: int) -> int:
     return {V.EXIT_PASS: GOOD, V.EXIT_FAIL: BAD}.get(lab_exit, UNTESTABLE)
 
 
-def forward_args(a: argparse.Namespace) -> list[str]:
-    """The lab arguments of a `bisect` command line, for its `bisect-step`s."""
-    out = ["--lab", a.lab, "--timeout", str(a.timeout), "--bin-dir", str(a.bin_dir.resolve())]
-    for t in a.tests:
+def step_args(req: BisectRequest, tree: Path, steps: Path) -> list[str]:
+    """The `kvmfpu bisect-step` arguments that repeat `req` at each commit."""
+    r, k = req.run, req.run.kernel
+    out = ["--lab", str(r.lab), "--kernel-tree", str(tree), "--steps-dir", str(steps),
+           "--bin", str(r.bin_dir.absolute()), "--configs", str(r.configs.absolute()),
+           "--timeout", str(r.timeout)]
+    for t in r.tests:
         out += ["--test", t]
-    if a.profile:
-        out += ["--profile", a.profile]
-    if a.kvm_xcr0:
-        out += ["--kvm-xcr0", a.kvm_xcr0]
-    if a.build_dir:
-        out += ["--build-dir", str(a.build_dir.resolve())]
-    if a.kasan:
+    if r.profile and not r.tests:
+        out += ["--profile", r.profile]
+    for f in r.filter:
+        out += ["--filter", f]
+    if r.repeat is not None:
+        out += ["--repeat", str(r.repeat)]
+    if r.kvm_xcr0 is not None:
+        out += ["--kvm-xcr0", f"{r.kvm_xcr0:#x}"]
+    if k.build_dir:
+        out += ["--build-dir", str(k.build_dir.absolute())]
+    if k.kasan:
         out.append("--kasan")
+    if r.append:
+        out += ["--append", r.append]
+    if r.require_exercised:
+        out.append("--require-exercised")
     return out
 
 
-def run_step(a: argparse.Namespace) -> int:
-    from runner.lab import build, cli
-    tree = (a.kernel_tree or Path.cwd()).resolve()
+def run_step(req: BisectRequest) -> int:
+    from runner.lab import build
+    tree = (req.tree or Path.cwd()).resolve()
     commit = git(tree, "rev-parse", "--short=12", "HEAD", check=False) or "unknown"
-    steps = (a.steps_dir or REPO / "results" / "bisect").resolve()
-    a.results = steps / commit
+    steps = (req.steps_dir or REPO / "results" / "bisect").resolve()
+    run_id = run.unused_name(steps, commit)   # a commit tested twice: two runs
     started = time.monotonic()
     print(f"bisect-step: {commit} {git(tree, 'log', '-1', '--format=%s', check=False)}",
           flush=True)
+    k = req.run.kernel
     try:
-        kern = build.build(tree, a.build_dir, kasan=a.kasan)
+        kern = build.build(tree, k.build_dir, kasan=k.kasan)
     except build.BuildError as e:
         print(f"bisect-step: build failed, untestable: {e}", file=sys.stderr)
         code, lab_exit = UNTESTABLE, None
     else:
-        a.kernel, a.modules, a.kernel_tree = kern.image, None, None
-        lab_exit = cli.cmd_lab(a)
+        spec = dataclasses.replace(k, image=kern.image, modules=None, tree=None)
+        lab_exit = run.execute(dataclasses.replace(req.run, kernel=spec, results=steps,
+                                                   run_id=run_id))
         code = step_code(lab_exit)
     rec = {"commit": commit, "code": code, "lab_exit": lab_exit,
-           "seconds": round(time.monotonic() - started, 1), "results": str(a.results)}
+           "seconds": round(time.monotonic() - started, 1), "results": str(steps / run_id)}
     steps.mkdir(parents=True, exist_ok=True)
     with open(steps / STEP_LOG, "a") as f:
         f.write(json.dumps(rec) + "\n")
     print(f"bisect-step: {commit} -> {({GOOD: 'good', BAD: 'bad'}).get(code, 'skip (125)')} "
           f"in {rec['seconds']} s", flush=True)
     return code
+
+
+def step(req: BisectRequest) -> int:
+    """`bisect-step`: a harness bug or a Ctrl-C is no verdict on the commit: stop."""
+    try:
+        return run_step(req)
+    except KeyboardInterrupt:
+        return ABORT
+    except Exception:
+        traceback.print_exc()
+        print("bisect-step: internal error, aborting the bisection", file=sys.stderr)
+        return ABORT
 
 
 FIRST_BAD = re.compile(r"^([0-9a-f]{7,40}) is the first bad commit", re.M)
@@ -99,30 +124,28 @@ def first_bad(output: str) -> str | None:
     return m.group(1) if m else None
 
 
-def failing_diagnostics(results_dir: Path) -> list[str]:
-    """What failed in a step's lab run: each failing instance with its diagnostics."""
+def failing_diagnostics(run_dir: Path) -> list[str]:
+    """What failed in a step's run: kernel splats, each failing instance with its
+    diagnostics and the lines of its log that say what differed."""
     try:
-        data = json.loads((results_dir / "lab.json").read_text())
+        data = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
-        return [f"(no lab.json in {results_dir})"]
-    out = []
-    for s in data.get("boot_splats", []):
-        out += [f"kernel {s['kind']} during boot:"] + ["  " + ln for ln in s["lines"][:20]]
-    for i in data.get("instances", []):
-        if i["verdict"] != V.PASS and i["verdict"] != V.SKIP:
+        return [f"(no run.json in {run_dir})"]
+    out = [f"kernel log: {s['line']} (while running: {', '.join(s['instances'])})"
+           for s in data["kernel_log"]["splats"]]
+    for i in data["instances"]:
+        if i.get("verdict") in (V.FAIL, V.ERROR, V.INTERRUPTED):
             out.append(f"{i['verdict'].upper()} {i['id']}")
-            out += [f"  {d}" for d in i["diagnostics"]]
-            log = results_dir / "logs" / f"{i['id']}.log"
+            out += [f"  {d}" for d in i.get("diagnostics", [])]
+            log = run_dir / i["log"]
             if log.is_file():
                 out += ["  | " + ln for ln in log.read_text().splitlines()
                         if ln.startswith(("not ok", "# kvmfpu-mismatch", "# kvmfpu-replay"))
                         or "FAIL" in ln or "Expected" in ln][:30]
-            for s in i.get("splats", []):
-                out += ["  | " + ln for ln in s["lines"][:20]]
     return out
 
 
-LIVE = ("bisect-step:", "lab ", "build:", "Bisecting:")
+LIVE = ("bisect-step:", "lab ", "build:", "Bisecting:", "kvmfpu: run ")
 
 
 def _run_logged(cmd: list[str], log_path: Path) -> str:
@@ -142,9 +165,9 @@ def _run_logged(cmd: list[str], log_path: Path) -> str:
     return "".join(out)
 
 
-def run_bisect(a: argparse.Namespace) -> int:
-    tree = (a.kernel_tree or Path.cwd()).resolve()
-    steps = (a.steps_dir or REPO / "results" / f"bisect-{time.strftime('%Y%m%d-%H%M%S')}")
+def run_bisect(req: BisectRequest) -> int:
+    tree = (req.tree or Path.cwd()).resolve()
+    steps = (req.steps_dir or REPO / "results" / f"bisect-{time.strftime('%Y%m%d-%H%M%S')}")
     steps = steps.resolve()
     steps.mkdir(parents=True, exist_ok=True)
     if git(tree, "status", "--porcelain", "--untracked-files=no"):
@@ -152,10 +175,10 @@ def run_bisect(a: argparse.Namespace) -> int:
               file=sys.stderr)
         return V.EXIT_ERROR
     started = time.monotonic()
-    step_cmd = [sys.executable, str(REPO / "runner" / "kvmfpu-lab"), "bisect-step", "--kernel-tree",
-                str(tree), "--steps-dir", str(steps)] + forward_args(a)
+    step_cmd = [sys.executable, str(REPO / "runner" / "kvmfpu"), "bisect-step",
+                *step_args(req, tree, steps)]
     git(tree, "bisect", "reset", check=False)
-    git(tree, "bisect", "start", a.bad, a.good)
+    git(tree, "bisect", "start", req.bad, req.good)
     try:
         output = _run_logged(["git", "-C", str(tree), "bisect", "run", *step_cmd],
                              steps / "bisect-run.log")
@@ -176,22 +199,8 @@ def run_bisect(a: argparse.Namespace) -> int:
     short = git(tree, "rev-parse", "--short=12", bad, check=False)
     subject = git(tree, "log", "-1", "--format=%s", bad, check=False)
     print(f"first bad commit: {short} {subject}")
-    for line in failing_diagnostics(steps / short):
+    where = next((Path(r["results"]) for r in reversed(recs)
+                  if r["commit"] == short and r.get("results")), steps / short)
+    for line in failing_diagnostics(where):
         print("  " + line)
     return 0
-
-
-ABORT = 128  # git bisect run stops on exit codes above 127
-
-
-def dispatch(a: argparse.Namespace) -> int:
-    if a.cmd == "bisect-step":
-        try:
-            return run_step(a)
-        except KeyboardInterrupt:
-            return ABORT
-        except Exception:  # a bug in the harness is no verdict on the commit: stop
-            traceback.print_exc()
-            print("bisect-step: internal error, aborting the bisection", file=sys.stderr)
-            return ABORT
-    return run_bisect(a)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from runner import proctree
 from runner.lab import protocol
@@ -22,6 +24,7 @@ class BootResult:
     console: str            # kernel console (ttyS0)
     channel: str            # result channel (ttyS1)
     how: str                # exited | done | panic | boot-timeout | test-timeout | wall-timeout
+                            # | interrupted (the run was stopped)
     returncode: int | None  # the emulator's (-9 when the supervisor killed it)
     wall: float             # seconds
     emulator_log: str       # the emulator's own stdout/stderr (tail)
@@ -68,8 +71,12 @@ def _watch(channel: str, console: str, started: float, now: float, boot_timeout:
 
 def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
         boot_timeout: float, wall_timeout: float, cwd: Path | None = None,
-        poll: float = 0.2) -> BootResult:
-    """Start `cmd` (which writes the two serial ports to the given files) and supervise it."""
+        poll: float = 0.2, on_poll: Callable[[str, str], None] | None = None,
+        stop: threading.Event | None = None) -> BootResult:
+    """Start `cmd` (which writes the two serial ports to the given files) and supervise it.
+
+    on_poll(channel, console) sees both serial logs so far at every poll; `stop` being set
+    kills the emulator (how = interrupted)."""
     for p in (console_path, channel_path):
         p.unlink(missing_ok=True)
     log_path = workdir / "emulator.log"
@@ -89,19 +96,26 @@ def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
                 how = how or "exited"
                 break
             now = time.monotonic()
+            if stop is not None and stop.is_set():
+                how = how or "interrupted"
+                _kill(proc, mark)
+                break
             if stop_at is not None and now >= stop_at:
                 _kill(proc, mark)
                 break
+            channel, console = _read(channel_path), _read(console_path)
+            if on_poll is not None:
+                on_poll(channel, console)
             if stop_at is None:
-                why = _watch(_read(channel_path), _read(console_path), started, now,
-                             boot_timeout, wall_timeout, test_seen)
+                why = _watch(channel, console, started, now, boot_timeout, wall_timeout,
+                             test_seen)
                 if why in ("done", "panic"):
                     how, stop_at = why, now + GRACE
                 elif why is not None:
                     how = why
                     _kill(proc, mark)
                     break
-            elif POWER_DOWN in _read(console_path):
+            elif POWER_DOWN in console:
                 stop_at = min(stop_at, now + 0.5)  # Bochs does not exit on ACPI power off
             time.sleep(poll)
     except BaseException:

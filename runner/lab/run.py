@@ -1,127 +1,61 @@
-"""Run planned instances inside a lab guest and turn what came back into verdicts.
+"""The lab executor: one boot of a lab runs a run's instances, with pool.run's signature.
 
-Each instance gets the same verdict it would get on the host (runner.evaluate on its KTAP and
-exit status); on top of that a kernel splat while it ran fails it, and a guest that never got
-to run it, or died under it without a splat, is a lab error (exit 2), never a pass.
+The guest's /init runs the plan and reports each program on the result channel
+(protocol.py); each instance is started and finished (on_start, on_finish) as the guest
+reports it, with its KTAP in its log file and the kernel splats logged while it ran in its
+Outcome, so the runner records it exactly as a host instance. A guest that never booted, or
+died, is a lab error: every instance it did not finish is an error or interrupted, never a
+pass.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import shutil
+import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from runner import evaluate as evaluate_mod, ktap, verdicts as V
-from runner.evaluate import Outcome, evaluate
-from runner.lab import boot, initramfs, protocol, qemu, splats
+from runner import hostinfo
+from runner.evaluate import Outcome
+from runner.lab import boot, build, initramfs, kernel as K, labs, protocol, qemu, splats
 from runner.lab.kernel import Kernel, kvm_modules
 from runner.lab.labs import Lab
 from runner.plan import Instance
 
 CONSOLE_TAIL = 40
-_XCR0 = re.compile(r"kvmfpu-env:.*\bkvm_xcr0=(0x[0-9a-fA-F]+)")
 
 
 class LabError(Exception):
     """The lab cannot run at all here (missing tool, kernel, binary, /dev/kvm)."""
 
 
-@dataclasses.dataclass
-class InstanceRun:
-    instance: Instance
-    verdict: str
-    diagnostics: list[str]
-    output: str = ""
-    outcome: Outcome | None = None
-    splats: list[splats.Splat] = dataclasses.field(default_factory=list)
-    exercised: list[str] = dataclasses.field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        o = self.outcome
-        return {"id": self.instance.id, "program": self.instance.program,
-                "args": self.instance.args, "verdict": self.verdict,
-                "diagnostics": self.diagnostics, "exercised": self.exercised,
-                "returncode": o.returncode if o else None, "signal": o.signal if o else None,
-                "timed_out": o.timed_out if o else False,
-                "duration": o.duration if o else None,
-                "splats": [s.to_json() for s in self.splats]}
+@contextlib.contextmanager
+def _lab_errors() -> Iterator[None]:
+    """A lab that cannot start, whatever the reason, is a LabError (exit 2)."""
+    try:
+        yield
+    except (K.KernelError, labs.LabConfigError, build.BuildError) as e:
+        raise LabError(str(e)) from None
 
 
 @dataclasses.dataclass
-class LabRun:
-    lab: Lab
-    kernel: Kernel
-    result: boot.BootResult
-    report: protocol.GuestReport
-    instances: list[InstanceRun]
-    boot_splats: list[splats.Splat]
-    lab_error: str | None
-    console_tail: list[str]
+class LabInfo:
+    """What one boot told about the lab, for the run record (tier, kernel, CPU, errors)."""
+    report: protocol.GuestReport = dataclasses.field(default_factory=protocol.GuestReport)
+    boot: boot.BootResult | None = None
+    error: str | None = None                  # the lab error: the run could not finish
+    boot_splats: list[splats.Splat] = dataclasses.field(default_factory=list)
     ignored_splats: list[splats.Splat] = dataclasses.field(default_factory=list)
-
-    @property
-    def splat_count(self) -> int:
-        return len(self.boot_splats) + sum(len(i.splats) for i in self.instances)
-
-    @property
-    def exit_code(self) -> int:
-        return V.run_exit_code([i.verdict for i in self.instances], self.splat_count,
-                               cut_short=self.lab_error is not None)
-
-    @property
-    def exit_reason(self) -> str:
-        r = V.exit_reason([i.verdict for i in self.instances], self.splat_count,
-                          cut_short=self.lab_error is not None)
-        return f"{r} (lab error: {self.lab_error})" if self.lab_error else r
-
-    @property
-    def kvm_xcr0(self) -> str | None:
-        for i in self.instances:
-            m = _XCR0.search(i.output)
-            if m:
-                return m.group(1).lower()
-        return None
-
-    @property
-    def exercised(self) -> list[str]:
-        out: list[str] = []
-        for i in self.instances:
-            out += [c for c in i.exercised if c not in out]
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        r = self.report
-        return {
-            "lab": self.lab.name, "tier": f"lab-{self.lab.name}",
-            "quirks": self.lab.quirk_names,
-            "kernel": {"release": r.kernel or self.kernel.version, "source": self.kernel.source,
-                       "image": str(self.kernel.image)},
-            "cpu_model": r.cpu_model, "cpu_flags": r.cpu_flags, "kvm_modules": r.modules,
-            "kvm_xcr0": self.kvm_xcr0, "exercised": self.exercised,
-            "boot": {"how": self.result.how, "wall_s": self.result.wall,
-                     "guest_uptime_at_init_s": r.boot_uptime,
-                     "emulator_returncode": self.result.returncode},
-            "lab_error": self.lab_error, "console_tail": self.console_tail if self.lab_error
-            else [],
-            "boot_splats": [s.to_json() for s in self.boot_splats],
-            "ignored_boot_splats": [s.title for s in self.ignored_splats],
-            "instances": [i.to_json() for i in self.instances],
-            "exit_code": self.exit_code, "exit_reason": self.exit_reason,
-        }
+    console_tail: list[str] = dataclasses.field(default_factory=list)
 
 
 def console_tail(console: str, n: int = CONSOLE_TAIL) -> list[str]:
     lines = [ln for ln in protocol.clean(console) if ln.strip()]
     return lines[-n:]
-
-
-def _outcome(rec: protocol.TestRecord) -> Outcome:
-    rc = rec.rc
-    sig = rc - 128 if rc is not None and rc > 128 else None
-    return Outcome(returncode=None if sig else rc, signal=sig, timed_out=rec.timed_out,
-                   duration=rec.elapsed or 0.0)
 
 
 def boot_failure(result: boot.BootResult, found: list[splats.Splat]) -> str:
@@ -141,40 +75,11 @@ def boot_failure(result: boot.BootResult, found: list[splats.Splat]) -> str:
     return f"the guest never reached /init ({result.how})"
 
 
-def _console_splats(console_runs: list[tuple[str | None, list[str]]], name: str,
-                    ignore: list[re.Pattern]) -> list[splats.Splat]:
-    lines = [ln for who, run in console_runs if who == name for ln in run]
-    return splats.find(lines, ignore)
-
-
-def judge_instance(inst: Instance, rec: protocol.TestRecord,
-                   console_runs: list[tuple[str | None, list[str]]], how: str) -> InstanceRun:
-    """One program's verdict: as on the host, failed by any splat while it ran (these are
-    never ignored), an error when the guest hung under it without a splat."""
-    text = "\n".join(rec.output) + "\n"
-    doc = ktap.parse(text)
-    exercised: list[str] = []
-    for t in doc.tests:
-        exercised += [c for c in evaluate_mod.exercised(t) if c not in exercised]
-    if rec.dmesg_complete:
-        found = splats.find(rec.dmesg)
-    else:
-        found = _console_splats(console_runs, inst.id, [])
-    for s in found:
-        s.test = inst.id
-    outcome = None
-    if rec.rc is not None:
-        outcome = _outcome(rec)
-        verdict, diags = evaluate(doc, outcome, inst.timeout)
-    elif found:
-        verdict, diags = V.FAIL, ["the guest kernel died while this ran"]
-    else:
-        verdict, diags = V.ERROR, [f"the guest stopped responding while this ran ({how}); "
-                                   "no kernel splat on the console"]
-    if found:
-        verdict = V.FAIL
-        diags = diags + [f"kernel {s.kind} while this ran: {s.title}" for s in found]
-    return InstanceRun(inst, verdict, diags, text, outcome, found, exercised)
+def _outcome(rec: protocol.TestRecord) -> Outcome:
+    rc = rec.rc
+    sig = rc - 128 if rc is not None and rc > 128 else None
+    return Outcome(returncode=None if sig else rc, signal=sig, timed_out=rec.timed_out,
+                   duration=rec.elapsed or 0.0)
 
 
 def guest_error(report: protocol.GuestReport, result: boot.BootResult, console: list[str],
@@ -193,50 +98,101 @@ def guest_error(report: protocol.GuestReport, result: boot.BootResult, console: 
     return None
 
 
-def boot_splats(lab: Lab, report: protocol.GuestReport,
-                console_runs: list[tuple[str | None, list[str]]]
-                ) -> tuple[list[splats.Splat], list[splats.Splat]]:
-    """(counted, ignored) splats from before the first test. A guest that never reached /init
-    has none: its panic is the lab error, not a verdict on KVM."""
-    if not report.began:
-        return [], []
-    if report.boot_dmesg_complete:
-        found = splats.find(report.boot_dmesg)
-    else:
-        found = _console_splats(console_runs, protocol.BOOT, [])
-    rxs = [re.compile(rx) for rx in lab.ignore_boot_splats]
-    ignored = [s for s in found if any(rx.search(s.title) for rx in rxs)]
-    counted = [s for s in found if s not in ignored]
-    for s in counted:
-        s.test = protocol.BOOT
-    return counted, ignored
+def _console_lines(runs: list[tuple[str | None, list[str]]], name: str) -> list[str]:
+    return [ln for who, lines in runs if who == name for ln in lines]
 
 
-def judge(lab: Lab, kernel: Kernel, instances: list[Instance],
-          result: boot.BootResult) -> LabRun:
-    """Verdicts from what the guest reported and what the console showed."""
-    report = protocol.parse(result.channel)
-    console = protocol.clean(result.console)
-    runs = splats.attribute_console(console, protocol.PREFIX)
-    lab_error = guest_error(report, result, console, kernel)
-    counted, ignored = boot_splats(lab, report, runs)
+class _Tracker:
+    """Turns the guest's reports, as they grow, into on_start/on_finish calls."""
 
-    out: list[InstanceRun] = []
-    for inst in instances:
-        rec = report.test(inst.id)
-        if rec is None:
+    def __init__(self, lab: Lab, instances: list[Instance], logs_dir: Path,
+                 on_start: Callable[[Instance], None],
+                 on_finish: Callable[[Instance, Outcome], None], info: LabInfo):
+        self.lab, self.logs_dir, self.info = lab, logs_dir, info
+        self.on_start, self.on_finish = on_start, on_finish
+        self.by_id = {i.id: i for i in instances}
+        self.order = list(instances)
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
+        self.booted = False
+
+    def update(self, channel: str, console: str, final: bool = False) -> None:
+        if not final and protocol.PREFIX + " test-" not in channel:
+            return
+        report = protocol.parse(channel)
+        runs = splats.attribute_console(protocol.clean(console), protocol.PREFIX)
+        if not self.booted and (report.tests or final):
+            self._boot_splats(report, runs)
+        for n, rec in enumerate(report.tests):
+            inst = self.by_id.get(rec.name)
+            if inst is None or inst.id in self.finished:
+                continue
+            if inst.id not in self.started:
+                self.started.add(inst.id)
+                self.on_start(inst)
+            later = n + 1 < len(report.tests) or report.done or final
+            if rec.rc is not None and (rec.dmesg_complete or later):
+                self._finish(inst, rec, runs)
+        self.info.report = report
+
+    def _boot_splats(self, report: protocol.GuestReport,
+                     runs: list[tuple[str | None, list[str]]]) -> None:
+        """Splats before the first program: they fail the run (unless the lab lists them
+        as emulator noise). A guest that never reached /init has none: its panic is the lab
+        error, not a verdict on KVM."""
+        self.booted = True
+        if not report.began:
+            return
+        lines = (report.boot_dmesg if report.boot_dmesg_complete
+                 else _console_lines(runs, protocol.BOOT))
+        rxs = [re.compile(rx) for rx in self.lab.ignore_boot_splats]
+        for s in splats.find(lines):
+            s.test = protocol.BOOT
+            if any(rx.search(s.title) for rx in rxs):
+                self.info.ignored_splats.append(s)
+            else:
+                self.info.boot_splats.append(s)
+
+    def _finish(self, inst: Instance, rec: protocol.TestRecord,
+                runs: list[tuple[str | None, list[str]]], error: str = "",
+                interrupted: bool = False) -> None:
+        """The program's KTAP into its log, and the splats logged while it ran (dmesg read
+        after it, or the console when the guest could not read that) into its Outcome."""
+        text = "\n".join(rec.output) + "\n"
+        if error:
+            text += f"# kvmfpu-error: msg={error}\n"
+        (self.logs_dir / f"{inst.id}.log").write_text(text)
+        found = splats.find(rec.dmesg if rec.dmesg_complete
+                            else _console_lines(runs, inst.id))
+        out = _outcome(rec) if rec.rc is not None else Outcome(
+            returncode=None, interrupted=interrupted, duration=rec.elapsed or 0.0)
+        out.splats = [s.title for s in found]
+        self.finished.add(inst.id)
+        self.on_finish(inst, out)
+
+    def abandon(self, report: protocol.GuestReport, console: str, how: str,
+                lab_error: str | None) -> str | None:
+        """Instances the guest did not finish: an error when it died under one (a failure
+        if it splatted), interrupted when it never ran one. Returns the lab error."""
+        runs = splats.attribute_console(protocol.clean(console), protocol.PREFIX)
+        for inst in self.order:
+            if inst.id in self.finished:
+                continue
+            rec = report.test(inst.id)
+            if rec is not None and how == "interrupted":     # the run was stopped
+                self._finish(inst, rec, runs, interrupted=True)
+                continue
+            if rec is not None:
+                why = f"guest hung or died while running {inst.id} ({how})"
+                lab_error = lab_error or why
+                self._finish(inst, rec, runs, why)
+                continue
             why = "the lab guest never ran it" + (f" ({lab_error})" if lab_error else "")
-            out.append(InstanceRun(inst, V.INTERRUPTED, [why]))
-            continue
-        ir = judge_instance(inst, rec, runs, result.how)
-        if ir.verdict == V.ERROR and rec.rc is None:
-            lab_error = lab_error or f"guest hung or died while running {inst.id}"
-        out.append(ir)
-
-    if lab_error is None and not report.done:
-        lab_error = f"the guest stopped before finishing its plan ({result.how})"
-    tail = console_tail(result.console)
-    return LabRun(lab, kernel, result, report, out, counted, lab_error, tail, ignored)
+            (self.logs_dir / f"{inst.id}.log").write_text(f"# kvmfpu-error: msg={why}\n")
+            self.on_start(inst)
+            self.finished.add(inst.id)
+            self.on_finish(inst, Outcome(returncode=None, interrupted=True))
+        return lab_error
 
 
 def plan_entries(instances: list[Instance]) -> list[initramfs.PlanEntry]:
@@ -255,54 +211,165 @@ def preflight(lab: Lab) -> None:
         raise LabError(f"lab {lab.name}: {problem}")
 
 
-def run(lab: Lab, kernel: Kernel, instances: list[Instance], bin_dir: Path, workdir: Path,
-        log: Callable[[str], None] = print) -> LabRun:
-    """Boot `kernel` in `lab`, run `instances` from `bin_dir` inside it, judge the results."""
-    from runner.lab import bochs
+class Executor:
+    """Runs instances in one boot of `lab` with `kernel`; called as pool.run is. What the
+    boot told (guest kernel, CPU, lab error, boot splats) is in .info afterwards, the lab
+    error also in .error."""
 
-    preflight(lab)
-    workdir.mkdir(parents=True, exist_ok=True)
-    binaries = []
-    for name in sorted({i.program for i in instances}):
-        p = bin_dir / name
-        if not p.is_file():
-            raise LabError(f"{p} missing: build the static test programs with `make static`")
-        binaries.append(p)
-    module = qemu.kvm_module_for_host() if lab.kvm_module == "auto" else lab.kvm_module
-    try:
-        mods = kvm_modules(kernel, module)
-    except Exception as e:  # KernelError and I/O errors alike: the lab cannot start
-        raise LabError(str(e)) from e
-    setup = initramfs.GuestSetup(lab.name, lab.quirk_names, mods)
-    t0 = time.monotonic()
-    initrd = initramfs.write(workdir / "initrd.img", binaries, plan_entries(instances), setup)
-    log(f"lab {lab.name}: initramfs {initrd.stat().st_size // 1024} KiB in "
-        f"{time.monotonic() - t0:.1f} s; modules: {', '.join(p.name for p in mods) or 'none'}")
-    console, channel = workdir / "console.log", workdir / "channel.log"
-    budget = lab.boot_timeout + sum(i.timeout for i in instances) * boot.TEST_FACTOR + 60
-    if lab.launcher == "qemu":
-        cmd = qemu.command(lab, kernel.image, initrd, console, channel)
-        cwd = workdir
-    else:
-        cmd, cwd = bochs.prepare(lab, kernel.image, initrd, console, channel, workdir)
-    (workdir / "command.txt").write_text(" ".join(cmd) + "\n")
-    log(f"lab {lab.name}: booting {kernel.source or kernel.image}")
-    result = boot.run(cmd, workdir, console, channel, lab.boot_timeout, budget, cwd=cwd)
-    return judge(lab, kernel, instances, result)
+    def __init__(self, lab: Lab, kernel: Kernel, log: Callable[[str], None] = print):
+        self.lab, self.kernel, self.log = lab, kernel, log
+        self.info = LabInfo()
+
+    def __call__(self, instances: list[Instance], bin_dir: Path, logs_dir: Path, jobs: int,
+                 on_start: Callable[[Instance], None],
+                 on_finish: Callable[[Instance, Outcome], None], stop: threading.Event,
+                 run_token: str = "", on_tick: Callable[[], None] | None = None) -> None:
+        lab, workdir = self.lab, logs_dir.parent
+        tracker = _Tracker(lab, instances, logs_dir, on_start, on_finish, self.info)
+        try:
+            cmd, cwd, budget = self._prepare(instances, bin_dir, workdir)
+        except LabError as e:       # it cannot boot: nothing runs
+            self.info.error = str(e)
+            tracker.abandon(protocol.GuestReport(), "", "not booted", str(e))
+            return
+
+        def poll(channel: str, console: str) -> None:
+            tracker.update(channel, console)
+            if on_tick is not None:
+                on_tick()
+
+        self.log(f"lab {lab.name}: booting {self.kernel.source or self.kernel.image}")
+        result = boot.run(cmd, workdir, workdir / "console.log", workdir / "channel.log",
+                          lab.boot_timeout, budget, cwd=cwd, on_poll=poll, stop=stop)
+        tracker.update(result.channel, result.console, final=True)
+        report = self.info.report = protocol.parse(result.channel)
+        self.info.boot = result
+        error = guest_error(report, result, protocol.clean(result.console), self.kernel)
+        error = tracker.abandon(report, result.console, result.how, error)
+        if error is None and not report.done:
+            error = f"the guest stopped before finishing its plan ({result.how})"
+        self.info.error = error
+        self.info.console_tail = console_tail(result.console) if error else []
+        _write_dmesg(report, workdir)
+        if error is None:
+            (workdir / "initrd.img").unlink(missing_ok=True)  # large; kept for a closer look
+        shutil.rmtree(workdir / "iso", ignore_errors=True)
+
+    @property
+    def error(self) -> str | None:
+        return self.info.error
+
+    def _prepare(self, instances: list[Instance], bin_dir: Path,
+                 workdir: Path) -> tuple[list[str], Path, float]:
+        """The initramfs and the emulator command line; LabError if the lab cannot start."""
+        from runner.lab import bochs
+
+        lab = self.lab
+        preflight(lab)
+        binaries = []
+        for name in sorted({i.program for i in instances}):
+            p = bin_dir / name
+            if not p.is_file():
+                raise LabError(f"{p} missing: build the static test programs with "
+                               "`make static`")
+            binaries.append(p)
+        module = qemu.kvm_module_for_host() if lab.kvm_module == "auto" else lab.kvm_module
+        try:
+            mods = kvm_modules(self.kernel, module)
+        except Exception as e:  # KernelError and I/O errors alike: the lab cannot start
+            raise LabError(str(e)) from e
+        setup = initramfs.GuestSetup(lab.name, lab.quirk_names, mods)
+        t0 = time.monotonic()
+        initrd = initramfs.write(workdir / "initrd.img", binaries, plan_entries(instances),
+                                 setup)
+        self.log(f"lab {lab.name}: initramfs {initrd.stat().st_size // 1024} KiB in "
+                 f"{time.monotonic() - t0:.1f} s; modules: "
+                 f"{', '.join(p.name for p in mods) or 'none'}")
+        console, channel = workdir / "console.log", workdir / "channel.log"
+        budget = lab.boot_timeout + sum(i.timeout for i in instances) * boot.TEST_FACTOR + 60
+        if lab.launcher == "qemu":
+            cmd, cwd = qemu.command(lab, self.kernel.image, initrd, console, channel), workdir
+        else:
+            cmd, cwd = bochs.prepare(lab, self.kernel.image, initrd, console, channel, workdir)
+        (workdir / "command.txt").write_text(" ".join(cmd) + "\n")
+        return cmd, cwd, budget
 
 
-def copy_logs(lr: LabRun, workdir: Path) -> None:
-    """Per-instance output and kernel log next to the run's console and channel logs."""
-    logs = workdir / "logs"
-    logs.mkdir(exist_ok=True)
-    for i in lr.instances:
-        (logs / f"{i.instance.id}.log").write_text(i.output)
-    rep = lr.report
-    dm = ["# @boot"] + rep.boot_dmesg
-    for t in rep.tests:
+def _write_dmesg(report: protocol.GuestReport, workdir: Path) -> None:
+    """The guest's kernel log, per program, next to the console and channel logs."""
+    dm = ["# @boot"] + report.boot_dmesg
+    for t in report.tests:
         dm += [f"# {t.name}"] + t.dmesg
     (workdir / "dmesg.txt").write_text("\n".join(dm) + "\n")
-    initrd = workdir / "initrd.img"
-    if initrd.exists() and lr.exit_code == 0:
-        initrd.unlink()  # large and rebuilt every run; kept when a run needs a closer look
-    shutil.rmtree(workdir / "iso", ignore_errors=True)
+
+
+class Session:
+    """A lab run as runner/run.py drives it: the lab (checked usable here), its kernel, the
+    executor, and what the boot told, written into the run record. LabError for anything
+    that keeps the lab from starting."""
+
+    def __init__(self, name: str, append: str = "", quiet: bool = False):
+        self.log = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr))
+        with _lab_errors():
+            self.lab = labs.load(name)
+            if append:
+                self.lab.cmdline += " " + append
+            preflight(self.lab)
+        self.executor: Executor | None = None
+
+    def host(self) -> dict[str, Any]:
+        return host_record(self.lab)
+
+    def get_kernel(self, spec: K.KernelSpec) -> None:
+        """Fetch or build the kernel (after planning: a bad profile fails first)."""
+        with _lab_errors():
+            self.executor = Executor(self.lab, K.get(spec, self.log), self.log)
+
+    def record(self, run: dict[str, Any]) -> None:
+        """What the boot told, into the run record; the console's tail after a lab error."""
+        assert self.executor is not None
+        info = self.executor.info
+        record(run, info, self.executor.kernel)
+        if info.error and info.console_tail:
+            print(f"lab {self.lab.name}: lab error; console tail:", file=sys.stderr)
+            print("\n".join(f"  | {ln}" for ln in info.console_tail), file=sys.stderr)
+
+
+def host_record(lab: Lab) -> dict[str, Any]:
+    """run.json `host` of a lab run: the lab guest is the host the tests run on (what the
+    guest reports fills it in, record())."""
+    return {"hostname": f"lab-{lab.name}", "kernel": "", "kernel_version": "",
+            "machine": "x86_64", "tier": f"lab-{lab.name}",
+            "cpu": {"model": "", "fpu_features": [], "cpus": lab.smp},
+            "kvm_supported_xcr0": lab.kvm_xcr0 or None,
+            "kvm_supported_xcr0_source": f"configs/labs/{lab.name}.toml (for planning)",
+            "kvm_module": lab.kvm_module,
+            "lab": {"name": lab.name, "description": lab.description,
+                    "quirks": lab.quirk_names, "exercises": lab.exercises}}
+
+
+def record(run: dict[str, Any], info: LabInfo, kernel: Kernel) -> None:
+    """What a boot told: guest kernel and CPU, KVM's XCR0 (as the tests reported it),
+    splats before the first program, the lab error (run.json's `error`: exit 2)."""
+    r, host = info.report, run["host"]
+    host.update(kernel=r.kernel or kernel.version, kernel_version=kernel.source)
+    host["cpu"].update(model=r.cpu_model, fpu_features=[
+        f for f in hostinfo.FPU_FLAGS if f in r.cpu_flags])
+    host["kvm_module"] = ",".join(r.modules) or host["kvm_module"]
+    xcr0 = next((e["env"]["kvm_xcr0"] for e in run["instances"]
+                 if e.get("env", {}).get("kvm_xcr0")), None)
+    if xcr0:
+        host.update(kvm_supported_xcr0=xcr0,
+                    kvm_supported_xcr0_source="kvmfpu-env lines of the tests in the guest")
+    host["lab"].update(emulator_wall_s=info.boot.wall if info.boot else None,
+                       boot=info.boot.how if info.boot else None,
+                       ignored_boot_splats=[s.title for s in info.ignored_splats],
+                       console_tail=info.console_tail)
+    run["kernel_log"].update(
+        watched=r.began, path="lab guest: its kernel log after each program, and the console",
+        error=None if r.began else info.error)
+    run["kernel_log"]["splats"] += [{"line": s.title, "time": None,
+                                     "instances": [s.test or "@boot"]}
+                                    for s in info.boot_splats]
+    if info.error:
+        run["error"] = f"lab error: {info.error}"

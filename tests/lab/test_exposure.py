@@ -17,7 +17,8 @@ import time
 import unittest
 from pathlib import Path
 
-from runner.lab import bochs, cli, labs, qemu, run
+from runner import cli
+from runner.lab import bochs, labs, qemu, run
 
 TABLES = ("tcp", "tcp6", "udp", "udp6")
 TCP_LISTEN = "0A"

@@ -1,13 +1,13 @@
 """Lab host side: lab definitions, kvm-lab preflight, module lookup, builds and bisect glue."""
 from __future__ import annotations
 
-import argparse
 import lzma
 import tempfile
 import unittest
 from pathlib import Path
 
-from runner.lab import bisect, bochs, build, cli, kernel, labs, qemu
+from runner import cli, run
+from runner.lab import bisect, bochs, build, kernel, labs, qemu
 
 
 class LabsTest(unittest.TestCase):
@@ -153,19 +153,43 @@ class BisectTest(unittest.TestCase):
         self.assertEqual(bisect.first_bad(out), "abc123def4567890")
         self.assertIsNone(bisect.first_bad("bisect found nothing"))
 
-    def test_bisect_forwards_the_lab_arguments_to_each_step(self):
-        p = argparse.ArgumentParser()
-        cli.add_run_args(p)
-        a = p.parse_args(["--lab", "bochs", "--test", "kvmfpu_swap_test -v avx512",
-                          "--timeout", "60"])
-        fwd = bisect.forward_args(a)
-        self.assertEqual(fwd[:2], ["--lab", "bochs"])
-        self.assertIn("kvmfpu_swap_test -v avx512", fwd)
+    def bisect_request(self, *argv: str) -> bisect.BisectRequest:
+        opts = cli.parser().parse_args(["bisect", *argv])
+        return bisect.BisectRequest(cli.request(opts), opts.kernel_tree, opts.steps_dir,
+                                    opts.good, opts.bad)
+
+    def test_each_step_gets_the_lab_request_of_the_bisection(self):
+        """step_args() is the one place a request becomes `bisect-step` arguments: the
+        step's command line parses back into the same request (its kernel: the tree)."""
+        for argv in (["--lab", "bochs", "--test", "kvmfpu_swap_test -v avx512",
+                      "--timeout", "60"],
+                     ["--profile", "smoke", "--filter", "swap", "--repeat", "2", "--kasan",
+                      "--kvm-xcr0", "0x207", "--build-dir", "/b", "--append", "nokaslr",
+                      "--require-exercised", "--bin", "/static"]):
+            with self.subTest(argv=argv):
+                req = self.bisect_request("--good", "g", "--bad", "b", "--kernel-tree", "/t",
+                                          *argv)
+                args = bisect.step_args(req, Path("/t"), Path("/steps"))
+                step = cli.parser().parse_args(["bisect-step", *args])
+                self.assertEqual(cli.request(step), req.run)
+                self.assertEqual((step.kernel_tree, step.steps_dir),
+                                 (Path("/t"), Path("/steps")))
 
     def test_a_test_argument_becomes_one_instance(self):
-        insts = cli.instances_from_tests(["kvmfpu_swap_test -v avx --seed 2"], Path("/"), 30)
-        self.assertEqual(insts[0].id, "kvmfpu_swap_test.v.avx.seed.2")
+        """With the plan's id when it is a variant or fixture and options: a `lab --test`
+        run and a profile run compare instance by instance."""
+        insts = run.instances_from_tests(["kvmfpu_swap_test -v avx --seed 2"], 30)
+        self.assertEqual(insts[0].id, "kvmfpu_swap_test.avx.seed=2")
         self.assertEqual(insts[0].args, ["-v", "avx", "--seed", "2"])
+        for item, iid in (("kvmfpu_swap_test --xcr0 519 -v pass",
+                           "kvmfpu_swap_test.pass.xcr0=0x207"),
+                          ("kvmfpu_swap_test", "kvmfpu_swap_test"),
+                          ("kvmfpu_swap_test -r swap.avx.guest_image",
+                           "kvmfpu_swap_test.r.swap.avx.guest_image"),
+                          ("kvmfpu_swap_bench --repeats 3", "kvmfpu_swap_bench.repeats.3")):
+            self.assertEqual(run.instances_from_tests([item], 30)[0].id, iid)
+        with self.assertRaisesRegex(run.SetupError, "given twice"):
+            run.instances_from_tests(["kvmfpu_swap_test", "kvmfpu_swap_test"], 30)
 
 
 if __name__ == "__main__":

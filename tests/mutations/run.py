@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
-TESTS = ["kvmfpu_swap_test", "kvmfpu_xsave_uabi_test"]
+PROFILE = "check"     # the swap and uabi tests, as `make check` runs them
 
 
 def git(tree: Path, *args: str) -> str:
@@ -40,19 +40,18 @@ def run_one(args: argparse.Namespace, m: dict) -> tuple[str, float, str]:
     apply(tree, m)
     start = time.monotonic()
     try:
-        cmd = [str(TOP / "runner" / "kvmfpu"), "lab", "--lab", args.lab,
+        cmd = [str(TOP / "runner" / "kvmfpu"), "run", "--lab", args.lab, "--profile", PROFILE,
                "--kernel-tree", str(tree), "-q"]
         if args.build_dir:
             cmd += ["--build-dir", args.build_dir]
-        for t in TESTS:
-            cmd += ["--test", t]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=TOP)
     finally:
         git(tree, "checkout", "-q", "--", ".")
     verdict = {1: "caught", 0: "MISSED"}.get(p.returncode, f"untestable (exit {p.returncode})")
-    fails = [line.strip() for line in p.stdout.splitlines() if ": " in line and
-             line.startswith("      ")]
-    return verdict, time.monotonic() - start, fails[0] if fails else p.stdout.strip()[-200:]
+    # the runner's summary: "  FAIL <instance>: <tests> <first diagnostic>", splat lines
+    fails = [line.strip() for line in p.stderr.splitlines()
+             if line.startswith(("  FAIL ", "kernel log: "))]
+    return verdict, time.monotonic() - start, fails[0] if fails else p.stderr.strip()[-200:]
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""The command line: list, lab/bisect dispatch."""
+"""The command line: list, and the lab commands (lab, bisect) as typed requests."""
 from __future__ import annotations
 
 import io
@@ -6,6 +6,7 @@ import json
 import subprocess
 import unittest
 from contextlib import redirect_stderr
+from pathlib import Path
 from unittest import mock
 
 from runner import cli
@@ -112,20 +113,40 @@ class BadInput(TempTree):
                     self.one_line_exit_2(self.kvmfpu(*args), str(path))
 
 
-class LabDispatch(unittest.TestCase):
-    def test_missing_lab_module_is_a_clear_error(self) -> None:
-        err = io.StringIO()
-        with mock.patch("importlib.util.find_spec", return_value=None), redirect_stderr(err):
-            self.assertEqual(cli.main(["lab", "--lab", "tcg"]), 2)
-        self.assertIn("runner/lab/cli.py does not exist", err.getvalue())
+class LabCommands(unittest.TestCase):
+    """`lab`, `bisect` and `bisect-step` are commands of the one CLI, each a typed request."""
 
-    def test_lab_and_bisect_go_to_lab_cli(self) -> None:
-        fake = mock.Mock()
-        fake.main.return_value = 125
-        with mock.patch("importlib.util.find_spec", return_value=object()), \
-                mock.patch("importlib.import_module", return_value=fake):
-            self.assertEqual(cli.main(["bisect", "step", "--x"]), 125)
-        fake.main.assert_called_once_with(["bisect", "step", "--x"])
+    def test_lab_is_run_with_a_lab_and_its_test_items(self) -> None:
+        from runner import run
+        with mock.patch.object(run, "execute", return_value=0) as execute:
+            self.assertEqual(cli.main(["lab", "--lab", "tcg", "--test", "kvmfpu_swap_test -v avx",
+                                       "--results", "/tmp/x/r1", "--bin-dir", "/s"]), 0)
+        [req], _ = execute.call_args
+        self.assertEqual((req.lab, req.tests, req.results, req.run_id, req.bin_dir),
+                         ("tcg", ["kvmfpu_swap_test -v avx"], Path("/tmp/x"), "r1", Path("/s")))
+
+    def test_run_with_a_lab_boots_the_default_kernel_with_static_programs(self) -> None:
+        req = cli.request(cli.parser().parse_args(["run", "--lab", "bochs", "--profile",
+                                                   "check", "--require-exercised"]))
+        self.assertEqual((req.lab, req.profile, req.require_exercised), ("bochs", "check", True))
+        self.assertEqual(req.bin_dir, cli.DEFAULT_STATIC)
+        self.assertEqual(req.kernel, cli.KernelSpec())
+
+    def test_kernel_without_a_lab_is_bad_input(self) -> None:
+        err = io.StringIO()
+        with redirect_stderr(err):
+            self.assertEqual(cli.main(["run", "--kernel", "/boot/vmlinuz"]), 2)
+        self.assertIn("need --lab", err.getvalue())
+
+    def test_bisect_step_gets_a_typed_request(self) -> None:
+        from runner.lab import bisect
+        with mock.patch.object(bisect, "run_step", return_value=125) as step:
+            self.assertEqual(cli.main(["bisect", "step", "--lab", "tcg", "--kernel-tree", "/t",
+                                       "--test", "kvmfpu_swap_test"]), 125)
+        [req], _ = step.call_args
+        self.assertIsInstance(req, bisect.BisectRequest)
+        self.assertEqual((req.tree, req.run.lab, req.run.tests),
+                         (Path("/t"), "tcg", ["kvmfpu_swap_test"]))
 
 
 if __name__ == "__main__":

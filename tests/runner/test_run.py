@@ -168,6 +168,21 @@ class Results(TempTree):
         self.assertEqual(proc.returncode, 2)
         self.assertIn("matching --filter", proc.stderr)
 
+    def test_require_exercised_is_in_run_json_as_the_exit_2(self) -> None:
+        """Planned for XCR0 0xe7, the fake program exercises x87 and sse only: with
+        --require-exercised the run exits 2 and its run.json says so, with the reason."""
+        self.variants_profile("p", ["pass"])
+        proc, run_dir = self.run_profile("p", "--require-exercised")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        run = self.load(run_dir)
+        self.assertEqual(run["summary"]["exit_code"], 2)
+        self.assertIn("not exercised although the tier can: avx,opmask", run["error"])
+        self.assertIn("--require-exercised", proc.stderr.splitlines()[-2])
+        # what the tier can test, all exercised: a pass
+        proc, run_dir = self.run_profile("p", "--require-exercised", "--kvm-xcr0", "0x3")
+        self.assertEqual((proc.returncode, self.load(run_dir)["summary"]["exit_code"]), (0, 0),
+                         proc.stderr)
+
     def test_report_regenerates(self) -> None:
         self.variants_profile("ok", ["pass"])
         _, run_dir = self.run_profile("ok")
