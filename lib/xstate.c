@@ -154,7 +154,7 @@ void xs_layout_from_cpuid(struct xs_layout *l, xs_cpuid_fn cpuid, void *ctx)
 	}
 }
 
-static void host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
+void xs_host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
 {
 	__cpuid_count(leaf, subleaf, r[0], r[1], r[2], r[3]);
 }
@@ -163,7 +163,7 @@ void xs_layout_host(struct xs_layout *l)
 {
 	uint32_t r[4];
 
-	host_cpuid(NULL, 1, 0, r);
+	xs_host_cpuid(NULL, 1, 0, r);
 	/* Without XSAVE (CPUID.1:ECX[26]) leaf 0xD is reserved: only x87 and SSE exist. */
 	if (!(r[2] & (1u << 26))) {
 		memset(l, 0, sizeof(*l));
@@ -174,7 +174,7 @@ void xs_layout_host(struct xs_layout *l)
 		l->size[XS_SSE] = 256;
 		return;
 	}
-	xs_layout_from_cpuid(l, host_cpuid, NULL);
+	xs_layout_from_cpuid(l, xs_host_cpuid, NULL);
 }
 
 uint32_t xs_size_standard(const struct xs_layout *l, uint64_t mask)

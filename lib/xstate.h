@@ -100,6 +100,9 @@ const char *xs_name(unsigned int comp);
 /* "x87,sse,avx"; "none" for 0. Returns @buf. */
 char *xs_mask_str(uint64_t mask, char *buf, size_t len);
 
+/* The host CPU's own CPUID (an xs_cpuid_fn): values independent of the KVM under test. */
+void xs_host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4]);
+
 void xs_layout_from_cpuid(struct xs_layout *l, xs_cpuid_fn cpuid, void *ctx);
 void xs_layout_host(struct xs_layout *l);
 
