@@ -137,10 +137,19 @@ bool kvmfpu_vm_quirk(const char *name)
 	return false;
 }
 
+static bool kvm_has_bit(const struct xs_cpuid_bit *f)
+{
+	uint32_t r[4];
+
+	kvmfpu_vm_supported_leaf(f->leaf, f->subleaf, r);
+	return r[f->reg] & (1u << f->bit);
+}
+
 bool kvmfpu_vm_config_supported(const struct kvmfpu_vm_config *cfg, char *why, size_t len)
 {
 	uint64_t kvm = kvmfpu_vm_supported_xcr0(), missing = cfg->xcr0 & ~kvm;
 	char names[128];
+	unsigned int i;
 
 	if (cfg->guest == KVMFPU_VM_GUEST_AMX)
 		return kvmfpu_vm_amx_supported(why, len);
@@ -158,18 +167,18 @@ bool kvmfpu_vm_config_supported(const struct kvmfpu_vm_config *cfg, char *why, s
 			 xs_mask_str(missing, names, sizeof(names)), (unsigned long long)kvm);
 		return false;
 	}
-	if ((cfg->xcr0 & XS_BIT(XS_AVX)) && !kvmfpu_vm_kvm_has(KVMFPU_FEATURE_AVX)) {
-		snprintf(why, len, "KVM lacks AVX (CPUID.1:ECX[28])");
+	for (i = 0; i < XS_NR; i++) {
+		const struct xs_cpuid_bit *f = xs_desc(i) ? &xs_desc(i)->feature : NULL;
+
+		if (!(cfg->xcr0 & XS_BIT(i)) || !f || !f->leaf || kvm_has_bit(f))
+			continue;
+		snprintf(why, len, "KVM lacks %s (CPUID.0x%x.%u:E%cX[%u]), which %s needs",
+			 f->name, f->leaf, f->subleaf, "ABCD"[f->reg], f->bit, xs_name(i));
 		return false;
 	}
-	if ((cfg->xcr0 & XS_MASK_AVX512) && !(kvmfpu_vm_kvm_has(KVMFPU_FEATURE_AVX512F) &&
-					      kvmfpu_vm_kvm_has(KVMFPU_FEATURE_AVX512BW))) {
-		snprintf(why, len, "KVM lacks AVX512F or AVX512BW (CPUID.7.0:EBX[16,30]); "
-			 "the opmask check needs 64-bit KMOVQ");
-		return false;
-	}
-	if ((cfg->xcr0 & XS_BIT(XS_PKRU)) && !kvmfpu_vm_kvm_has(KVMFPU_FEATURE_PKU)) {
-		snprintf(why, len, "KVM lacks PKU (CPUID.7.0:ECX[3])");
+	if ((cfg->xcr0 & XS_MASK_AVX512) && !kvmfpu_vm_kvm_has(KVMFPU_FEATURE_AVX512BW)) {
+		snprintf(why, len, "KVM lacks AVX512BW (CPUID.0x7.0:EBX[30]); the opmask check "
+			 "needs 64-bit KMOVQ");
 		return false;
 	}
 	if (!cfg->xcr0_by_host && kvmfpu_vm_quirk("xsetbv_not_intercepted")) {
@@ -262,20 +271,59 @@ static void cpuid_set(uint32_t *reg, unsigned int bit, bool on)
 
 enum cpuid_reg { CPUID_EAX, CPUID_EBX, CPUID_ECX, CPUID_EDX };
 
-/* The guest CPUID bits set_guest_cpuid() decides and the checks' expected values rest on. */
-static const struct cpuid_kept_bits {
+/*
+ * The guest CPUID bits set_guest_cpuid() decides and the checks' expected values rest on,
+ * grouped by register: XSAVE, the feature flag of each component (xstate.c's table), the
+ * AVX-512 flags that follow AVX512F, and CPUID.(0xD,0):EDX:EAX.
+ */
+struct cpuid_kept_bits {
 	uint32_t leaf, subleaf;
 	enum cpuid_reg reg;
 	uint32_t mask;
-	const char *what;
-} cpuid_kept_bits[] = {
-	{ 0x1, 0, CPUID_ECX, 1u << 26 | 1u << 28, "XSAVE, AVX" },
-	{ 0x7, 0, CPUID_EBX, 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31, "AVX-512" },
-	{ 0x7, 0, CPUID_ECX, 1u << 3, "PKU" },
-	{ 0x7, 0, CPUID_EDX, 1u << 24, "AMX-TILE" },
-	{ 0xd, 0, CPUID_EAX, ~0u, "XCR0[31:0]" },
-	{ 0xd, 0, CPUID_EDX, ~0u, "XCR0[63:32]" },
+	char what[48];
 };
+
+#define MAX_KEPT	16
+
+static void kept_add(struct cpuid_kept_bits *k, unsigned int *n, uint32_t leaf, uint32_t subleaf,
+		     enum cpuid_reg reg, uint32_t mask, const char *what)
+{
+	struct cpuid_kept_bits *b;
+	unsigned int i;
+	size_t used;
+
+	for (i = 0; i < *n; i++)
+		if (k[i].leaf == leaf && k[i].subleaf == subleaf && k[i].reg == reg)
+			break;
+	if (i == *n) {
+		if (*n == MAX_KEPT)
+			kvmfpu_error("more than %u guest CPUID registers to compare", MAX_KEPT);
+		k[(*n)++] = (struct cpuid_kept_bits){ leaf, subleaf, reg };
+	}
+	b = &k[i];
+	b->mask |= mask;
+	if (strstr(b->what, what))
+		return;
+	used = strlen(b->what);
+	snprintf(b->what + used, sizeof(b->what) - used, "%s%s", used ? ", " : "", what);
+}
+
+static unsigned int cpuid_kept_bits(struct cpuid_kept_bits *k)
+{
+	unsigned int i, n = 0;
+
+	kept_add(k, &n, 0x1, 0, CPUID_ECX, 1u << 26, "XSAVE");
+	for (i = 0; i < XS_NR; i++) {
+		const struct xs_cpuid_bit *f = xs_desc(i) ? &xs_desc(i)->feature : NULL;
+
+		if (f && f->leaf)
+			kept_add(k, &n, f->leaf, f->subleaf, f->reg, 1u << f->bit, f->name);
+	}
+	kept_add(k, &n, 0x7, 0, CPUID_EBX, 1u << 17 | 1u << 30 | 1u << 31, "AVX-512");
+	kept_add(k, &n, 0xd, 0, CPUID_EAX, ~0u, "XCR0[31:0]");
+	kept_add(k, &n, 0xd, 0, CPUID_EDX, ~0u, "XCR0[63:32]");
+	return n;
+}
 
 static uint32_t cpuid_value(const struct kvm_cpuid2 *c, uint32_t leaf, uint32_t subleaf,
 			    enum cpuid_reg reg)
@@ -290,13 +338,14 @@ bool kvmfpu_vm_cpuid_kept(const struct kvm_cpuid2 *set, const struct kvm_cpuid2 
 			  char *why, size_t len)
 {
 	static const char reg_name[] = "abcd";
+	struct cpuid_kept_bits bits[MAX_KEPT];
+	unsigned int i, nr = cpuid_kept_bits(bits);
 	size_t n = 0;
-	unsigned int i;
 
 	if (len)
 		why[0] = 0;
-	for (i = 0; i < ARRAY_SIZE(cpuid_kept_bits); i++) {
-		const struct cpuid_kept_bits *b = &cpuid_kept_bits[i];
+	for (i = 0; i < nr; i++) {
+		const struct cpuid_kept_bits *b = &bits[i];
 		uint32_t s = cpuid_value(set, b->leaf, b->subleaf, b->reg) & b->mask;
 		uint32_t g = cpuid_value(got, b->leaf, b->subleaf, b->reg) & b->mask;
 
@@ -332,6 +381,41 @@ static void check_cpuid_kept(struct kvmfpu_vm *v, const struct kvm_cpuid2 *set,
 	v->allowed = (requested & kvmfpu_vm_uabi_xcr0()) | XS_MASK_FPSSE;
 }
 
+/* The register of @c that holds feature flag @f, or NULL when @c lacks the leaf. */
+static uint32_t *feature_reg(struct kvm_cpuid2 *c, const struct xs_cpuid_bit *f)
+{
+	struct kvm_cpuid_entry2 *e = (struct kvm_cpuid_entry2 *)table_entry(c, f->leaf, f->subleaf);
+
+	if (!e)
+		return NULL;
+	return f->reg == CPUID_EAX ? &e->eax : f->reg == CPUID_EBX ? &e->ebx :
+	       f->reg == CPUID_ECX ? &e->ecx : &e->edx;
+}
+
+/*
+ * Each component's feature flag (xstate.c's table) set exactly when XCR0 has a component that
+ * needs it; a leaf the vCPU's CPUID lacks stays absent (it reads as zeros).
+ */
+static void set_feature_bits(struct kvm_cpuid2 *c, uint64_t xcr0)
+{
+	const struct xs_cpuid_bit *f;
+	unsigned int i, pass;
+	uint32_t *reg;
+
+	/* Clear all first: components that share a flag (AVX-512, AMX) set it if any is on. */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < XS_NR; i++) {
+			f = xs_desc(i) ? &xs_desc(i)->feature : NULL;
+			if (!f || !f->leaf || !(reg = feature_reg(c, f)))
+				continue;
+			if (!pass)
+				*reg &= ~(1u << f->bit);
+			else if (xcr0 & XS_BIT(i))
+				*reg |= 1u << f->bit;
+		}
+	}
+}
+
 /*
  * Guest CPUID that matches the configuration: feature bits only for the components in XCR0,
  * and leaf 0xD.0 advertising exactly XCR0, which is what KVM derives the guest's permitted
@@ -348,13 +432,11 @@ static void set_guest_cpuid(struct kvmfpu_vm *v)
 	size_t size;
 
 	cpuid_set(&e1->ecx, 26, !v->cfg.xsave_hidden);
-	cpuid_set(&e1->ecx, 28, xcr0 & XS_BIT(XS_AVX));
-	cpuid_set(&e7->ebx, 16, avx512);	/* AVX512F */
+	set_feature_bits(v->vcpu->cpuid, xcr0);
+	/* AVX512DQ, AVX512BW, AVX512VL as KVM offers them, only with AVX512F. */
 	cpuid_set(&e7->ebx, 17, avx512 && (e7->ebx & (1u << 17)));
 	cpuid_set(&e7->ebx, 30, avx512 && (e7->ebx & (1u << 30)));
 	cpuid_set(&e7->ebx, 31, avx512 && (e7->ebx & (1u << 31)));
-	cpuid_set(&e7->ecx, 3, xcr0 & XS_BIT(XS_PKRU));
-	cpuid_set(&e7->edx, 24, xcr0 & XS_MASK_AMX);
 	ed->eax = (uint32_t)xcr0;
 	ed->edx = xcr0 >> 32;
 	ed->ecx = xs_size_standard(&v->layout, xcr0);

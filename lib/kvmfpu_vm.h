@@ -67,8 +67,8 @@ struct kvmfpu_vm {
 	unsigned long eintr;		/* KVM_RUN returned EINTR: a signal came in */
 };
 
-/* Components the swap guest can drive. */
-#define KVMFPU_VM_GUEST_COMPS	(XS_MASK_FPSSE | XS_BIT(XS_AVX) | XS_MASK_AVX512 | XS_BIT(XS_PKRU))
+/* Components the swap guest can drive: those guest_code/comps.c has routines for. */
+#define KVMFPU_VM_GUEST_COMPS	kvmfpu_guest_comps()
 
 /*
  * KVM_GET_SUPPORTED_CPUID, the only place kvmfpu reads it: straight from /dev/kvm on every

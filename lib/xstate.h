@@ -77,11 +77,27 @@ struct xs_regs {
 	uint8_t first;			/* number of the first register (zmm16 for Hi16_ZMM) */
 };
 
+/* A CPUID feature flag: CPUID.(@leaf, @subleaf) register @reg (0 EAX ... 3 EDX), bit @bit. */
+struct xs_cpuid_bit {
+	uint32_t leaf;
+	uint8_t subleaf;
+	uint8_t reg;
+	uint8_t bit;
+	const char *name;		/* as skip reasons name it: "AVX-512", "PKU" */
+};
+
 struct xs_comp_desc {
 	const char *name;		/* short, lower case: "avx", "zmm_hi256" */
 	const char *label;		/* as the SDM names it */
 	const struct xs_regs *regs;
 	unsigned int nr_regs;
+	/*
+	 * The feature flag that gives a guest this component: set in the guest's CPUID exactly
+	 * when XCR0 has the component, required from KVM_GET_SUPPORTED_CPUID, and checked to
+	 * have been kept by KVM (lib/kvmfpu_vm.c). None (leaf 0) for x87 and SSE, which every
+	 * guest has, and MPX, whose flag kvmfpu leaves as KVM offers it.
+	 */
+	struct xs_cpuid_bit feature;
 };
 
 /* Where each component sits, as CPUID leaf 0xD reports it. */
