@@ -14,6 +14,10 @@
  *                 Guards "KVM: x86: Constrain guest-supported xfeatures only at
  *                 KVM_GET_XSAVE{2}" (8647c52e9504) and "KVM: x86: Always enable legacy FP/SSE
  *                 in allowed user XFEATURES" (a1020a25e697).
+ *   restore_own   KVM_SET_XSAVE takes back, unchanged, the image KVM_GET_XSAVE2 just returned
+ *                 for a vCPU whose guest holds live state: what a VMM does to save and
+ *                 restore or migrate a vCPU (a KVM whose GET reports a bit its SET refuses,
+ *                 e.g. host PKRU in a non-PKU guest's XSTATE_BV, breaks it)
  *   rejects       each invalid image (unknown XSTATE_BV bit, XCOMP_BV set, reserved header
  *                 byte set, reserved MXCSR bit set) fails with EINVAL and changes nothing
  *   fuzz          seeded random XSTATE_BV and values: what KVM_GET_XSAVE2 returns follows
@@ -221,6 +225,50 @@ struct bad_image {
 	uint64_t value;		/* OR-ed in, 8 bytes little endian */
 	bool needs_sse;		/* only checked with SSE in XSTATE_BV */
 };
+
+/*
+ * restore_own. KVM_SET_XSAVE must accept any image KVM_GET_XSAVE2 produced for the same vCPU
+ * (fpu_copy_uabi_to_guest_fpstate() validates what fpu_copy_guest_fpstate_to_uabi() writes:
+ * XSTATE_BV within the vCPU's user_xfeatures, XCOMP_BV 0, valid MXCSR), and a GET after it
+ * must return the same image: every register of what the guest may have, and XSTATE_BV.
+ */
+KVMFPU_TEST_F(uabi, restore_own)
+{
+	struct pattern_key k = { .seed = opt_seed };
+	struct ximage before, after;
+	unsigned int bad;
+	int r;
+
+	bad = swap_round(&self->c, &k, CHECK_GUEST_IMAGE);
+	if (bad) {
+		print_replay(variant, "restore_own");
+		kvmfpu_fail("restore_own: KVM's image does not hold the registers the guest "
+			    "loaded (%u differ), before any restore", bad);
+	}
+	kvmfpu_vm_get_image(&self->v, &before);
+	r = kvmfpu_vm_set_image(&self->v, &before);
+	if (r) {
+		print_replay(variant, "restore_own");
+		kvmfpu_fail("restore_own: KVM_SET_XSAVE of the image KVM_GET_XSAVE2 returned "
+			    "(XSTATE_BV 0x%llx) failed: %s",
+			    (unsigned long long)ximage_xstate_bv(&before), strerror(-r));
+	}
+	kvmfpu_vm_get_image(&self->v, &after);
+	bad = swap_diff(&self->c, &before, &after, self->v.allowed, "restore_own");
+	if (ximage_xstate_bv(&after) != ximage_xstate_bv(&before)) {
+		printf("# restore_own: XSTATE_BV 0x%llx after restoring 0x%llx\n",
+		       (unsigned long long)ximage_xstate_bv(&after),
+		       (unsigned long long)ximage_xstate_bv(&before));
+		bad++;
+	}
+	ximage_free(&before);
+	ximage_free(&after);
+	if (bad) {
+		print_replay(variant, "restore_own");
+		kvmfpu_fail("restore_own: %u register(s) changed by restoring KVM's own image", bad);
+	}
+	kvmfpu_print_exercised(self->v.guest_comps);
+}
 
 /*
  * XSTATE_BV bits KVM does not support, XCOMP_BV (the uABI is the standard format), reserved
