@@ -766,14 +766,7 @@ KVMFPU_TEST_F(migrate, tiles_survive)
 
 	switch (variant->mode) {
 	case MODE_INTERCEPT:
-		KVMFPU_VM_PROGRAM(v,
-				  OP(XSETBV, .a = XCR0_TILES),
-				  OP(LDTILECFG),
-				  OP(TILELOADD),
-				  OP(EXIT, .a = 1),
-				  OP(TILESTORED),
-				  OP(STTILECFG),
-				  OP(EXIT, .a = 2));
+		tiles_program(v);
 		break;
 	case MODE_PASSTHROUGH:
 		KVMFPU_VM_PROGRAM(v,
