@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fpu_vm.h"
+#include "kvmfpu_vm.h"
 #include "pattern.h"
 #include "report.h"
 #include "swap_round.h"
@@ -42,36 +42,38 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void pick_config(struct fpu_config *cfg)
+static void pick_config(struct kvmfpu_vm_config *cfg)
 {
 	char why[512];
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->xcr0 = kvm_supported_xcr0() & FPU_GUEST_COMPS;
+	cfg->xcr0 = kvmfpu_vm_supported_xcr0() & KVMFPU_VM_GUEST_COMPS;
 	cfg->xcr0_by_host = true;
-	if (!fpu_config_supported(cfg, why, sizeof(why))) {
+	if (!kvmfpu_vm_config_supported(cfg, why, sizeof(why))) {
 		cfg->xcr0 = XS_MASK_FPSSE;
 		cfg->xsave_hidden = true;
 	}
 }
 
 /* Bare KVM_RUN round trips per second. */
-static double bench_bare(const struct fpu_config *cfg, double seconds)
+static double bench_bare(const struct kvmfpu_vm_config *cfg, double seconds)
 {
-	struct fpu_vm v;
+	struct kvmfpu_vm_config bare = *cfg;
+	struct kvmfpu_vm v;
 	unsigned long n = 0;
 	double t0, t;
 
-	fpu_vm_create(&v, cfg, KVMFPU_GUEST_BARE);
+	bare.guest = KVMFPU_VM_GUEST_BARE;
+	kvmfpu_vm_create(&v, &bare);
 	t0 = now();
 	do {
 		for (int i = 0; i < 1000; i++)
-			if (fpu_vm_run(&v, NULL, NULL, 0) != KVMFPU_STAGE_BARE)
+			if (kvmfpu_vm_run(&v) != KVMFPU_STAGE_BARE)
 				kvmfpu_error("bare guest reported an unexpected stage");
 		n += 1000;
 		t = now();
 	} while (t - t0 < seconds);
-	fpu_vm_destroy(&v);
+	kvmfpu_vm_destroy(&v);
 	return n / (t - t0);
 }
 
@@ -79,16 +81,16 @@ static double bench_bare(const struct fpu_config *cfg, double seconds)
  * Swap cycles per second with @checks; every cycle's checks must pass. With no checks the
  * cycle is the guest's fill and save and the two exits alone.
  */
-static double bench_swap(const struct fpu_config *cfg, double seconds, unsigned int checks,
+static double bench_swap(const struct kvmfpu_vm_config *cfg, double seconds, unsigned int checks,
 			 uint64_t *host_mask)
 {
 	struct pattern_key k = { .seed = 1 };
 	struct swap_ctx c;
-	struct fpu_vm v;
+	struct kvmfpu_vm v;
 	unsigned long n = 0;
 	double t0, t;
 
-	fpu_vm_create(&v, cfg, KVMFPU_GUEST_SWAP);
+	kvmfpu_vm_create(&v, cfg);
 	if (swap_ctx_init(&c, &v))
 		kvmfpu_error("cannot allocate the host register images");
 	c.quiet = true;
@@ -103,7 +105,7 @@ static double bench_swap(const struct fpu_config *cfg, double seconds, unsigned 
 		t = now();
 	} while (t - t0 < seconds);
 	swap_ctx_free(&c);
-	fpu_vm_destroy(&v);
+	kvmfpu_vm_destroy(&v);
 	return n / (t - t0);
 }
 
@@ -157,7 +159,7 @@ static void require_kvm_to_measure(void)
 	if (fd < 0)
 		kvmfpu_usage_error("cannot measure: /dev/kvm: %s", strerror(errno));
 	close(fd);
-	require_usable_kvm();
+	kvmfpu_require_usable_kvm();
 }
 
 static void print_spread(const char *name, const double *v, unsigned int n, int decimals,
@@ -181,7 +183,7 @@ int main(int argc, char **argv)
 	unsigned int repeats = 5;
 	double seconds = 1;
 	const char *json = NULL;
-	struct fpu_config cfg;
+	struct kvmfpu_vm_config cfg;
 	char guest[128], host[128], line[256], jb[5][128];
 	uint64_t host_mask;
 	FILE *f = NULL;

@@ -21,6 +21,17 @@ static const struct comp_ops comp_ops[KVMFPU_NR_COMPS] = {
 	[9] = { guest_pkru_fill, guest_pkru_save },
 };
 
+uint64_t kvmfpu_guest_comps(void)
+{
+	uint64_t mask = 0;
+	unsigned int i;
+
+	for (i = 0; i < KVMFPU_NR_COMPS; i++)
+		if (comp_ops[i].fill && comp_ops[i].save)
+			mask |= 1ull << i;
+	return mask;
+}
+
 static uint8_t *comp_area(uint64_t image, const uint32_t *offset, unsigned int i)
 {
 	/* x87 and SSE address the legacy region from the start of the image. */

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "xstate.h"
+
 /* The guest reports each stage with a 32-bit OUT of the stage number to this port. */
 #define KVMFPU_EXIT_PORT	0x7fe4
 
@@ -22,7 +24,13 @@ enum kvmfpu_guest_mode {
 	KVMFPU_GUEST_BARE = 1,		/* exit, forever: a bare KVM_RUN round trip */
 };
 
-#define KVMFPU_NR_COMPS		19
+#define KVMFPU_NR_COMPS		XS_NR	/* lib/xstate.h: the component table's size */
+
+/*
+ * The components the swap guest fills and saves: those with a routine in guest_code/comps.c.
+ * Plain data, callable from the host (it is how the host knows what the guest drives).
+ */
+uint64_t kvmfpu_guest_comps(void);
 
 struct kvmfpu_guest_args {
 	uint64_t mode;

@@ -190,7 +190,7 @@ static void image_cfg(const struct ximage *img, struct amx_tilecfg *cfg)
 		amx_tilecfg_decode(cfg_area, cfg);
 }
 
-void ximage_amx_apply_cfg(struct ximage *img, const struct amx_info *info)
+void amx_image_apply_cfg(struct ximage *img, const struct amx_info *info)
 {
 	uint8_t *data = ximage_comp(img, XS_XTILEDATA);
 	struct amx_tilecfg cfg;
@@ -201,7 +201,7 @@ void ximage_amx_apply_cfg(struct ximage *img, const struct amx_info *info)
 	amx_tiles_apply_cfg(data, &cfg, info);
 }
 
-void ximage_amx_prepare_store(struct ximage *img)
+void amx_image_prepare_store(struct ximage *img)
 {
 	uint8_t *cfg = ximage_comp(img, XS_XTILECFG), *data = ximage_comp(img, XS_XTILEDATA);
 
@@ -211,7 +211,7 @@ void ximage_amx_prepare_store(struct ximage *img)
 		memset(data, AMX_STORE_CANARY, img->layout->size[XS_XTILEDATA]);
 }
 
-void ximage_amx_stored_view(struct ximage *img, const struct amx_info *info)
+void amx_image_stored_view(struct ximage *img, const struct amx_info *info)
 {
 	uint8_t *data = ximage_comp(img, XS_XTILEDATA);
 	struct amx_tilecfg cfg;
@@ -222,20 +222,11 @@ void ximage_amx_stored_view(struct ximage *img, const struct amx_info *info)
 	fill_outside_cfg(data, &cfg, info, AMX_STORE_CANARY);
 }
 
-int amx_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture,
-		    const char *variant, const char *test)
-{
-	bool v = variant && *variant;
-
-	return snprintf(buf, len, "--seed 0x%llx -r %s%s%s.%s", (unsigned long long)seed,
-			fixture, v ? "." : "", v ? variant : "", test);
-}
-
 void amx_expected_image(struct ximage *img, uint64_t mask, const struct pattern_key *k,
 			const struct amx_info *info)
 {
-	ximage_fill_pattern(img, mask, k);
-	ximage_amx_apply_cfg(img, info);
+	pattern_fill_image(img, mask, k);
+	amx_image_apply_cfg(img, info);
 }
 
 static int arch_prctl(int code, unsigned long arg)

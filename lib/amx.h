@@ -95,7 +95,7 @@ void amx_tiles_apply_cfg(uint8_t *tiledata, const struct amx_tilecfg *cfg,
 			 const struct amx_info *info);
 
 /* The same on an image, using the image's own XTILECFG. No-op without XTILEDATA. */
-void ximage_amx_apply_cfg(struct ximage *img, const struct amx_info *info);
+void amx_image_apply_cfg(struct ximage *img, const struct amx_info *info);
 
 /*
  * What the guest stores, as opposed to what its registers hold. TILESTORED writes only the
@@ -109,28 +109,19 @@ void ximage_amx_apply_cfg(struct ximage *img, const struct amx_info *info);
 #define AMX_STORE_CANARY	0xa5
 
 /* Fill the XTILECFG and XTILEDATA areas of @img (a guest's save image) with the canary. */
-void ximage_amx_prepare_store(struct ximage *img);
+void amx_image_prepare_store(struct ximage *img);
 
 /*
  * Turn @img, the guest's registers (an image whose XTILECFG is the configuration the tiles
- * are stored under, XSTATE_BV as for ximage_amx_apply_cfg()), into what the guest's save
+ * are stored under, XSTATE_BV as for amx_image_apply_cfg()), into what the guest's save
  * image holds after STTILECFG and TILESTORED of every tile into an area prepared with
- * ximage_amx_prepare_store(): XTILEDATA bytes outside rows x colsb become AMX_STORE_CANARY.
+ * amx_image_prepare_store(): XTILEDATA bytes outside rows x colsb become AMX_STORE_CANARY.
  */
-void ximage_amx_stored_view(struct ximage *img, const struct amx_info *info);
-
-/*
- * The arguments that replay one test of a kvmfpu program (docs/test-programs.md,
- * "# kvmfpu-replay: args=..."): "--seed 0x<seed> -r <fixture>[.<variant>].<test>", the name
- * as the kselftest harness's -r matches it (no variant part for a fixture without variants).
- * Returns what snprintf() returns.
- */
-int amx_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture,
-		    const char *variant, const char *test);
+void amx_image_stored_view(struct ximage *img, const struct amx_info *info);
 
 /*
  * The expected image after the guest loaded @mask from a pattern image: a pattern in every
- * register of @mask (ximage_fill_pattern(), whose XTILECFG is a valid palette 1 config with
+ * register of @mask (pattern_fill_image(), whose XTILECFG is a valid palette 1 config with
  * varied rows and colsb), with the tiles as TILELOADD leaves them.
  */
 void amx_expected_image(struct ximage *img, uint64_t mask, const struct pattern_key *k,

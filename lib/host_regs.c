@@ -32,8 +32,8 @@ uint64_t host_check_mask(void)
 	return host_xcr0() & XS_MASK_KNOWN & ~XS_MASK_AMX & ~XS_MASK_MPX;
 }
 
-long host_syscall_with_regs(long nr, long a0, long a1, long a2, const struct ximage *fill,
-			    struct ximage *out, uint64_t rfbm)
+long host_regs_syscall(long nr, long a0, long a1, long a2, const struct ximage *fill,
+		       struct ximage *out, uint64_t rfbm)
 {
 	uint32_t lo = rfbm, hi = rfbm >> 32;
 	struct ximage saved;
@@ -75,7 +75,7 @@ long host_syscall_with_regs(long nr, long a0, long a1, long a2, const struct xim
 	return ret;
 }
 
-long host_kvm_run(int vcpu_fd, const struct ximage *fill, struct ximage *out, uint64_t rfbm)
+long host_regs_kvm_run(int vcpu_fd, const struct ximage *fill, struct ximage *out, uint64_t rfbm)
 {
-	return host_syscall_with_regs(SYS_ioctl, vcpu_fd, KVM_RUN, 0, fill, out, rfbm);
+	return host_regs_syscall(SYS_ioctl, vcpu_fd, KVM_RUN, 0, fill, out, rfbm);
 }

@@ -65,11 +65,11 @@ static bool driver_is_arch_lib(const char *driver, const char *alg, const char *
 	for (i = 0; option[i]; i++)
 		if (option[i] >= 'a' && option[i] <= 'z')
 			option[i] -= 'a' - 'A';
-	return kconfig_lookup(config, option) == KCONFIG_SET;
+	return kernel_env_kconfig_lookup(config, option) == KCONFIG_SET;
 }
 
-bool crypto_simd_driver(const char *proc_crypto, const char *alg, const char *config,
-			char *driver, size_t len)
+bool kernel_env_crypto_simd_driver(const char *proc_crypto, const char *alg, const char *config,
+				   char *driver, size_t len)
 {
 	struct crypto_entry e = { 0 }, best = { .priority = -1 };
 	const char *line = proc_crypto;
@@ -102,7 +102,7 @@ bool crypto_simd_driver(const char *proc_crypto, const char *alg, const char *co
 				      driver_is_arch_lib(best.driver, alg, config));
 }
 
-enum kconfig_value kconfig_lookup(const char *config, const char *option)
+enum kconfig_value kernel_env_kconfig_lookup(const char *config, const char *option)
 {
 	size_t n = strlen(option);
 	const char *line;
@@ -137,7 +137,7 @@ static char *read_stream(FILE *f)
 	return buf && size ? buf : (free(buf), NULL);
 }
 
-char *kconfig_read(char *from, size_t len)
+char *kernel_env_kconfig_read(char *from, size_t len)
 {
 	char path[300];
 	struct utsname u;
@@ -170,4 +170,18 @@ char *kconfig_read(char *from, size_t len)
 	else
 		snprintf(from, len, "neither /proc/config.gz nor %s is readable", path);
 	return text;
+}
+
+bool kernel_env_taint(uint64_t *taint)
+{
+	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
+	unsigned long long t;
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fscanf(f, "%llu", &t) == 1;
+	fclose(f);
+	*taint = t;
+	return ok;
 }

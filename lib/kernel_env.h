@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * The driver the crypto API selects for @alg in @proc_crypto (the text of /proc/crypto): of
@@ -22,8 +23,8 @@
  * (arch/x86/lib/crypto then uses SSSE3/AVX2/SHA-NI code, given an SSSE3 CPU). The generic C
  * driver, or any driver not known to use the FPU, is false.
  */
-bool crypto_simd_driver(const char *proc_crypto, const char *alg, const char *config,
-			char *driver, size_t len);
+bool kernel_env_crypto_simd_driver(const char *proc_crypto, const char *alg, const char *config,
+				   char *driver, size_t len);
 
 enum kconfig_value {
 	KCONFIG_UNKNOWN,	/* no configuration to read */
@@ -32,13 +33,20 @@ enum kconfig_value {
 };
 
 /* @option ("CONFIG_X86_DEBUG_FPU") in @config (a .config text); NULL @config is unknown. */
-enum kconfig_value kconfig_lookup(const char *config, const char *option);
+enum kconfig_value kernel_env_kconfig_lookup(const char *config, const char *option);
 
 /*
  * The running kernel's configuration: /proc/config.gz (through zcat), else
  * /boot/config-$(uname -r). Returns malloc'ed text and names the source in @from, or NULL
  * with @from naming what was looked for.
  */
-char *kconfig_read(char *from, size_t len);
+char *kernel_env_kconfig_read(char *from, size_t len);
+
+/*
+ * The kernel's taint mask (/proc/sys/kernel/tainted); bit 9 (TAINT_WARN, 'W') is set by any
+ * WARN: a cheap WARN detector. Returns false if it cannot be read.
+ */
+#define KERNEL_ENV_TAINT_WARN	(1ull << 9)
+bool kernel_env_taint(uint64_t *taint);
 
 #endif /* KVMFPU_KERNEL_ENV_H */

@@ -17,8 +17,13 @@
  *   puts each test in a process group of its own with setpgrp(), so a terminal's Ctrl-C
  *   reaches only the parent), and a SIGINT or SIGTERM of the parent kills the running test's
  *   process group before the parent dies of it.
- * - On 6.1's harness a SKIP in FIXTURE_SETUP still runs the test body (6.12's stops), so
- *   fixtures set a "ready" flag and bodies return early without it.
+ * - On 6.1's harness a SKIP in FIXTURE_SETUP still runs the test body and the teardown
+ *   (6.12's stops): KVMFPU_TEST_F() returns early then, and a teardown must work on a fixture
+ *   whose setup skipped (the harness zeroes the fixture before setup; kvmfpu's destroy and
+ *   free functions take zeroed objects).
+ *
+ * A program is: its fixtures and KVMFPU_TEST_F()s, then KVMFPU_MAIN(). Adding a test touches
+ * nothing but its .c file (docs/adding-a-test.md).
  */
 #ifndef KVMFPU_HARNESS_H
 #define KVMFPU_HARNESS_H
@@ -234,5 +239,85 @@ static inline int kvmfpu_run_tests(int argc, char **argv)
 		return KSFT_SKIP;
 	return KSFT_PASS;
 }
+
+/*
+ * Did FIXTURE_SETUP end in SKIP? Up to 6.8 the harness records a skip in _metadata->skip and
+ * runs the body anyway; from 6.9 (the series that added XFAIL_ADD and replaced passed/skip
+ * with exit_code) a skipped setup ends the test before the body, so this is never true there.
+ */
+#ifdef XFAIL_ADD
+#define kvmfpu_setup_skipped(_metadata)	false
+#else
+#define kvmfpu_setup_skipped(_metadata)	((_metadata)->skip)
+#endif
+
+/*
+ * KVMFPU_TEST_F(fixture, name) and KVMFPU_TEST_F_TIMEOUT(fixture, name, seconds): TEST_F()
+ * whose body runs only when the fixture's setup completed, on every harness version.
+ */
+#define __KVMFPU_TEST_F(fixture, name, test_f)					\
+	static void kvmfpu_##fixture##_##name(struct __test_metadata *_metadata,	\
+		FIXTURE_DATA(fixture) *self, const FIXTURE_VARIANT(fixture) *variant);	\
+	test_f									\
+	{									\
+		if (!kvmfpu_setup_skipped(_metadata))				\
+			kvmfpu_##fixture##_##name(_metadata, self, variant);	\
+	}									\
+	static void kvmfpu_##fixture##_##name(					\
+		struct __test_metadata __attribute__((unused)) *_metadata,	\
+		FIXTURE_DATA(fixture) __attribute__((unused)) *self,		\
+		const FIXTURE_VARIANT(fixture) __attribute__((unused)) *variant)
+#define KVMFPU_TEST_F(fixture, name)						\
+	__KVMFPU_TEST_F(fixture, name, TEST_F(fixture, name))
+#define KVMFPU_TEST_F_TIMEOUT(fixture, name, seconds)				\
+	__KVMFPU_TEST_F(fixture, name, TEST_F_TIMEOUT(fixture, name, seconds))
+
+/*
+ * The setup and teardown of a fixture whose tests drive the AMX guest (lib/kvmfpu_vm.h): the
+ * fixture has `struct kvmfpu_vm v` and `struct ximage expected`; setup names the replay
+ * arguments (seed @seed, variant name @vname, "" without variants), skips unless AMX is
+ * usable, and leaves an AMX VM with the pattern of @seed for guest XCR0 @mask in its fill
+ * image and @expected (kvmfpu_vm_amx_setup()). @more runs at the end of the setup, @teardown
+ * at the start of the teardown (each a statement, or nothing).
+ */
+#define KVMFPU_AMX_FIXTURE(fixture, mask, seed, vname, more, teardown)		\
+	FIXTURE_SETUP(fixture)							\
+	{									\
+		char why[512];							\
+										\
+		KVMFPU_REPLAY(seed, vname);					\
+		if (!kvmfpu_vm_amx_setup(&self->v, mask, seed, &self->expected,	\
+					 why, sizeof(why)))			\
+			SKIP(return, "%s", why);				\
+		more;								\
+	}									\
+	FIXTURE_TEARDOWN(fixture)						\
+	{									\
+		kvmfpu_vm_amx_teardown(&self->v, &self->expected);		\
+		teardown;							\
+	}
+
+static inline void kvmfpu_check_opts(void (*check)(void))
+{
+	if (check)
+		check();
+}
+
+/*
+ * main(): the options of @opts (an array of struct kvmfpu_opt, the program's own; the
+ * selection options -l -r -f -v -t ... are always there), then @check (a function that
+ * refuses a bad combination with kvmfpu_usage_error(), or NULL), then the selected tests
+ * (kvmfpu_run_tests()).
+ */
+#define KVMFPU_MAIN(opts, check)							\
+	int main(int argc, char **argv)							\
+	{										\
+		bool listing;								\
+											\
+		argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);	\
+		kvmfpu_check_opts(check);						\
+		kvmfpu_start(listing);							\
+		return kvmfpu_run_tests(argc, argv);					\
+	}
 
 #endif /* KVMFPU_HARNESS_H */

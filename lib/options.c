@@ -200,5 +200,5 @@ void kvmfpu_start(bool listing)
 void kvmfpu_check_kvm(void)
 {
 	if (need_kvm)
-		require_usable_kvm();
+		kvmfpu_require_usable_kvm();
 }

@@ -104,7 +104,7 @@ static void pattern_reg(const struct pattern_key *k, unsigned int comp, unsigned
 	memcpy(out, &v, r->size < 8 ? r->size : 8);
 }
 
-void ximage_fill_pattern(struct ximage *img, uint64_t mask, const struct pattern_key *k)
+void pattern_fill_image(struct ximage *img, uint64_t mask, const struct pattern_key *k)
 {
 	unsigned int comp, i, j, reg;
 

@@ -26,6 +26,6 @@ uint64_t pattern_u64(const struct pattern_key *k, unsigned int comp, unsigned in
  * Put a pattern in every register of @mask (x87 with all eight registers valid, TOP=0 and no
  * exception flags) and set XSTATE_BV to @mask.
  */
-void ximage_fill_pattern(struct ximage *img, uint64_t mask, const struct pattern_key *k);
+void pattern_fill_image(struct ximage *img, uint64_t mask, const struct pattern_key *k);
 
 #endif /* KVMFPU_PATTERN_H */

@@ -49,10 +49,29 @@ static void vprint(const char *prefix, const char *fmt, va_list ap)
 	fflush(stdout);
 }
 
+/* The running test's replay arguments; set in the forked test process, before any check. */
+static char replay[256];
+
+int kvmfpu_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture,
+		       const char *variant, const char *test)
+{
+	bool v = variant && *variant;
+
+	return snprintf(buf, len, "--seed 0x%llx -r %s%s%s.%s", (unsigned long long)seed,
+			fixture, v ? "." : "", v ? variant : "", test);
+}
+
+void kvmfpu_replay_set(uint64_t seed, const char *fixture, const char *variant, const char *test)
+{
+	kvmfpu_replay_args(replay, sizeof(replay), seed, fixture, variant, test);
+}
+
 void kvmfpu_fail(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (replay[0])
+		printf("# kvmfpu-replay: args=%s\n", replay);
 	va_start(ap, fmt);
 	vprint("", fmt, ap);
 	va_end(ap);
@@ -92,7 +111,7 @@ void kvmfpu_print_exercised(uint64_t mask)
 	fflush(stdout);
 }
 
-void require_usable_kvm(void)
+void kvmfpu_require_usable_kvm(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), api;
 

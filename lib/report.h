@@ -8,6 +8,7 @@
 #define KVMFPU_REPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define KVMFPU_EXIT_ERROR	2
@@ -17,6 +18,11 @@ void kvmfpu_report_init(void);
 /* Whether a kvmfpu_error() happened in any test so far: the program then exits 2. */
 bool kvmfpu_error_seen(void);
 
+/*
+ * A failure: the reason as a "# " line, then the test fails. When the running test named its
+ * replay arguments (kvmfpu_replay_set()), a "# kvmfpu-replay: args=..." line comes first
+ * (docs/test-programs.md). An error is never a failure and prints no replay line.
+ */
 void kvmfpu_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void kvmfpu_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* A bad command line or environment before any test ran: one line on stderr, exit 2. */
@@ -34,6 +40,23 @@ void kvmfpu_print_exercised(uint64_t mask);
  * (exit 4, skip); a /dev/kvm that cannot be opened or has the wrong API version is an
  * environment error (exit 2).
  */
-void require_usable_kvm(void);
+void kvmfpu_require_usable_kvm(void);
+
+/*
+ * The arguments that replay one test (docs/test-programs.md, "# kvmfpu-replay: args=..."):
+ * "--seed 0x<seed> -r <fixture>[.<variant>].<test>", the name as the kselftest harness's -r
+ * matches it (no variant part for a fixture without variants). Returns what snprintf() returns.
+ */
+int kvmfpu_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture,
+		       const char *variant, const char *test);
+/*
+ * Name the running test's replay arguments for kvmfpu_fail(); set in the forked test process
+ * (KVMFPU_REPLAY() from a FIXTURE_SETUP or a TEST body, where the harness's _metadata is in
+ * scope; @vname is the variant's name, "" without variants). Tests that replay by round print
+ * their own line instead and leave this unset.
+ */
+void kvmfpu_replay_set(uint64_t seed, const char *fixture, const char *variant, const char *test);
+#define KVMFPU_REPLAY(seed, vname)	\
+	kvmfpu_replay_set(seed, _metadata->fixture->name, vname, _metadata->name)
 
 #endif /* KVMFPU_REPORT_H */

@@ -10,33 +10,10 @@
 #include "report.h"
 #include "swap_round.h"
 
-struct diff_report {
-	struct swap_ctx *c;
-	const struct ximage *img;
-	uint64_t mask;
-	unsigned int seen;
-};
-
-static void report_one(void *ctx, const struct xs_mismatch *m)
-{
-	struct diff_report *d = ctx;
-
-	if (d->c->quiet)
-		return;
-	if (!d->seen++)
-		ximage_print_layout(d->img, d->mask);
-	if (d->seen <= d->c->max_print)
-		xs_report_ktap(NULL, m);
-	else if (d->seen == d->c->max_print + 1)
-		printf("# %s: further mismatches not printed\n", m->check);
-}
-
 unsigned int swap_diff(struct swap_ctx *c, const struct ximage *expected,
 		       const struct ximage *actual, uint64_t mask, const char *check)
 {
-	struct diff_report d = { .c = c, .img = actual, .mask = mask };
-
-	return ximage_diff(expected, actual, mask, check, report_one, &d);
+	return ximage_report_diff(expected, actual, mask, check, c->max_print, c->quiet);
 }
 
 /*
@@ -46,10 +23,10 @@ unsigned int swap_diff(struct swap_ctx *c, const struct ximage *expected,
  */
 static unsigned int check_header(struct swap_ctx *c, const struct ximage *img, uint64_t required)
 {
-	struct diff_report d = { .c = c, .img = img, .mask = 0 };
-	uint64_t bound = c->v->cpuid_kept ? c->v->allowed : kvm_uabi_xcr0() | XS_MASK_FPSSE;
+	struct ximage_reporter d = { .img = img, .max_print = c->max_print, .quiet = c->quiet, };
+	uint64_t bound = c->v->cpuid_kept ? c->v->allowed : kvmfpu_vm_uabi_xcr0() | XS_MASK_FPSSE;
 
-	return ximage_check_header(img, bound, required, "xstate_bv", report_one, &d);
+	return ximage_check_header(img, bound, required, "xstate_bv", ximage_report, &d);
 }
 
 /*
@@ -60,9 +37,11 @@ static unsigned int check_header(struct swap_ctx *c, const struct ximage *img, u
 static unsigned int check_guest_xsave(struct swap_ctx *c, const struct ximage *expected,
 				      const char *check)
 {
-	struct fpu_vm *v = c->v;
+	struct kvmfpu_vm *v = c->v;
 	uint64_t want = v->cfg.xcr0, seen = v->args->xcr0_seen;
-	struct diff_report d = { .c = c, .img = &v->xsave, .mask = 0 };
+	struct ximage_reporter d = {
+		.img = &v->xsave, .max_print = c->max_print, .quiet = c->quiet,
+	};
 	unsigned int bad = 0;
 
 	if (seen != want) {
@@ -72,12 +51,13 @@ static unsigned int check_guest_xsave(struct swap_ctx *c, const struct ximage *e
 			       (unsigned long long)want);
 		bad++;
 	}
-	bad += ximage_check_header(&v->xsave, v->cfg.xcr0, v->guest_comps, check, report_one, &d);
+	bad += ximage_check_header(&v->xsave, v->cfg.xcr0, v->guest_comps, check, ximage_report,
+				   &d);
 	bad += swap_diff(c, expected, &v->xsave, v->guest_comps, check);
 	return bad;
 }
 
-int swap_ctx_init(struct swap_ctx *c, struct fpu_vm *v)
+int swap_ctx_init(struct swap_ctx *c, struct kvmfpu_vm *v)
 {
 	memset(c, 0, sizeof(*c));
 	c->v = v;
@@ -88,7 +68,7 @@ int swap_ctx_init(struct swap_ctx *c, struct fpu_vm *v)
 	    (ximage_alloc(&c->host_fill, &c->host_layout, c->host_mask, false) ||
 	     ximage_alloc(&c->host_out, &c->host_layout, c->host_mask, false)))
 		return -1;
-	c->set_image.buf = xs_zalloc(v->uabi_size);
+	c->set_image.buf = ximage_zalloc(v->uabi_size);
 	if (!c->set_image.buf)
 		return -1;
 	ximage_wrap(&c->set_image, c->set_image.buf, v->uabi_size, &v->layout, false);
@@ -110,11 +90,11 @@ static enum kvmfpu_stage run_checked(struct swap_ctx *c, const struct pattern_ke
 	enum kvmfpu_stage stage;
 
 	if (!check_host || !c->host_mask)
-		return fpu_vm_run(c->v, NULL, NULL, 0);
+		return kvmfpu_vm_run(c->v);
 
-	ximage_fill_pattern(&c->host_fill, c->host_mask, &hk);
+	pattern_fill_image(&c->host_fill, c->host_mask, &hk);
 	memset(c->host_out.buf, 0, c->host_out.size);
-	stage = fpu_vm_run(c->v, &c->host_fill, &c->host_out, c->host_mask);
+	stage = kvmfpu_vm_run_host_regs(c->v, &c->host_fill, &c->host_out, c->host_mask);
 	*bad += swap_diff(c, &c->host_fill, &c->host_out, c->host_mask, "host_regs");
 	return stage;
 }
@@ -123,23 +103,23 @@ static void expect_stage(struct swap_ctx *c, enum kvmfpu_stage got, enum kvmfpu_
 {
 	if (got != want)
 		kvmfpu_fail("guest reported stage %u, expected %u after %u exits", got, want,
-			    c->v->run_exits);
+			    c->v->exits);
 }
 
 unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigned int checks)
 {
-	struct fpu_vm *v = c->v;
+	struct kvmfpu_vm *v = c->v;
 	struct pattern_key gk = *k, sk = *k;
 	const struct ximage *expect_after = &v->fill;
 	struct ximage img = { 0 };
 	unsigned int bad = 0;
 	int r;
 
-	ximage_fill_pattern(&v->fill, v->guest_comps, &gk);
+	pattern_fill_image(&v->fill, v->guest_comps, &gk);
 	expect_stage(c, run_checked(c, k, 1, checks & CHECK_HOST_REGS, &bad), KVMFPU_STAGE_FILLED);
 
 	if (checks & (CHECK_GUEST_IMAGE | CHECK_XSTATE_BV | CHECK_SET_XSAVE))
-		fpu_vm_get_image(v, &img);
+		kvmfpu_vm_get_image(v, &img);
 	if (checks & CHECK_GUEST_IMAGE)
 		bad += swap_diff(c, &v->fill, &img, v->guest_comps, "guest_image");
 	if (checks & CHECK_XSTATE_BV)
@@ -149,8 +129,8 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 		/* Start from KVM's own image so only the registers' values change. */
 		memcpy(c->set_image.buf, img.buf, v->uabi_size);
 		sk.salt = 2;
-		ximage_fill_pattern(&c->set_image, v->guest_comps, &sk);
-		r = fpu_vm_set_image(v, &c->set_image);
+		pattern_fill_image(&c->set_image, v->guest_comps, &sk);
+		r = kvmfpu_vm_set_image(v, &c->set_image);
 		if (r)
 			kvmfpu_fail("KVM_SET_XSAVE of KVM's own image with new register values "
 				    "failed: %s", strerror(-r));

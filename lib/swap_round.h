@@ -10,7 +10,7 @@
 #ifndef KVMFPU_SWAP_ROUND_H
 #define KVMFPU_SWAP_ROUND_H
 
-#include "fpu_vm.h"
+#include "kvmfpu_vm.h"
 #include "pattern.h"
 
 enum swap_check {
@@ -22,7 +22,7 @@ enum swap_check {
 };
 
 struct swap_ctx {
-	struct fpu_vm *v;
+	struct kvmfpu_vm *v;
 	struct xs_layout host_layout;
 	uint64_t host_mask;		/* host registers loaded and checked around KVM_RUN */
 	struct ximage host_fill, host_out;
@@ -31,7 +31,7 @@ struct swap_ctx {
 	unsigned int max_print;		/* mismatches printed per check */
 };
 
-int swap_ctx_init(struct swap_ctx *c, struct fpu_vm *v);
+int swap_ctx_init(struct swap_ctx *c, struct kvmfpu_vm *v);
 void swap_ctx_free(struct swap_ctx *c);
 
 /* Run one round with the checks in @checks; returns the number of differing registers. */

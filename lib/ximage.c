@@ -14,7 +14,7 @@
 #define HEADER_RSVD_SIZE	48
 #define MAX_REG_SIZE		1024
 
-void *xs_zalloc(size_t size)
+void *ximage_zalloc(size_t size)
 {
 	void *p;
 
@@ -29,7 +29,7 @@ int ximage_alloc(struct ximage *img, const struct xs_layout *l, uint64_t mask, b
 {
 	uint32_t size = compacted ? xs_size_compacted(l, mask) : xs_size_standard(l, mask);
 
-	img->buf = xs_zalloc(size);
+	img->buf = ximage_zalloc(size);
 	if (!img->buf)
 		return -1;
 	img->size = size;
@@ -116,7 +116,7 @@ uint32_t ximage_reg_offset(const struct ximage *img, unsigned int comp, const st
 	return base + r->offset + idx * r->stride;
 }
 
-void xs_reg_name(const struct xs_regs *r, unsigned int idx, char *buf, size_t len)
+void ximage_reg_name(const struct xs_regs *r, unsigned int idx, char *buf, size_t len)
 {
 	if (r->count > 1)
 		snprintf(buf, len, r->name, r->first + idx);
@@ -225,7 +225,7 @@ unsigned int ximage_diff(const struct ximage *expected, const struct ximage *act
 					continue;
 				for (k = 0; exp[k] == act[k]; k++)
 					;
-				xs_reg_name(r, j, m.reg, sizeof(m.reg));
+				ximage_reg_name(r, j, m.reg, sizeof(m.reg));
 				m.offset = ximage_reg_offset(actual, comp, r, j);
 				m.size = r->size;
 				m.first_byte = k;
@@ -316,7 +316,7 @@ static void print_hex(const uint8_t *p, uint32_t size)
 		printf("%02x", p[i]);
 }
 
-void xs_report_ktap(void *ctx, const struct xs_mismatch *m)
+void ximage_report_ktap(void *ctx, const struct xs_mismatch *m)
 {
 	const char *comp = m->comp < XS_NR ? xs_name(m->comp) : "header";
 
@@ -346,4 +346,29 @@ void ximage_print_layout(const struct ximage *img, uint64_t mask)
 		       comp < 2 ? img->layout->offset[comp] : comp_offset(img, comp),
 		       img->layout->size[comp]);
 	}
+}
+
+void ximage_report(void *ctx, const struct xs_mismatch *m)
+{
+	struct ximage_reporter *r = ctx;
+
+	if (r->quiet)
+		return;
+	if (!r->seen++)
+		ximage_print_layout(r->img, r->mask);
+	if (r->seen <= r->max_print)
+		ximage_report_ktap(NULL, m);
+	else if (r->seen == r->max_print + 1)
+		printf("# %s: further mismatches not printed\n", m->check);
+}
+
+unsigned int ximage_report_diff(const struct ximage *expected, const struct ximage *actual,
+				uint64_t mask, const char *check, unsigned int max_print,
+				bool quiet)
+{
+	struct ximage_reporter r = {
+		.img = actual, .mask = mask, .max_print = max_print, .quiet = quiet,
+	};
+
+	return ximage_diff(expected, actual, mask, check, ximage_report, &r);
 }

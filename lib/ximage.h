@@ -41,7 +41,7 @@ struct xs_mismatch {
 typedef void (*xs_report_fn)(void *ctx, const struct xs_mismatch *m);
 
 /* Zeroed memory aligned for XSAVE (64 bytes); NULL on failure. Free with free(). */
-void *xs_zalloc(size_t size);
+void *ximage_zalloc(size_t size);
 /* Allocate a zeroed, 64-byte aligned image large enough for @mask. */
 int ximage_alloc(struct ximage *img, const struct xs_layout *l, uint64_t mask, bool compacted);
 void ximage_free(struct ximage *img);
@@ -59,7 +59,7 @@ uint8_t *ximage_comp(const struct ximage *img, unsigned int comp);
 /* Byte offset of register @idx of run @r of @comp in the image. */
 uint32_t ximage_reg_offset(const struct ximage *img, unsigned int comp, const struct xs_regs *r,
 			   unsigned int idx);
-void xs_reg_name(const struct xs_regs *r, unsigned int idx, char *buf, size_t len);
+void ximage_reg_name(const struct xs_regs *r, unsigned int idx, char *buf, size_t len);
 
 /* All of @mask in the initial configuration: XSTATE_BV=0, FCW and MXCSR at reset values. */
 void ximage_init_state(struct ximage *img, uint64_t mask);
@@ -81,8 +81,27 @@ unsigned int ximage_check_header(const struct ximage *img, uint64_t allowed, uin
 				 const char *check, xs_report_fn report, void *ctx);
 
 /* Print a mismatch as an explanation plus a "# kvmfpu-mismatch:" line (docs/test-programs.md). */
-void xs_report_ktap(void *ctx, const struct xs_mismatch *m);
+void ximage_report_ktap(void *ctx, const struct xs_mismatch *m);
 /* Print "# kvmfpu-layout:" lines for the components of @mask in @img. */
 void ximage_print_layout(const struct ximage *img, uint64_t mask);
+
+/*
+ * The one mismatch reporter (an xs_report_fn, @ctx a struct ximage_reporter): before the first
+ * mismatch the layout of @img for @mask, then up to @max_print mismatches through
+ * ximage_report_ktap() and a line saying the rest were not printed; nothing when @quiet.
+ */
+struct ximage_reporter {
+	const struct ximage *img;
+	uint64_t mask;
+	unsigned int max_print;
+	bool quiet;
+	unsigned int seen;
+};
+
+void ximage_report(void *ctx, const struct xs_mismatch *m);
+/* ximage_diff() of @expected and @actual through ximage_report(); returns how many differ. */
+unsigned int ximage_report_diff(const struct ximage *expected, const struct ximage *actual,
+				uint64_t mask, const char *check, unsigned int max_print,
+				bool quiet);
 
 #endif /* KVMFPU_XIMAGE_H */

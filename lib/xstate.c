@@ -78,20 +78,26 @@ static const struct xs_regs xtiledata_regs[] = {
 	{ "tmm%u", 0, 1024, 1024, 8, XR_RAW },
 };
 
-#define DESC(comp, n, l, r) [comp] = { n, l, r, ARRAY_LEN(r) }
+#define DESC(comp, n, l, r, ...) [comp] = { n, l, r, ARRAY_LEN(r), { __VA_ARGS__ } }
+
+/* Feature flags (SDM Vol. 2A, CPUID, Table 3-8): leaf, subleaf, register (0 EAX ... 3 EDX), bit. */
+#define F_AVX		0x1, 0, 2, 28, "AVX"
+#define F_AVX512F	0x7, 0, 1, 16, "AVX-512"
+#define F_PKU		0x7, 0, 2, 3, "PKU"
+#define F_AMX_TILE	0x7, 0, 3, 24, "AMX-TILE"
 
 static const struct xs_comp_desc comp_desc[XS_NR] = {
 	DESC(XS_X87, "x87", "x87", x87_regs),
 	DESC(XS_SSE, "sse", "SSE", sse_regs),
-	DESC(XS_AVX, "avx", "AVX (YMM_Hi128)", avx_regs),
+	DESC(XS_AVX, "avx", "AVX (YMM_Hi128)", avx_regs, F_AVX),
 	DESC(XS_BNDREGS, "bndregs", "MPX BNDREGS", bndregs_regs),
 	DESC(XS_BNDCSR, "bndcsr", "MPX BNDCSR", bndcsr_regs),
-	DESC(XS_OPMASK, "opmask", "AVX-512 opmask", opmask_regs),
-	DESC(XS_ZMM_HI256, "zmm_hi256", "AVX-512 ZMM_Hi256", zmm_hi256_regs),
-	DESC(XS_HI16_ZMM, "hi16_zmm", "AVX-512 Hi16_ZMM", hi16_zmm_regs),
-	DESC(XS_PKRU, "pkru", "PKRU", pkru_regs),
-	DESC(XS_XTILECFG, "xtilecfg", "AMX XTILECFG", xtilecfg_regs),
-	DESC(XS_XTILEDATA, "xtiledata", "AMX XTILEDATA", xtiledata_regs),
+	DESC(XS_OPMASK, "opmask", "AVX-512 opmask", opmask_regs, F_AVX512F),
+	DESC(XS_ZMM_HI256, "zmm_hi256", "AVX-512 ZMM_Hi256", zmm_hi256_regs, F_AVX512F),
+	DESC(XS_HI16_ZMM, "hi16_zmm", "AVX-512 Hi16_ZMM", hi16_zmm_regs, F_AVX512F),
+	DESC(XS_PKRU, "pkru", "PKRU", pkru_regs, F_PKU),
+	DESC(XS_XTILECFG, "xtilecfg", "AMX XTILECFG", xtilecfg_regs, F_AMX_TILE),
+	DESC(XS_XTILEDATA, "xtiledata", "AMX XTILEDATA", xtiledata_regs, F_AMX_TILE),
 };
 
 const struct xs_comp_desc *xs_desc(unsigned int comp)
@@ -154,7 +160,7 @@ void xs_layout_from_cpuid(struct xs_layout *l, xs_cpuid_fn cpuid, void *ctx)
 	}
 }
 
-static void host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
+void xs_host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
 {
 	__cpuid_count(leaf, subleaf, r[0], r[1], r[2], r[3]);
 }
@@ -163,7 +169,7 @@ void xs_layout_host(struct xs_layout *l)
 {
 	uint32_t r[4];
 
-	host_cpuid(NULL, 1, 0, r);
+	xs_host_cpuid(NULL, 1, 0, r);
 	/* Without XSAVE (CPUID.1:ECX[26]) leaf 0xD is reserved: only x87 and SSE exist. */
 	if (!(r[2] & (1u << 26))) {
 		memset(l, 0, sizeof(*l));
@@ -174,7 +180,7 @@ void xs_layout_host(struct xs_layout *l)
 		l->size[XS_SSE] = 256;
 		return;
 	}
-	xs_layout_from_cpuid(l, host_cpuid, NULL);
+	xs_layout_from_cpuid(l, xs_host_cpuid, NULL);
 }
 
 uint32_t xs_size_standard(const struct xs_layout *l, uint64_t mask)

@@ -77,11 +77,27 @@ struct xs_regs {
 	uint8_t first;			/* number of the first register (zmm16 for Hi16_ZMM) */
 };
 
+/* A CPUID feature flag: CPUID.(@leaf, @subleaf) register @reg (0 EAX ... 3 EDX), bit @bit. */
+struct xs_cpuid_bit {
+	uint32_t leaf;
+	uint8_t subleaf;
+	uint8_t reg;
+	uint8_t bit;
+	const char *name;		/* as skip reasons name it: "AVX-512", "PKU" */
+};
+
 struct xs_comp_desc {
 	const char *name;		/* short, lower case: "avx", "zmm_hi256" */
 	const char *label;		/* as the SDM names it */
 	const struct xs_regs *regs;
 	unsigned int nr_regs;
+	/*
+	 * The feature flag that gives a guest this component: set in the guest's CPUID exactly
+	 * when XCR0 has the component, required from KVM_GET_SUPPORTED_CPUID, and checked to
+	 * have been kept by KVM (lib/kvmfpu_vm.c). None (leaf 0) for x87 and SSE, which every
+	 * guest has, and MPX, whose flag kvmfpu leaves as KVM offers it.
+	 */
+	struct xs_cpuid_bit feature;
 };
 
 /* Where each component sits, as CPUID leaf 0xD reports it. */
@@ -99,6 +115,9 @@ const struct xs_comp_desc *xs_desc(unsigned int comp);
 const char *xs_name(unsigned int comp);
 /* "x87,sse,avx"; "none" for 0. Returns @buf. */
 char *xs_mask_str(uint64_t mask, char *buf, size_t len);
+
+/* The host CPU's own CPUID (an xs_cpuid_fn): values independent of the KVM under test. */
+void xs_host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4]);
 
 void xs_layout_from_cpuid(struct xs_layout *l, xs_cpuid_fn cpuid, void *ctx);
 void xs_layout_host(struct xs_layout *l);

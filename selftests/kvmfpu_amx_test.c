@@ -48,8 +48,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "amx_vm.h"
-#include "fpu_vm.h"
+#include "kernel_env.h"
+#include "kvmfpu_vm.h"
 #include "options.h"
 #include "report.h"
 
@@ -67,11 +67,6 @@ static uint32_t uabi_size_for(uint64_t xcr0, const struct xs_layout *l)
 
 	/* KVM_CAP_XSAVE2 is never below sizeof(struct kvm_xsave) (x86.c, KVM_CAP_XSAVE2). */
 	return size < sizeof(struct kvm_xsave) ? sizeof(struct kvm_xsave) : size;
-}
-
-static void raw_cb(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
-{
-	kvm_supported_cpuid_raw(leaf, subleaf, r);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -118,7 +113,6 @@ static bool tile_pair_ok(uint64_t xcr0)
 }
 
 FIXTURE(perm) {
-	bool ready;
 };
 
 FIXTURE_SETUP(perm)
@@ -127,8 +121,8 @@ FIXTURE_SETUP(perm)
 	uint64_t perm;
 	int err;
 
-	AMX_REPLAY(opt_seed, "");
-	if (!amx_host_supported(why, sizeof(why)))
+	KVMFPU_REPLAY(opt_seed, "");
+	if (!kvmfpu_vm_amx_supported(why, sizeof(why)))
 		SKIP(return, "%s", why);
 	err = amx_guest_perm_get(&perm);
 	if (err == -EINVAL)
@@ -140,7 +134,6 @@ FIXTURE_SETUP(perm)
 		SKIP(return, "guest permission for XTILEDATA was granted before the test started "
 		     "(inherited by fork: ARCH_GET_XCOMP_GUEST_PERM = 0x%llx)",
 		     (unsigned long long)perm);
-	self->ready = true;
 }
 
 FIXTURE_TEARDOWN(perm)
@@ -156,68 +149,66 @@ FIXTURE_TEARDOWN(perm)
  * KVM_CAP_XSAVE2 is the standard-format size of that filtered XCR0 (at least 4096), the
  * layout taken from the host CPU's own CPUID 0xD.i (independent of KVM). No tile data.
  */
-TEST_F(perm, request_grows)
+KVMFPU_TEST_F(perm, request_grows)
 {
 	uint64_t before, after, again, xcr0_before, xcr0_after;
 	struct xs_layout l;
 	int cap_before, cap_after, kvm, err;
 
-	if (!self->ready)
-		return;
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
 		kvmfpu_error("open /dev/kvm: %s", strerror(errno));
 
 	amx_guest_perm_get(&before);
-	xcr0_before = kvm_supported_xcr0_raw();
+	xcr0_before = kvmfpu_vm_supported_xcr0();
 	cap_before = cap_xsave2(kvm);
 	printf("# before: guest perm 0x%llx, KVM XCR0 0x%llx, KVM_CAP_XSAVE2 %d\n",
 	       (unsigned long long)before, (unsigned long long)xcr0_before, cap_before);
 	if (xcr0_before & XS_MASK_AMX)
-		amx_fail("perm.request_grows: without permission KVM_GET_SUPPORTED_CPUID.0xD.0 "
-			 "= 0x%llx offers %s", (unsigned long long)xcr0_before,
-			 (xcr0_before & XS_MASK_AMX) == XS_MASK_AMX ? "XTILECFG and XTILEDATA" :
-			 (xcr0_before & XTILEDATA) ? "XTILEDATA without XTILECFG" :
-			 "XTILECFG without XTILEDATA");
-	xs_layout_from_cpuid(&l, amx_host_cpuid, NULL);
+		kvmfpu_fail("perm.request_grows: without permission KVM_GET_SUPPORTED_CPUID.0xD.0 "
+			    "= 0x%llx offers %s", (unsigned long long)xcr0_before,
+			    (xcr0_before & XS_MASK_AMX) == XS_MASK_AMX ? "XTILECFG and XTILEDATA" :
+			    (xcr0_before & XTILEDATA) ? "XTILEDATA without XTILECFG" :
+			    "XTILECFG without XTILEDATA");
+	xs_layout_from_cpuid(&l, xs_host_cpuid, NULL);
 	if (cap_before != (int)uabi_size_for(xcr0_before, &l))
-		amx_fail("perm.request_grows: KVM_CAP_XSAVE2 without permission is %d, the "
-			 "layout of XCR0 0x%llx needs %u", cap_before,
-			 (unsigned long long)xcr0_before, uabi_size_for(xcr0_before, &l));
+		kvmfpu_fail("perm.request_grows: KVM_CAP_XSAVE2 without permission is %d, the "
+			    "layout of XCR0 0x%llx needs %u", cap_before,
+			    (unsigned long long)xcr0_before, uabi_size_for(xcr0_before, &l));
 
 	err = amx_guest_perm_request(XS_XTILEDATA);
 	if (err)
-		amx_fail("perm.request_grows: ARCH_REQ_XCOMP_GUEST_PERM(XTILEDATA) before any "
-			 "vCPU exists failed: %s", strerror(-err));
+		kvmfpu_fail("perm.request_grows: ARCH_REQ_XCOMP_GUEST_PERM(XTILEDATA) before any "
+			    "vCPU exists failed: %s", strerror(-err));
 	amx_guest_perm_get(&after);
 	if ((after & before) != before || !(after & XTILEDATA))
-		amx_fail("perm.request_grows: permission 0x%llx after requesting XTILEDATA is "
-			 "not a superset of 0x%llx | XTILEDATA: a request must never shrink "
-			 "what was granted", (unsigned long long)after,
-			 (unsigned long long)before);
+		kvmfpu_fail("perm.request_grows: permission 0x%llx after requesting XTILEDATA is "
+			    "not a superset of 0x%llx | XTILEDATA: a request must never shrink "
+			    "what was granted", (unsigned long long)after,
+			    (unsigned long long)before);
 	err = amx_guest_perm_request(XS_XTILEDATA);
 	amx_guest_perm_get(&again);
 	if (err || again != after)
-		amx_fail("perm.request_grows: repeating the request returned %s and changed the "
-			 "permission 0x%llx -> 0x%llx", err ? strerror(-err) : "0",
-			 (unsigned long long)after, (unsigned long long)again);
+		kvmfpu_fail("perm.request_grows: repeating the request returned %s and changed the "
+			    "permission 0x%llx -> 0x%llx", err ? strerror(-err) : "0",
+			    (unsigned long long)after, (unsigned long long)again);
 
-	xcr0_after = kvm_supported_xcr0_raw();
-	xs_layout_from_cpuid(&l, amx_host_cpuid, NULL);
+	xcr0_after = kvmfpu_vm_supported_xcr0();
+	xs_layout_from_cpuid(&l, xs_host_cpuid, NULL);
 	cap_after = cap_xsave2(kvm);
 	printf("# after: guest perm 0x%llx, KVM XCR0 0x%llx, KVM_CAP_XSAVE2 %d\n",
 	       (unsigned long long)after, (unsigned long long)xcr0_after, cap_after);
 	if (!tile_pair_ok(xcr0_after) || !(xcr0_after & XTILEDATA))
-		amx_fail("perm.request_grows: with permission KVM_GET_SUPPORTED_CPUID.0xD.0 = "
-			 "0x%llx; it must offer XTILECFG and XTILEDATA together",
-			 (unsigned long long)xcr0_after);
+		kvmfpu_fail("perm.request_grows: with permission KVM_GET_SUPPORTED_CPUID.0xD.0 = "
+			    "0x%llx; it must offer XTILECFG and XTILEDATA together",
+			    (unsigned long long)xcr0_after);
 	if ((xcr0_after & xcr0_before) != xcr0_before)
-		amx_fail("perm.request_grows: KVM's XCR0 lost bits: 0x%llx -> 0x%llx",
-			 (unsigned long long)xcr0_before, (unsigned long long)xcr0_after);
+		kvmfpu_fail("perm.request_grows: KVM's XCR0 lost bits: 0x%llx -> 0x%llx",
+			    (unsigned long long)xcr0_before, (unsigned long long)xcr0_after);
 	if (cap_after != (int)uabi_size_for(xcr0_after, &l))
-		amx_fail("perm.request_grows: KVM_CAP_XSAVE2 with permission is %d, the layout "
-			 "of XCR0 0x%llx (CPUID 0xD.17/0xD.18) needs %u", cap_after,
-			 (unsigned long long)xcr0_after, uabi_size_for(xcr0_after, &l));
+		kvmfpu_fail("perm.request_grows: KVM_CAP_XSAVE2 with permission is %d, the layout "
+			    "of XCR0 0x%llx (CPUID 0xD.17/0xD.18) needs %u", cap_after,
+			    (unsigned long long)xcr0_after, uabi_size_for(xcr0_after, &l));
 	close(kvm);
 	kvmfpu_print_exercised(0);	/* no tile data went through KVM */
 }
@@ -229,36 +220,34 @@ TEST_F(perm, request_grows)
  * not yet permitted fails with EBUSY and changes nothing, even once the vCPU is gone. KVM keeps
  * offering neither tile component.
  */
-TEST_F(perm, ebusy_after_vcpu)
+KVMFPU_TEST_F(perm, ebusy_after_vcpu)
 {
 	struct raw_vcpu r;
 	uint64_t before, after, xcr0;
 	int err;
 
-	if (!self->ready)
-		return;
 	amx_guest_perm_get(&before);
 	raw_vcpu_create(&r);
 	err = amx_guest_perm_request(XS_XTILEDATA);
 	amx_guest_perm_get(&after);
 	if (err != -EBUSY)
-		amx_fail("perm.ebusy_after_vcpu: ARCH_REQ_XCOMP_GUEST_PERM(XTILEDATA) after "
-			 "KVM_CREATE_VCPU returned %s, expected EBUSY",
-			 err ? strerror(-err) : "0 (granted)");
+		kvmfpu_fail("perm.ebusy_after_vcpu: ARCH_REQ_XCOMP_GUEST_PERM(XTILEDATA) after "
+			    "KVM_CREATE_VCPU returned %s, expected EBUSY",
+			    err ? strerror(-err) : "0 (granted)");
 	if (after != before)
-		amx_fail("perm.ebusy_after_vcpu: the refused request changed the permission "
-			 "0x%llx -> 0x%llx", (unsigned long long)before,
-			 (unsigned long long)after);
-	xcr0 = kvm_supported_xcr0_raw();
+		kvmfpu_fail("perm.ebusy_after_vcpu: the refused request changed the permission "
+			    "0x%llx -> 0x%llx", (unsigned long long)before,
+			    (unsigned long long)after);
+	xcr0 = kvmfpu_vm_supported_xcr0();
 	if (xcr0 & XS_MASK_AMX)
-		amx_fail("perm.ebusy_after_vcpu: KVM_GET_SUPPORTED_CPUID.0xD.0 = 0x%llx offers "
-			 "tile components without permission", (unsigned long long)xcr0);
+		kvmfpu_fail("perm.ebusy_after_vcpu: KVM_GET_SUPPORTED_CPUID.0xD.0 = 0x%llx offers "
+			    "tile components without permission", (unsigned long long)xcr0);
 	raw_vcpu_close(&r);
 	err = amx_guest_perm_request(XS_XTILEDATA);
 	if (err != -EBUSY)
-		amx_fail("perm.ebusy_after_vcpu: after closing the vCPU and VM the request "
-			 "returned %s; the lock is for the life of the process (EBUSY)",
-			 err ? strerror(-err) : "0");
+		kvmfpu_fail("perm.ebusy_after_vcpu: after closing the vCPU and VM the request "
+			    "returned %s; the lock is for the life of the process (EBUSY)",
+			    err ? strerror(-err) : "0");
 	kvmfpu_print_exercised(0);	/* no tile data went through KVM */
 }
 
@@ -267,17 +256,15 @@ TEST_F(perm, ebusy_after_vcpu)
  */
 
 FIXTURE(realloc) {
-	bool ready;
 };
 
 FIXTURE_SETUP(realloc)
 {
 	char why[512];
 
-	AMX_REPLAY(opt_seed, "");
-	if (!amx_require(why, sizeof(why)))
+	KVMFPU_REPLAY(opt_seed, "");
+	if (!kvmfpu_vm_amx_require(why, sizeof(why)))
 		SKIP(return, "%s", why);
-	self->ready = true;
 }
 
 FIXTURE_TEARDOWN(realloc)
@@ -291,14 +278,11 @@ FIXTURE_TEARDOWN(realloc)
  */
 static struct kvm_cpuid2 *guest_cpuid(bool amx, const struct xs_layout *l)
 {
-	const struct kvm_cpuid2 *sup = kvm_get_supported_cpuid();
-	size_t size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
-	struct kvm_cpuid2 *c = malloc(size);
+	struct kvm_cpuid2 *c = kvmfpu_vm_supported_cpuid();
 	int i;
 
 	if (!c)
-		kvmfpu_error("cannot allocate a CPUID table");
-	memcpy(c, sup, size);
+		kvmfpu_error("KVM_GET_SUPPORTED_CPUID failed");
 	for (i = 0; i < (int)c->nent && !amx; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 
@@ -326,7 +310,7 @@ static struct kvm_cpuid2 *guest_cpuid(bool amx, const struct xs_layout *l)
  * It depends on the process's permission, not on a vCPU's CPUID: the same before and after a
  * KVM_SET_CPUID2 that exposes AMX (the per-vCPU size is realloc.set_cpuid's business).
  */
-TEST_F(realloc, xsave2_cap)
+KVMFPU_TEST_F(realloc, xsave2_cap)
 {
 	struct xs_layout l;
 	struct raw_vcpu r;
@@ -335,19 +319,17 @@ TEST_F(realloc, xsave2_cap)
 	struct kvm_cpuid2 *c;
 	int sys, vm_before, vm_after;
 
-	if (!self->ready)
-		return;
-	xs_layout_from_cpuid(&l, amx_host_cpuid, NULL);
-	xcr0 = kvm_supported_xcr0_raw();
+	xs_layout_from_cpuid(&l, xs_host_cpuid, NULL);
+	xcr0 = kvmfpu_vm_supported_xcr0();
 	want = uabi_size_for(xcr0, &l);
-	kvm_supported_cpuid_raw(0xd, 0, d);
+	kvmfpu_vm_supported_leaf(0xd, 0, d);
 	raw_vcpu_create(&r);
 	sys = cap_xsave2(r.kvm);
 	vm_before = cap_xsave2(r.vm);
 	c = guest_cpuid(true, &l);
 	if (ioctl(r.vcpu, KVM_SET_CPUID2, c))
-		amx_fail("realloc.xsave2_cap: KVM_SET_CPUID2 with KVM's own supported CPUID: %s",
-			 strerror(errno));
+		kvmfpu_fail("realloc.xsave2_cap: KVM_SET_CPUID2 with KVM's own supported CPUID: %s",
+			    strerror(errno));
 	vm_after = cap_xsave2(r.vm);
 	free(c);
 	raw_vcpu_close(&r);
@@ -355,12 +337,12 @@ TEST_F(realloc, xsave2_cap)
 	       "before -> after KVM_SET_CPUID2), CPUID.0xD.0 EBX %u ECX %u\n",
 	       (unsigned long long)xcr0, want, sys, vm_before, vm_after, d[1], d[2]);
 	if (sys != (int)want || vm_before != (int)want || vm_after != (int)want)
-		amx_fail("realloc.xsave2_cap: KVM_CAP_XSAVE2 is not the layout size %u of XCR0 "
-			 "0x%llx", want, (unsigned long long)xcr0);
+		kvmfpu_fail("realloc.xsave2_cap: KVM_CAP_XSAVE2 is not the layout size %u of XCR0 "
+			    "0x%llx", want, (unsigned long long)xcr0);
 	if (d[1] != xs_size_standard(&l, xcr0) || d[2] != xs_size_standard(&l, xcr0))
-		amx_fail("realloc.xsave2_cap: KVM_GET_SUPPORTED_CPUID.0xD.0 EBX %u / ECX %u, "
-			 "the layout of XCR0 0x%llx needs %u", d[1], d[2],
-			 (unsigned long long)xcr0, xs_size_standard(&l, xcr0));
+		kvmfpu_fail("realloc.xsave2_cap: KVM_GET_SUPPORTED_CPUID.0xD.0 EBX %u / ECX %u, "
+			    "the layout of XCR0 0x%llx needs %u", d[1], d[2],
+			    (unsigned long long)xcr0, xs_size_standard(&l, xcr0));
 	kvmfpu_print_exercised(0);	/* no tile data went through KVM */
 }
 
@@ -382,7 +364,7 @@ static uint32_t bytes_written(const uint8_t *buf, uint32_t size, uint8_t canary)
  * size; KVM_SET_XSAVE then takes a full image with live tiles (beyond 4 KiB) and
  * KVM_GET_XSAVE2 returns it unchanged.
  */
-TEST_F(realloc, set_cpuid)
+KVMFPU_TEST_F(realloc, set_cpuid)
 {
 	struct kvm_xsave legacy;
 	struct xs_layout l;
@@ -396,67 +378,67 @@ TEST_F(realloc, set_cpuid)
 	char why[256];
 	unsigned int bad;
 
-	if (!self->ready)
-		return;
-	xs_layout_from_cpuid(&l, amx_host_cpuid, NULL);
-	xcr0 = kvm_supported_xcr0_raw();
+	xs_layout_from_cpuid(&l, xs_host_cpuid, NULL);
+	xcr0 = kvmfpu_vm_supported_xcr0();
 	size = uabi_size_for(xcr0, &l);
-	if (!amx_info_from_cpuid(&info, raw_cb, NULL, why, sizeof(why)))
+	if (!amx_info_from_cpuid(&info, kvmfpu_vm_supported_fn, NULL, why, sizeof(why)))
 		kvmfpu_error("%s", why);
 	raw_vcpu_create(&r);
 
 	c = guest_cpuid(false, &l);
 	if (ioctl(r.vcpu, KVM_SET_CPUID2, c))
-		amx_fail("realloc.set_cpuid: KVM_SET_CPUID2 without AMX: %s", strerror(errno));
+		kvmfpu_fail("realloc.set_cpuid: KVM_SET_CPUID2 without AMX: %s", strerror(errno));
 	free(c);
 	if (ioctl(r.vcpu, KVM_GET_XSAVE, &legacy))
-		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE on a vCPU without AMX failed: %s",
-			 strerror(errno));
+		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE on a vCPU without AMX failed: %s",
+			    strerror(errno));
 	if (ximage_alloc(&img, &l, xcr0, false) || ximage_alloc(&back, &l, xcr0, false))
 		kvmfpu_error("cannot allocate images");
 	memset(back.buf, 0xa5, back.size);
 	if (ioctl(r.vcpu, KVM_GET_XSAVE2, back.buf))
-		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
+		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
 	n = bytes_written(back.buf, back.size, 0xa5);
 	printf("# without AMX in CPUID: KVM_GET_XSAVE2 wrote %u bytes\n", n);
 	if (n > sizeof(struct kvm_xsave))
-		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2 wrote %u bytes for a vCPU whose CPUID "
-			 "lacks AMX: its fpstate was reallocated before KVM_SET_CPUID2 asked", n);
+		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2 wrote %u bytes for a vCPU whose "
+			    "CPUID lacks AMX: its fpstate was reallocated before KVM_SET_CPUID2 "
+			    "asked", n);
 
 	c = guest_cpuid(true, &l);
 	if (ioctl(r.vcpu, KVM_SET_CPUID2, c))
-		amx_fail("realloc.set_cpuid: KVM_SET_CPUID2 with AMX: %s", strerror(errno));
+		kvmfpu_fail("realloc.set_cpuid: KVM_SET_CPUID2 with AMX: %s", strerror(errno));
 	free(c);
 	errno = 0;
 	if (!ioctl(r.vcpu, KVM_GET_XSAVE, &legacy) || errno != EINVAL)
-		amx_fail("realloc.set_cpuid: legacy KVM_GET_XSAVE after KVM_SET_CPUID2 with AMX "
-			 "returned %s, expected EINVAL: the 4 KiB struct cannot hold the state",
-			 errno ? strerror(errno) : "success");
+		kvmfpu_fail("realloc.set_cpuid: legacy KVM_GET_XSAVE after KVM_SET_CPUID2 with AMX "
+			    "returned %s, expected EINVAL: the 4 KiB struct cannot hold the state",
+			    errno ? strerror(errno) : "success");
 	memset(back.buf, 0xa5, back.size);
 	if (ioctl(r.vcpu, KVM_GET_XSAVE2, back.buf))
-		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
+		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
 	n = bytes_written(back.buf, back.size, 0xa5);
 	printf("# with AMX in CPUID: KVM_GET_XSAVE2 wrote %u bytes (layout size %u)\n", n, size);
 	/* The tail of XTILEDATA is zero in init state, so every byte up to @size is written. */
 	if (n != size)
-		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2 wrote %u bytes, the reallocated "
-			 "fpstate's uABI size must be the layout size %u", n, size);
+		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2 wrote %u bytes, the reallocated "
+			    "fpstate's uABI size must be the layout size %u", n, size);
 
-	mask = xcr0 & (FPU_GUEST_COMPS | XS_MASK_AMX);
+	mask = xcr0 & (KVMFPU_VM_GUEST_COMPS | XS_MASK_AMX);
 	amx_expected_image(&img, mask, &k, &info);
 	if (ioctl(r.vcpu, KVM_SET_XSAVE, img.buf))
-		amx_fail("realloc.set_cpuid: KVM_SET_XSAVE of a full image (XSTATE_BV 0x%llx, %u "
-			 "bytes) failed: %s", (unsigned long long)mask, size, strerror(errno));
+		kvmfpu_fail("realloc.set_cpuid: KVM_SET_XSAVE of a full image (XSTATE_BV 0x%llx, "
+			    "%u bytes) failed: %s", (unsigned long long)mask, size,
+			    strerror(errno));
 	memset(back.buf, 0, back.size);
 	if (ioctl(r.vcpu, KVM_GET_XSAVE2, back.buf))
-		amx_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
-	bad = amx_diff(&img, &back, mask, "realloc.set_cpuid");
+		kvmfpu_fail("realloc.set_cpuid: KVM_GET_XSAVE2: %s", strerror(errno));
+	bad = kvmfpu_vm_diff(&img, &back, mask, "realloc.set_cpuid");
 	ximage_free(&img);
 	ximage_free(&back);
 	raw_vcpu_close(&r);
 	if (bad)
-		amx_fail("realloc.set_cpuid: %u register(s) differ after KVM_SET_XSAVE and "
-			 "KVM_GET_XSAVE2 of the full image", bad);
+		kvmfpu_fail("realloc.set_cpuid: %u register(s) differ after KVM_SET_XSAVE and "
+			    "KVM_GET_XSAVE2 of the full image", bad);
 	kvmfpu_print_exercised(mask);
 }
 
@@ -475,9 +457,9 @@ TEST_F(realloc, set_cpuid)
  * bytes, XTILEDATA is 0x1D.1 total_tile_bytes of the host CPU, neither is a supervisor
  * component (ECX[0] = 0), and XTILEDATA can be disabled by XFD (ECX[2] = 1). No tile data.
  */
-TEST_F(realloc, guest_cpuid_sizes)
+KVMFPU_TEST_F(realloc, guest_cpuid_sizes)
 {
-	struct amx_vm v;
+	struct kvmfpu_vm v;
 	struct xs_layout hl;
 	struct amx_info hinfo;
 	uint64_t *o, before_xcr0, after_xcr0;
@@ -486,29 +468,28 @@ TEST_F(realloc, guest_cpuid_sizes)
 	bool compacted;
 	unsigned int bad = 0;
 
-	if (!self->ready)
-		return;
-	xs_layout_from_cpuid(&hl, amx_host_cpuid, NULL);
-	if (!amx_info_from_cpuid(&hinfo, amx_host_cpuid, NULL, why, sizeof(why)))
-		amx_fail("realloc.guest_cpuid_sizes: the host CPU's AMX CPUID leaves: %s", why);
-	amx_host_cpuid(NULL, 0xd, 17, h17);
-	amx_host_cpuid(NULL, 0xd, 18, h18);
-	amx_vm_create(&v);
+	xs_layout_from_cpuid(&hl, xs_host_cpuid, NULL);
+	if (!amx_info_from_cpuid(&hinfo, xs_host_cpuid, NULL, why, sizeof(why)))
+		kvmfpu_fail("realloc.guest_cpuid_sizes: the host CPU's AMX CPUID leaves: %s", why);
+	xs_host_cpuid(NULL, 0xd, 17, h17);
+	xs_host_cpuid(NULL, 0xd, 18, h18);
+	kvmfpu_vm_create(&v, &kvmfpu_vm_amx_config);
 	before_xcr0 = XCR0_BASE;
 	after_xcr0 = XCR0_TILES;
-	AMX_PROGRAM(&v,
-		OP(XSETBV, .a = before_xcr0),
-		OP(CPUID, .a = 0xd, .b = 0, .c = 0),
-		OP(CPUID, .a = 0xd, .b = 1, .c = 4),
-		OP(XSETBV, .a = after_xcr0),
-		OP(CPUID, .a = 0xd, .b = 0, .c = 8),
-		OP(CPUID, .a = 0xd, .b = 1, .c = 12),
-		OP(CPUID, .a = 0xd, .b = 17, .c = 16),
-		OP(CPUID, .a = 0xd, .b = 18, .c = 20),
-		OP(EXIT, .a = 1));
-	amx_vm_print_env(&v, after_xcr0);
-	amx_vm_run_until(&v, AMX_STAGE_EXIT + 1, "realloc.guest_cpuid_sizes");
-	o = v.args->out;
+	KVMFPU_VM_PROGRAM(&v,
+			  OP(XSETBV, .a = before_xcr0),
+			  OP(CPUID, .a = 0xd, .b = 0, .c = 0),
+			  OP(CPUID, .a = 0xd, .b = 1, .c = 4),
+			  OP(XSETBV, .a = after_xcr0),
+			  OP(CPUID, .a = 0xd, .b = 0, .c = 8),
+			  OP(CPUID, .a = 0xd, .b = 1, .c = 12),
+			  OP(CPUID, .a = 0xd, .b = 17, .c = 16),
+			  OP(CPUID, .a = 0xd, .b = 18, .c = 20),
+			  OP(EXIT, .a = 1));
+	v.guest_xcr0 = after_xcr0;
+	kvmfpu_vm_print_env(&v);
+	kvmfpu_vm_run_until(&v, AMX_STAGE_EXIT + 1, "realloc.guest_cpuid_sizes");
+	o = v.amx->out;
 	/* XSAVEC (0xD.1:EAX[1]) or XSAVES (EAX[3]) make EBX the compacted size. */
 	compacted = o[4] & ((1u << 1) | (1u << 3));
 	printf("# guest CPUID.0xD.0 EBX %llu -> %llu, ECX %llu; 0xD.1 EBX %llu -> %llu%s\n",
@@ -545,10 +526,10 @@ TEST_F(realloc, guest_cpuid_sizes)
 	EXPECT_SIZE(o[22] & 1, 0, "guest 0xD.18 ECX[0] (supervisor component)");
 	EXPECT_SIZE((o[22] >> 2) & 1, 1, "guest 0xD.18 ECX[2] (XFD-capable)");
 #undef EXPECT_SIZE
-	amx_vm_destroy(&v);
+	kvmfpu_vm_destroy(&v);
 	if (bad)
-		amx_fail("realloc.guest_cpuid_sizes: %u CPUID value(s) differ from the host CPU's "
-			 "layout or the SDM", bad);
+		kvmfpu_fail("realloc.guest_cpuid_sizes: %u CPUID value(s) differ from the host "
+			    "CPU's layout or the SDM", bad);
 	kvmfpu_print_exercised(0);
 }
 
@@ -557,45 +538,29 @@ TEST_F(realloc, guest_cpuid_sizes)
  */
 
 FIXTURE(tiles) {
-	struct amx_vm v;
+	struct kvmfpu_vm v;
 	struct ximage expected;
-	bool ready;
 };
 
-FIXTURE_SETUP(tiles)
-{
-	char why[512];
-
-	AMX_REPLAY(opt_seed, "");
-	if (!amx_vm_setup(&self->v, XCR0_TILES, opt_seed, &self->expected, why, sizeof(why)))
-		SKIP(return, "%s", why);
-	self->ready = true;
-}
-
-FIXTURE_TEARDOWN(tiles)
-{
-	if (!self->ready)
-		return;
-	amx_vm_teardown(&self->v, &self->expected);
-}
+KVMFPU_AMX_FIXTURE(tiles, XCR0_TILES, opt_seed, "", , )
 
 /* Load all tiles, exit; then store them and the configuration, exit. */
-static void tiles_program(struct amx_vm *v)
+static void tiles_program(struct kvmfpu_vm *v)
 {
-	AMX_PROGRAM(v,
-		OP(XSETBV, .a = XCR0_TILES),
-		OP(LDTILECFG),
-		OP(TILELOADD),
-		OP(EXIT, .a = 1),
-		OP(TILESTORED),
-		OP(STTILECFG),
-		OP(EXIT, .a = 2));
+	KVMFPU_VM_PROGRAM(v,
+			  OP(XSETBV, .a = XCR0_TILES),
+			  OP(LDTILECFG),
+			  OP(TILELOADD),
+			  OP(EXIT, .a = 1),
+			  OP(TILESTORED),
+			  OP(STTILECFG),
+			  OP(EXIT, .a = 2));
 }
 
-/* The tiles and configuration the guest stored are those of @regs (amx_check_stored()). */
-static unsigned int check_saved(struct amx_vm *v, const struct ximage *regs, const char *check)
+/* The tiles and configuration the guest stored are those of @regs (kvmfpu_vm_check_stored()). */
+static unsigned int check_saved(struct kvmfpu_vm *v, const struct ximage *regs, const char *check)
 {
-	return amx_check_stored(v, regs, XS_MASK_AMX, check);
+	return kvmfpu_vm_check_stored(v, regs, XS_MASK_AMX, check);
 }
 
 /*
@@ -605,20 +570,18 @@ static unsigned int check_saved(struct amx_vm *v, const struct ximage *regs, con
  * (loaded bytes inside rows x colsb, zeros elsewhere: amx.h). Rule: the image is the guest's
  * register state (KVM saves the guest fpstate with XSAVES on the way out).
  */
-TEST_F(tiles, guest_image)
+KVMFPU_TEST_F(tiles, guest_image)
 {
 	struct ximage img;
 	unsigned int bad;
 
-	if (!self->ready)
-		return;
 	tiles_program(&self->v);
-	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 1, "tiles.guest_image");
-	amx_vm_get_image(&self->v, &img);
-	bad = amx_diff(&self->expected, &img, XS_MASK_AMX, "tiles.guest_image");
+	kvmfpu_vm_run_until(&self->v, AMX_STAGE_EXIT + 1, "tiles.guest_image");
+	kvmfpu_vm_get_image(&self->v, &img);
+	bad = kvmfpu_vm_diff(&self->expected, &img, XS_MASK_AMX, "tiles.guest_image");
 	ximage_free(&img);
 	if (bad)
-		amx_fail("tiles.guest_image: %u tile register(s) differ in KVM_GET_XSAVE2", bad);
+		kvmfpu_fail("tiles.guest_image: %u tile register(s) differ in KVM_GET_XSAVE2", bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -627,19 +590,17 @@ TEST_F(tiles, guest_image)
  * and STTILECFG give back exactly what was loaded. Rule: KVM restores the guest fpstate it
  * saved (fpu_swap_kvm_fpstate), and the exit does not touch guest tiles.
  */
-TEST_F(tiles, reentry)
+KVMFPU_TEST_F(tiles, reentry)
 {
 	unsigned int bad;
 
-	if (!self->ready)
-		return;
 	tiles_program(&self->v);
-	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 1, "tiles.reentry");
-	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 2, "tiles.reentry");
+	kvmfpu_vm_run_until(&self->v, AMX_STAGE_EXIT + 1, "tiles.reentry");
+	kvmfpu_vm_run_until(&self->v, AMX_STAGE_EXIT + 2, "tiles.reentry");
 	bad = check_saved(&self->v, &self->expected, "tiles.reentry");
 	if (bad)
-		amx_fail("tiles.reentry: %u tile register(s) differ in what the guest stored "
-			 "after re-entry", bad);
+		kvmfpu_fail("tiles.reentry: %u tile register(s) differ in what the guest stored "
+			    "after re-entry", bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -649,7 +610,7 @@ TEST_F(tiles, reentry)
  * by KVM_GET_XSAVE2, and is what the guest stores with TILESTORED/STTILECFG after re-entry.
  * Rule: the uABI image replaces the guest's state (fpu_copy_uabi_to_guest_fpstate).
  */
-TEST_F(tiles, set_xsave)
+KVMFPU_TEST_F(tiles, set_xsave)
 {
 	struct pattern_key k2 = { .seed = opt_seed, .salt = 1 };
 	struct ximage img, back;
@@ -658,28 +619,26 @@ TEST_F(tiles, set_xsave)
 	char why[256];
 	int r;
 
-	if (!self->ready)
-		return;
 	tiles_program(&self->v);
-	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 1, "tiles.set_xsave");
-	amx_vm_get_image(&self->v, &img);
+	kvmfpu_vm_run_until(&self->v, AMX_STAGE_EXIT + 1, "tiles.set_xsave");
+	kvmfpu_vm_get_image(&self->v, &img);
 	bv = ximage_xstate_bv(&img);
 	amx_expected_image(&img, XS_MASK_AMX, &k2, &self->v.info);
 	ximage_set_xstate_bv(&img, bv | XS_MASK_AMX);
 	if (!amx_tilecfg_valid(ximage_comp(&img, XS_XTILECFG), &self->v.info, why, sizeof(why)))
 		kvmfpu_error("pattern tile configuration would not load: %s", why);
-	r = amx_vm_set_image(&self->v, &img);
+	r = kvmfpu_vm_set_image(&self->v, &img);
 	if (r)
-		amx_fail("tiles.set_xsave: KVM_SET_XSAVE of new tiles failed: %s", strerror(-r));
-	amx_vm_get_image(&self->v, &back);
-	bad = amx_diff(&img, &back, XS_MASK_AMX, "tiles.set_xsave.readback");
-	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 2, "tiles.set_xsave");
+		kvmfpu_fail("tiles.set_xsave: KVM_SET_XSAVE of new tiles failed: %s", strerror(-r));
+	kvmfpu_vm_get_image(&self->v, &back);
+	bad = kvmfpu_vm_diff(&img, &back, XS_MASK_AMX, "tiles.set_xsave.readback");
+	kvmfpu_vm_run_until(&self->v, AMX_STAGE_EXIT + 2, "tiles.set_xsave");
 	bad += check_saved(&self->v, &img, "tiles.set_xsave");
 	ximage_free(&img);
 	ximage_free(&back);
 	if (bad)
-		amx_fail("tiles.set_xsave: %u tile register(s) differ from what KVM_SET_XSAVE "
-			 "wrote", bad);
+		kvmfpu_fail("tiles.set_xsave: %u tile register(s) differ from what KVM_SET_XSAVE "
+			    "wrote", bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -691,7 +650,7 @@ TEST_F(tiles, set_xsave)
  * 64 zero bytes (SDM Vol. 2, STTILECFG: tiles not configured), and copying that image out
  * (twice) raises no kernel WARN (the W taint flag stays as it was).
  */
-TEST_F(tiles, release_init)
+KVMFPU_TEST_F(tiles, release_init)
 {
 	struct ximage img, init;
 	uint64_t taint0 = 0, taint1 = 0;
@@ -699,44 +658,42 @@ TEST_F(tiles, release_init)
 	unsigned int bad, i;
 	uint8_t *cfg;
 
-	if (!self->ready)
-		return;
-	AMX_PROGRAM(&self->v,
-		OP(XSETBV, .a = XCR0_TILES),
-		OP(LDTILECFG),
-		OP(TILELOADD),
-		OP(EXIT, .a = 1),
-		OP(TILERELEASE),
-		OP(STTILECFG),
-		OP(EXIT, .a = 2));
-	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 1, "tiles.release_init");
+	KVMFPU_VM_PROGRAM(&self->v,
+			  OP(XSETBV, .a = XCR0_TILES),
+			  OP(LDTILECFG),
+			  OP(TILELOADD),
+			  OP(EXIT, .a = 1),
+			  OP(TILERELEASE),
+			  OP(STTILECFG),
+			  OP(EXIT, .a = 2));
+	kvmfpu_vm_run_until(&self->v, AMX_STAGE_EXIT + 1, "tiles.release_init");
 	cfg = ximage_comp(&self->v.save, XS_XTILECFG);
 	memset(cfg, 0xff, AMX_TILECFG_SIZE);
-	taint_ok = kernel_taint(&taint0);
-	amx_vm_run_until(&self->v, AMX_STAGE_EXIT + 2, "tiles.release_init");
+	taint_ok = kernel_env_taint(&taint0);
+	kvmfpu_vm_run_until(&self->v, AMX_STAGE_EXIT + 2, "tiles.release_init");
 	for (i = 0; i < AMX_TILECFG_SIZE; i++)
 		if (cfg[i])
-			amx_fail("tiles.release_init: STTILECFG after TILERELEASE stored 0x%02x at "
-				 "byte %u, expected 64 zero bytes", cfg[i], i);
-	amx_vm_get_image(&self->v, &img);
+			kvmfpu_fail("tiles.release_init: STTILECFG after TILERELEASE stored 0x%02x "
+				    "at byte %u, expected 64 zero bytes", cfg[i], i);
+	kvmfpu_vm_get_image(&self->v, &img);
 	ximage_free(&img);
-	amx_vm_get_image(&self->v, &img);
+	kvmfpu_vm_get_image(&self->v, &img);
 	if (ximage_alloc(&init, &self->v.layout, self->v.kvm_xcr0, false))
 		kvmfpu_error("cannot allocate the init image");
 	ximage_init_state(&init, XS_MASK_AMX);
-	bad = amx_diff(&init, &img, XS_MASK_AMX, "tiles.release_init");
+	bad = kvmfpu_vm_diff(&init, &img, XS_MASK_AMX, "tiles.release_init");
 	printf("# after TILERELEASE: XSTATE_BV 0x%llx\n",
 	       (unsigned long long)ximage_xstate_bv(&img));
 	ximage_free(&img);
 	ximage_free(&init);
 	if (bad)
-		amx_fail("tiles.release_init: %u tile register(s) not in init state after "
-			 "TILERELEASE", bad);
-	if (taint_ok && kernel_taint(&taint1) && !(taint0 & KVMFPU_TAINT_WARN) &&
-	    (taint1 & KVMFPU_TAINT_WARN))
-		amx_fail("tiles.release_init: the kernel WARNed (taint W set) while KVM saved "
-			 "and copied out init-state tiles: see dmesg");
-	if (taint0 & KVMFPU_TAINT_WARN)
+		kvmfpu_fail("tiles.release_init: %u tile register(s) not in init state after "
+			    "TILERELEASE", bad);
+	if (taint_ok && kernel_env_taint(&taint1) && !(taint0 & KERNEL_ENV_TAINT_WARN) &&
+	    (taint1 & KERNEL_ENV_TAINT_WARN))
+		kvmfpu_fail("tiles.release_init: the kernel WARNed (taint W set) while KVM saved "
+			    "and copied out init-state tiles: see dmesg");
+	if (taint0 & KERNEL_ENV_TAINT_WARN)
 		printf("# kernel already tainted W before the test: WARN detection by taint off "
 		       "(the runner's dmesg scan still sees it)\n");
 	kvmfpu_print_exercised(XS_MASK_AMX);
@@ -753,9 +710,8 @@ enum xfd_mode {
 };
 
 FIXTURE(migrate) {
-	struct amx_vm v;
+	struct kvmfpu_vm v;
 	struct ximage expected;
-	bool ready;
 };
 
 FIXTURE_VARIANT(migrate) {
@@ -776,32 +732,17 @@ FIXTURE_VARIANT_ADD(migrate, nm_pending) {
 	.mode = MODE_NM_PENDING,
 };
 
-FIXTURE_SETUP(migrate)
-{
-	char why[512];
+KVMFPU_AMX_FIXTURE(migrate, XCR0_TILES, opt_seed, variant->name, , )
 
-	AMX_REPLAY(opt_seed, variant->name);
-	if (!amx_vm_setup(&self->v, XCR0_TILES, opt_seed, &self->expected, why, sizeof(why)))
-		SKIP(return, "%s", why);
-	self->ready = true;
-}
-
-FIXTURE_TEARDOWN(migrate)
-{
-	if (!self->ready)
-		return;
-	amx_vm_teardown(&self->v, &self->expected);
-}
-
-static void expect_msr(struct amx_vm *v, uint32_t msr, uint64_t want, const char *check,
+static void expect_msr(struct kvmfpu_vm *v, uint32_t msr, uint64_t want, const char *check,
 		       const char *when)
 {
-	uint64_t got = amx_vm_msr(v, msr);
+	uint64_t got = kvmfpu_vm_msr(v, msr);
 
 	if (got != want)
-		amx_fail("%s: %s %s is 0x%llx, expected 0x%llx", check,
-			 msr == KVMFPU_MSR_IA32_XFD ? "IA32_XFD" : "IA32_XFD_ERR", when,
-			 (unsigned long long)got, (unsigned long long)want);
+		kvmfpu_fail("%s: %s %s is 0x%llx, expected 0x%llx", check,
+			    msr == KVMFPU_MSR_IA32_XFD ? "IA32_XFD" : "IA32_XFD_ERR", when,
+			    (unsigned long long)got, (unsigned long long)want);
 }
 
 /*
@@ -817,81 +758,72 @@ static void expect_msr(struct amx_vm *v, uint32_t msr, uint64_t want, const char
  * pending XFD_ERR must reach the new vCPU (the guest reads it there) before the handler
  * clears XFD and the retried TILELOADD loads the data.
  */
-TEST_F(migrate, tiles_survive)
+KVMFPU_TEST_F(migrate, tiles_survive)
 {
-	struct amx_vm *v = &self->v;
+	struct kvmfpu_vm *v = &self->v;
 	struct ximage before, after;
 	unsigned int bad;
 
-	if (!self->ready)
-		return;
 	switch (variant->mode) {
 	case MODE_INTERCEPT:
-		AMX_PROGRAM(v,
-			OP(XSETBV, .a = XCR0_TILES),
-			OP(LDTILECFG),
-			OP(TILELOADD),
-			OP(EXIT, .a = 1),
-			OP(TILESTORED),
-			OP(STTILECFG),
-			OP(EXIT, .a = 2));
+		tiles_program(v);
 		break;
 	case MODE_PASSTHROUGH:
-		AMX_PROGRAM(v,
-			OP(XSETBV, .a = XCR0_TILES),
-			OP(WRMSR, .a = KVMFPU_MSR_IA32_XFD, .b = XTILEDATA),
-			OP(WRMSR, .a = KVMFPU_MSR_IA32_XFD, .b = 0),
-			OP(LDTILECFG),
-			OP(TILELOADD),
-			OP(EXIT, .a = 1),
-			OP(TILESTORED),
-			OP(STTILECFG),
-			OP(EXIT, .a = 2));
+		KVMFPU_VM_PROGRAM(v,
+				  OP(XSETBV, .a = XCR0_TILES),
+				  OP(WRMSR, .a = KVMFPU_MSR_IA32_XFD, .b = XTILEDATA),
+				  OP(WRMSR, .a = KVMFPU_MSR_IA32_XFD, .b = 0),
+				  OP(LDTILECFG),
+				  OP(TILELOADD),
+				  OP(EXIT, .a = 1),
+				  OP(TILESTORED),
+				  OP(STTILECFG),
+				  OP(EXIT, .a = 2));
 		break;
 	case MODE_NM_PENDING:
-		v->args->nm_exit = 1;
-		AMX_PROGRAM(v,
-			OP(XSETBV, .a = XCR0_TILES),
-			OP(WRMSR, .a = KVMFPU_MSR_IA32_XFD, .b = XTILEDATA),
-			OP(LDTILECFG),
-			OP(TILELOADD),
-			OP(EXIT, .a = 1),
-			OP(TILESTORED),
-			OP(STTILECFG),
-			OP(EXIT, .a = 2));
-		amx_vm_run_until(v, AMX_STAGE_NM, "migrate.nm_pending.tiles_survive");
+		v->amx->nm_exit = 1;
+		KVMFPU_VM_PROGRAM(v,
+				  OP(XSETBV, .a = XCR0_TILES),
+				  OP(WRMSR, .a = KVMFPU_MSR_IA32_XFD, .b = XTILEDATA),
+				  OP(LDTILECFG),
+				  OP(TILELOADD),
+				  OP(EXIT, .a = 1),
+				  OP(TILESTORED),
+				  OP(STTILECFG),
+				  OP(EXIT, .a = 2));
+		kvmfpu_vm_run_until(v, AMX_STAGE_NM, "migrate.nm_pending.tiles_survive");
 		expect_msr(v, KVMFPU_MSR_IA32_XFD, XTILEDATA, "migrate.tiles_survive", "in #NM");
 		expect_msr(v, KVMFPU_MSR_IA32_XFD_ERR, XTILEDATA, "migrate.tiles_survive",
 			   "in #NM");
-		amx_vm_migrate(v);
+		kvmfpu_vm_migrate(v);
 		expect_msr(v, KVMFPU_MSR_IA32_XFD, XTILEDATA, "migrate.tiles_survive",
 			   "in #NM, new VM");
 		expect_msr(v, KVMFPU_MSR_IA32_XFD_ERR, XTILEDATA, "migrate.tiles_survive",
 			   "in #NM, new VM");
 		break;
 	}
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 1, "migrate.tiles_survive");
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 1, "migrate.tiles_survive");
 	if (variant->mode == MODE_NM_PENDING &&
-	    (v->args->nm.count != 1 || v->args->nm.xfd_err_after_exit != XTILEDATA))
-		amx_fail("migrate.nm_pending.tiles_survive: the guest's #NM handler read "
-			 "IA32_XFD_ERR 0x%llx in the new VM (expected 0x%llx), #NM count %llu",
-			 (unsigned long long)v->args->nm.xfd_err_after_exit,
-			 (unsigned long long)XTILEDATA, (unsigned long long)v->args->nm.count);
+	    (v->amx->nm.count != 1 || v->amx->nm.xfd_err_after_exit != XTILEDATA))
+		kvmfpu_fail("migrate.nm_pending.tiles_survive: the guest's #NM handler read "
+			    "IA32_XFD_ERR 0x%llx in the new VM (expected 0x%llx), #NM count %llu",
+			    (unsigned long long)v->amx->nm.xfd_err_after_exit,
+			    (unsigned long long)XTILEDATA, (unsigned long long)v->amx->nm.count);
 
-	amx_vm_get_image(v, &before);
-	bad = amx_diff(&self->expected, &before, XS_MASK_AMX, "migrate.tiles_survive.source");
-	amx_vm_migrate(v);
+	kvmfpu_vm_get_image(v, &before);
+	bad = kvmfpu_vm_diff(&self->expected, &before, XS_MASK_AMX, "migrate.tiles_survive.source");
+	kvmfpu_vm_migrate(v);
 	expect_msr(v, KVMFPU_MSR_IA32_XFD, 0, "migrate.tiles_survive", "in the new VM");
 	expect_msr(v, KVMFPU_MSR_IA32_XFD_ERR, 0, "migrate.tiles_survive", "in the new VM");
-	amx_vm_get_image(v, &after);
-	bad += amx_diff(&before, &after, v->kvm_xcr0, "migrate.tiles_survive.restored_image");
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, "migrate.tiles_survive");
+	kvmfpu_vm_get_image(v, &after);
+	bad += kvmfpu_vm_diff(&before, &after, v->kvm_xcr0, "migrate.tiles_survive.restored_image");
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 2, "migrate.tiles_survive");
 	bad += check_saved(v, &self->expected, "migrate.tiles_survive.guest");
 	ximage_free(&before);
 	ximage_free(&after);
 	if (bad)
-		amx_fail("migrate.tiles_survive: %u register(s) differ across the move to a new "
-			 "VM", bad);
+		kvmfpu_fail("migrate.tiles_survive: %u register(s) differ across the move to a new "
+			    "VM", bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -911,31 +843,31 @@ TEST(restore_without_amx)
 	struct ximage expected, img;
 	struct kvm_cpuid2 *c;
 	struct raw_vcpu r;
-	struct amx_vm v;
+	struct kvmfpu_vm v;
 	char why[512];
 	int ret, err;
 
-	AMX_REPLAY(opt_seed, "");
-	if (!amx_require(why, sizeof(why)))
+	KVMFPU_REPLAY(opt_seed, "");
+	if (!kvmfpu_vm_amx_require(why, sizeof(why)))
 		SKIP(return, "%s", why);
-	amx_vm_create(&v);
-	amx_vm_fill(&v, XCR0_TILES, &k, &expected);
-	AMX_PROGRAM(&v,
-		OP(XSETBV, .a = XCR0_TILES),
-		OP(LDTILECFG),
-		OP(TILELOADD),
-		OP(EXIT, .a = 1));
-	amx_vm_run_until(&v, AMX_STAGE_EXIT + 1, "restore_without_amx");
-	amx_vm_get_image(&v, &img);
+	kvmfpu_vm_create(&v, &kvmfpu_vm_amx_config);
+	kvmfpu_vm_fill(&v, XCR0_TILES, &k, &expected);
+	KVMFPU_VM_PROGRAM(&v,
+			  OP(XSETBV, .a = XCR0_TILES),
+			  OP(LDTILECFG),
+			  OP(TILELOADD),
+			  OP(EXIT, .a = 1));
+	kvmfpu_vm_run_until(&v, AMX_STAGE_EXIT + 1, "restore_without_amx");
+	kvmfpu_vm_get_image(&v, &img);
 	if ((ximage_xstate_bv(&img) & XS_MASK_AMX) != XS_MASK_AMX)
-		amx_fail("restore_without_amx: source image has XSTATE_BV 0x%llx: live tiles "
-			 "expected (tiles.guest_image explains)",
-			 (unsigned long long)ximage_xstate_bv(&img));
+		kvmfpu_fail("restore_without_amx: source image has XSTATE_BV 0x%llx: live tiles "
+			    "expected (tiles.guest_image explains)",
+			    (unsigned long long)ximage_xstate_bv(&img));
 
 	raw_vcpu_create(&r);
 	c = guest_cpuid(false, &v.layout);
 	if (ioctl(r.vcpu, KVM_SET_CPUID2, c))
-		amx_fail("restore_without_amx: KVM_SET_CPUID2 without AMX: %s", strerror(errno));
+		kvmfpu_fail("restore_without_amx: KVM_SET_CPUID2 without AMX: %s", strerror(errno));
 	free(c);
 	ret = ioctl(r.vcpu, KVM_SET_XSAVE, img.buf);
 	err = errno;
@@ -943,13 +875,13 @@ TEST(restore_without_amx)
 	       "%s\n", img.size, (unsigned long long)ximage_xstate_bv(&img),
 	       ret ? strerror(err) : "accepted");
 	if (!ret)
-		amx_fail("restore_without_amx: KVM_SET_XSAVE accepted live tile state into a "
-			 "vCPU whose CPUID lacks AMX; its uABI image (4096 bytes) cannot hold "
-			 "XTILEDATA, so the tiles were dropped silently");
+		kvmfpu_fail("restore_without_amx: KVM_SET_XSAVE accepted live tile state into a "
+			    "vCPU whose CPUID lacks AMX; its uABI image (4096 bytes) cannot hold "
+			    "XTILEDATA, so the tiles were dropped silently");
 	raw_vcpu_close(&r);
 	ximage_free(&img);
 	ximage_free(&expected);
-	amx_vm_destroy(&v);
+	kvmfpu_vm_destroy(&v);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -958,10 +890,9 @@ TEST(restore_without_amx)
  */
 
 FIXTURE(mixed) {
-	struct amx_vm v;
+	struct kvmfpu_vm v;
 	struct ximage expected;
 	uint64_t xcr0;
-	bool ready;
 };
 
 FIXTURE_VARIANT(mixed) {
@@ -982,29 +913,26 @@ FIXTURE_VARIANT_ADD(mixed, avx512_no_amx) {
 	.xcr0 = XCR0_BASE | XS_MASK_AVX512,
 };
 
+/* AMX first, so that the skip names AMX where both are missing (as in the other fixtures). */
 FIXTURE_SETUP(mixed)
 {
-	struct pattern_key k = { .seed = opt_seed };
-	struct fpu_config cfg = { .xcr0 = variant->xcr0 & ~XS_MASK_AMX };
+	struct kvmfpu_vm_config cfg = { .xcr0 = variant->xcr0 & ~XS_MASK_AMX };
 	char why[512];
 
-	AMX_REPLAY(opt_seed, variant->name);
-	if (!amx_require(why, sizeof(why)))
+	KVMFPU_REPLAY(opt_seed, variant->name);
+	if (!kvmfpu_vm_amx_require(why, sizeof(why)))
 		SKIP(return, "%s", why);
-	if (!fpu_config_supported(&cfg, why, sizeof(why)))
+	if (!kvmfpu_vm_config_supported(&cfg, why, sizeof(why)))
 		SKIP(return, "%s", why);
-	amx_vm_create(&self->v);
+	if (!kvmfpu_vm_amx_setup(&self->v, variant->xcr0, opt_seed, &self->expected, why,
+				 sizeof(why)))
+		SKIP(return, "%s", why);
 	self->xcr0 = variant->xcr0;
-	amx_vm_fill(&self->v, variant->xcr0, &k, &self->expected);
-	amx_vm_print_env(&self->v, variant->xcr0);
-	self->ready = true;
 }
 
 FIXTURE_TEARDOWN(mixed)
 {
-	if (!self->ready)
-		return;
-	amx_vm_teardown(&self->v, &self->expected);
+	kvmfpu_vm_amx_teardown(&self->v, &self->expected);
 }
 
 /*
@@ -1016,41 +944,39 @@ FIXTURE_TEARDOWN(mixed)
  * reports the vCPU's PKRU whenever its CPUID has PKU); after re-entry the guest stores
  * exactly what it loaded. Tile instructions do not touch vector registers and vice versa.
  */
-TEST_F(mixed, image_and_reentry)
+KVMFPU_TEST_F(mixed, image_and_reentry)
 {
-	struct amx_vm *v = &self->v;
+	struct kvmfpu_vm *v = &self->v;
 	uint64_t vec = self->xcr0 & ~XS_MASK_AMX, amx = self->xcr0 & XS_MASK_AMX;
 	uint64_t allowed = self->xcr0 | XS_BIT(XS_PKRU), mask;
 	struct ximage img;
 	unsigned int bad;
 
-	if (!self->ready)
-		return;
 	if (amx)
-		AMX_PROGRAM(v,
-			OP(XSETBV, .a = self->xcr0),
-			OP(FILL, .a = vec),
-			OP(LDTILECFG),
-			OP(TILELOADD),
-			OP(EXIT, .a = 1),
-			OP(SAVE, .a = vec),
-			OP(TILESTORED),
-			OP(STTILECFG),
-			OP(EXIT, .a = 2));
+		KVMFPU_VM_PROGRAM(v,
+				  OP(XSETBV, .a = self->xcr0),
+				  OP(FILL, .a = vec),
+				  OP(LDTILECFG),
+				  OP(TILELOADD),
+				  OP(EXIT, .a = 1),
+				  OP(SAVE, .a = vec),
+				  OP(TILESTORED),
+				  OP(STTILECFG),
+				  OP(EXIT, .a = 2));
 	else
-		AMX_PROGRAM(v,
-			OP(XSETBV, .a = self->xcr0),
-			OP(FILL, .a = vec),
-			OP(EXIT, .a = 1),
-			OP(SAVE, .a = vec),
-			OP(EXIT, .a = 2));
-	mask = v->kvm_xcr0 & (FPU_GUEST_COMPS | XS_MASK_AMX) & ~XS_BIT(XS_PKRU);
+		KVMFPU_VM_PROGRAM(v,
+				  OP(XSETBV, .a = self->xcr0),
+				  OP(FILL, .a = vec),
+				  OP(EXIT, .a = 1),
+				  OP(SAVE, .a = vec),
+				  OP(EXIT, .a = 2));
+	mask = v->kvm_xcr0 & (KVMFPU_VM_GUEST_COMPS | XS_MASK_AMX) & ~XS_BIT(XS_PKRU);
 	/* Components outside XCR0 are expected in init state. */
 	ximage_set_xstate_bv(&self->expected, self->xcr0);
 
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 1, "mixed.image_and_reentry");
-	amx_vm_get_image(v, &img);
-	bad = amx_diff(&self->expected, &img, mask, "mixed.guest_image");
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 1, "mixed.image_and_reentry");
+	kvmfpu_vm_get_image(v, &img);
+	bad = kvmfpu_vm_diff(&self->expected, &img, mask, "mixed.guest_image");
 	if (ximage_xstate_bv(&img) & ~allowed) {
 		printf("# mixed.guest_image: XSTATE_BV 0x%llx has bits outside XCR0 0x%llx (| PKRU)\n",
 		       (unsigned long long)ximage_xstate_bv(&img),
@@ -1058,11 +984,11 @@ TEST_F(mixed, image_and_reentry)
 		bad++;
 	}
 	ximage_free(&img);
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, "mixed.image_and_reentry");
-	bad += amx_check_stored(v, &self->expected, self->xcr0, "mixed.guest_reentry");
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 2, "mixed.image_and_reentry");
+	bad += kvmfpu_vm_check_stored(v, &self->expected, self->xcr0, "mixed.guest_reentry");
 	if (bad)
-		amx_fail("mixed.image_and_reentry: %u register(s) differ with XCR0 0x%llx", bad,
-			 (unsigned long long)self->xcr0);
+		kvmfpu_fail("mixed.image_and_reentry: %u register(s) differ with XCR0 0x%llx", bad,
+			    (unsigned long long)self->xcr0);
 	kvmfpu_print_exercised(self->xcr0);
 }
 
@@ -1072,11 +998,4 @@ static const struct kvmfpu_opt opts[] = {
 	{ "--seed", KVMFPU_OPT_NUMBER, &opt_seed, 0, UINT64_MAX },
 };
 
-int main(int argc, char **argv)
-{
-	bool listing;
-
-	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
-	kvmfpu_start(listing);
-	return kvmfpu_run_tests(argc, argv);
-}
+KVMFPU_MAIN(opts, NULL)

@@ -42,8 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "amx_vm.h"
-#include "fpu_vm.h"
+#include "kvmfpu_vm.h"
 #include "host_regs.h"
 #include "kernel_env.h"
 #include "options.h"
@@ -76,7 +75,7 @@ enum stimulus {
 
 /* Shared between the threads of one test. */
 struct stress {
-	struct fpu_config cfg;
+	struct kvmfpu_vm_config cfg;
 	const char *test;		/* for the replay line */
 	const char *variant;
 	atomic_bool stop;
@@ -137,11 +136,11 @@ static void *vcpu_main(void *arg)
 	struct pattern_key k = { .seed = opt_seed, .vcpu = t->index };
 	struct rusage ru;
 	struct swap_ctx c;
-	struct fpu_vm v;
+	struct kvmfpu_vm v;
 	unsigned int bad;
 
 	pin();
-	fpu_vm_create(&v, &s->cfg, KVMFPU_GUEST_SWAP);
+	kvmfpu_vm_create(&v, &s->cfg);
 	if (swap_ctx_init(&c, &v))
 		kvmfpu_error("cannot allocate images");
 	c.max_print = 8;
@@ -161,11 +160,11 @@ static void *vcpu_main(void *arg)
 			break;
 		}
 	}
-	s->eintr[t->index] = v.run_eintr;
+	s->eintr[t->index] = v.eintr;
 	if (!getrusage(RUSAGE_THREAD, &ru))
 		s->switches[t->index] = ru.ru_nvcsw + ru.ru_nivcsw;
 	swap_ctx_free(&c);
-	fpu_vm_destroy(&v);
+	kvmfpu_vm_destroy(&v);
 	return NULL;
 }
 
@@ -186,9 +185,9 @@ static void *user_fpu_main(void *arg)
 		kvmfpu_error("cannot allocate images");
 	for (n = 0; !s->stop; n++) {
 		k.round = opt_round != ALL_ROUNDS ? opt_round : n;
-		ximage_fill_pattern(&fill, mask, &k);
+		pattern_fill_image(&fill, mask, &k);
 		memset(out.buf, 0, out.size);
-		host_syscall_with_regs(SYS_sched_yield, 0, 0, 0, &fill, &out, mask);
+		host_regs_syscall(SYS_sched_yield, 0, 0, 0, &fill, &out, mask);
 		if (swap_diff(&quiet, &fill, &out, mask, "user_fpu")) {
 			printf("# a non-vCPU thread's registers changed across sched_yield(): "
 			       "seed 0x%llx, round %u, CPU %d\n", (unsigned long long)opt_seed,
@@ -240,8 +239,8 @@ static int open_simd_hash(char *why, size_t len)
 			 "unknown");
 		goto out;
 	}
-	config = kconfig_read(from, sizeof(from));
-	simd = crypto_simd_driver(crypto, "sha256", config, driver, sizeof(driver)) &&
+	config = kernel_env_kconfig_read(from, sizeof(from));
+	simd = kernel_env_crypto_simd_driver(crypto, "sha256", config, driver, sizeof(driver)) &&
 	       __builtin_cpu_supports("ssse3");
 	free(config);
 	if (!simd) {
@@ -313,7 +312,6 @@ static void *signal_main(void *arg)
 
 FIXTURE(stress) {
 	struct stress s;
-	bool ready;
 };
 
 FIXTURE_VARIANT(stress) {
@@ -334,13 +332,12 @@ FIXTURE_SETUP(stress)
 
 	self->s.cfg.xsave_hidden = variant->xsave_hidden;
 	self->s.cfg.xcr0 = variant->xsave_hidden ? XS_MASK_FPSSE :
-			   kvm_supported_xcr0() & FPU_GUEST_COMPS;
+			   kvmfpu_vm_supported_xcr0() & KVMFPU_VM_GUEST_COMPS;
 	self->s.cfg.xcr0_by_host = true;
 	self->s.variant = variant->name;
 	self->s.alg_op = -1;
-	if (!fpu_config_supported(&self->s.cfg, why, sizeof(why)))
+	if (!kvmfpu_vm_config_supported(&self->s.cfg, why, sizeof(why)))
 		SKIP(return, "%s", why);
-	self->ready = true;
 }
 
 FIXTURE_TEARDOWN(stress)
@@ -418,25 +415,17 @@ static void run_stress(struct stress *s, unsigned int stim)
 	       xs_mask_str(host_check_mask(), names, sizeof(names)));
 }
 
-/* Common start of every test: SKIP of the setup honoured on 6.1's harness too. */
-#define STRESS_BEGIN(name)				\
-	do {						\
-		if (!self->ready)			\
-			return;				\
-		self->s.test = name;			\
-	} while (0)
-
 static void print_exercised(const struct stress *s)
 {
 	kvmfpu_print_exercised(s->cfg.xsave_hidden ? XS_MASK_FPSSE : s->cfg.xcr0);
 }
 
 /* vCPU threads only: they must really have taken turns on the CPU. */
-TEST_F_TIMEOUT(stress, vcpus, 300)
+KVMFPU_TEST_F_TIMEOUT(stress, vcpus, 300)
 {
 	unsigned int i;
 
-	STRESS_BEGIN("vcpus");
+	self->s.test = "vcpus";
 	if (opt_vcpus < 2)
 		SKIP(return, "--vcpus 1: no second vCPU thread to interleave with");
 	run_stress(&self->s, 0);
@@ -451,9 +440,9 @@ TEST_F_TIMEOUT(stress, vcpus, 300)
 	print_exercised(&self->s);
 }
 
-TEST_F_TIMEOUT(stress, user_fpu, 300)
+KVMFPU_TEST_F_TIMEOUT(stress, user_fpu, 300)
 {
-	STRESS_BEGIN("user_fpu");
+	self->s.test = "user_fpu";
 	if (!host_check_mask())
 		SKIP(return, "host CPU has no OSXSAVE: the non-vCPU thread cannot load its "
 		     "registers with XRSTOR");
@@ -463,11 +452,11 @@ TEST_F_TIMEOUT(stress, user_fpu, 300)
 	print_exercised(&self->s);
 }
 
-TEST_F_TIMEOUT(stress, kernel_fpu, 300)
+KVMFPU_TEST_F_TIMEOUT(stress, kernel_fpu, 300)
 {
 	char why[640];
 
-	STRESS_BEGIN("kernel_fpu");
+	self->s.test = "kernel_fpu";
 	self->s.alg_op = open_simd_hash(why, sizeof(why));
 	if (self->s.alg_op < 0)
 		SKIP(return, "%s", why);
@@ -477,12 +466,12 @@ TEST_F_TIMEOUT(stress, kernel_fpu, 300)
 	print_exercised(&self->s);
 }
 
-TEST_F_TIMEOUT(stress, signals, 300)
+KVMFPU_TEST_F_TIMEOUT(stress, signals, 300)
 {
 	unsigned long eintr = 0;
 	unsigned int i;
 
-	STRESS_BEGIN("signals");
+	self->s.test = "signals";
 	run_stress(&self->s, STIM_SIGNALS);
 	for (i = 0; i < self->s.nr_vcpus; i++)
 		eintr += self->s.eintr[i];
@@ -498,16 +487,16 @@ TEST_F_TIMEOUT(stress, signals, 300)
  * CONFIG_X86_DEBUG_FPU, WARN_ON_FPU() and xfd_validate_state() WARN on an fpstate in the wrong
  * place, which sets taint W (the kernel WARNed at all: /proc/sys/kernel/tainted bit 9).
  */
-TEST_F_TIMEOUT(stress, kernel_warn, 300)
+KVMFPU_TEST_F_TIMEOUT(stress, kernel_warn, 300)
 {
 	uint64_t taint0, taint1;
 	enum kconfig_value debug_fpu;
 	char from[320], why[640];
 	char *config;
 
-	STRESS_BEGIN("kernel_warn");
-	config = kconfig_read(from, sizeof(from));
-	debug_fpu = kconfig_lookup(config, "CONFIG_X86_DEBUG_FPU");
+	self->s.test = "kernel_warn";
+	config = kernel_env_kconfig_read(from, sizeof(from));
+	debug_fpu = kernel_env_kconfig_lookup(config, "CONFIG_X86_DEBUG_FPU");
 	free(config);
 	if (debug_fpu == KCONFIG_UNKNOWN)
 		SKIP(return, "cannot tell whether CONFIG_X86_DEBUG_FPU is set (%s): the kernel's "
@@ -515,27 +504,20 @@ TEST_F_TIMEOUT(stress, kernel_warn, 300)
 	if (debug_fpu == KCONFIG_NOT_SET)
 		SKIP(return, "CONFIG_X86_DEBUG_FPU is not set (%s): the kernel's FPU assertions "
 		     "(WARN_ON_FPU, xfd_validate_state()) are compiled out", from);
-	if (!kernel_taint(&taint0))
+	if (!kernel_env_taint(&taint0))
 		SKIP(return, "/proc/sys/kernel/tainted unreadable: a WARN cannot be seen");
-	if (taint0 & KVMFPU_TAINT_WARN)
+	if (taint0 & KERNEL_ENV_TAINT_WARN)
 		SKIP(return, "the kernel is already tainted W: a new WARN cannot be told apart");
 	self->s.alg_op = open_simd_hash(why, sizeof(why));
 	if (self->s.alg_op < 0)
 		printf("# kernel_warn: without kernel FPU use: %s\n", why);
 	run_stress(&self->s, self->s.alg_op >= 0 ? STIM_ALL : STIM_ALL & ~STIM_KERNEL_FPU);
-	if (!kernel_taint(&taint1))
+	if (!kernel_env_taint(&taint1))
 		kvmfpu_error("/proc/sys/kernel/tainted became unreadable during the stress");
-	if (taint1 & KVMFPU_TAINT_WARN)
+	if (taint1 & KERNEL_ENV_TAINT_WARN)
 		kvmfpu_fail("stress.%s.kernel_warn: the kernel WARNed (taint W appeared) during "
 			    "the stress, with CONFIG_X86_DEBUG_FPU: see dmesg", self->s.variant);
 	print_exercised(&self->s);
 }
 
-int main(int argc, char **argv)
-{
-	bool listing;
-
-	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
-	kvmfpu_start(listing);
-	return kvmfpu_run_tests(argc, argv);
-}
+KVMFPU_MAIN(opts, NULL)

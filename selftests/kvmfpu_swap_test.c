@@ -24,7 +24,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "fpu_vm.h"
+#include "kvmfpu_vm.h"
 #include "host_regs.h"
 #include "options.h"
 #include "pattern.h"
@@ -45,9 +45,8 @@ static const struct kvmfpu_opt opts[] = {
 };
 
 FIXTURE(swap) {
-	struct fpu_vm v;
+	struct kvmfpu_vm v;
 	struct swap_ctx c;
-	bool ready;
 };
 
 FIXTURE_VARIANT(swap) {
@@ -87,13 +86,9 @@ FIXTURE_VARIANT_ADD(swap, max) {
 	.name = "max", .max = true, .xcr0_by_host = true,
 };
 
-/*
- * A SKIP in FIXTURE_SETUP still runs the test body on 6.1's harness (6.12's stops), so every
- * body starts with "if (!self->ready) return;".
- */
 FIXTURE_SETUP(swap)
 {
-	struct fpu_config cfg = {
+	struct kvmfpu_vm_config cfg = {
 		.xcr0 = variant->xcr0,
 		.xsave_hidden = variant->xsave_hidden,
 		.xcr0_by_host = variant->xcr0_by_host,
@@ -101,23 +96,20 @@ FIXTURE_SETUP(swap)
 	char why[512];
 
 	if (variant->max)
-		cfg.xcr0 = opt_xcr0 ? opt_xcr0 : kvm_supported_xcr0() & FPU_GUEST_COMPS;
-	if (!fpu_config_supported(&cfg, why, sizeof(why)))
+		cfg.xcr0 = opt_xcr0 ? opt_xcr0 : kvmfpu_vm_supported_xcr0() & KVMFPU_VM_GUEST_COMPS;
+	if (!kvmfpu_vm_config_supported(&cfg, why, sizeof(why)))
 		SKIP(return, "%s", why);
 
-	fpu_vm_create(&self->v, &cfg, KVMFPU_GUEST_SWAP);
+	kvmfpu_vm_create(&self->v, &cfg);
 	if (swap_ctx_init(&self->c, &self->v))
 		kvmfpu_error("cannot allocate the host register images");
-	fpu_vm_print_env(&self->v);
-	self->ready = true;
+	kvmfpu_vm_print_env(&self->v);
 }
 
 FIXTURE_TEARDOWN(swap)
 {
-	if (!self->ready)
-		return;
 	swap_ctx_free(&self->c);
-	fpu_vm_destroy(&self->v);
+	kvmfpu_vm_destroy(&self->v);
 }
 
 /*
@@ -155,18 +147,14 @@ static void run_rounds(FIXTURE_DATA(swap) *self, const FIXTURE_VARIANT(swap) *va
 	}
 }
 
-TEST_F(swap, guest_image)
+KVMFPU_TEST_F(swap, guest_image)
 {
-	if (!self->ready)
-		return;
 	run_rounds(self, variant, "guest_image", CHECK_GUEST_IMAGE);
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
-TEST_F(swap, xstate_bv)
+KVMFPU_TEST_F(swap, xstate_bv)
 {
-	if (!self->ready)
-		return;
 	run_rounds(self, variant, "xstate_bv", CHECK_XSTATE_BV);
 	if (!self->v.cpuid_kept)
 		SKIP(return, "XSTATE_BV within the guest's CPUID not checked (only within what "
@@ -174,12 +162,10 @@ TEST_F(swap, xstate_bv)
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
-TEST_F(swap, host_regs)
+KVMFPU_TEST_F(swap, host_regs)
 {
 	char names[128];
 
-	if (!self->ready)
-		return;
 	if (!self->c.host_mask)
 		SKIP(return, "host CPU has no OSXSAVE: cannot load the host's registers with XRSTOR");
 	run_rounds(self, variant, "host_regs", CHECK_HOST_REGS);
@@ -188,18 +174,14 @@ TEST_F(swap, host_regs)
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
-TEST_F(swap, guest_reentry)
+KVMFPU_TEST_F(swap, guest_reentry)
 {
-	if (!self->ready)
-		return;
 	run_rounds(self, variant, "guest_reentry", CHECK_GUEST_REENTRY);
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
-TEST_F(swap, set_xsave)
+KVMFPU_TEST_F(swap, set_xsave)
 {
-	if (!self->ready)
-		return;
 	run_rounds(self, variant, "set_xsave", CHECK_SET_XSAVE);
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
@@ -210,21 +192,19 @@ TEST_F(swap, set_xsave)
  * XSTATE_BV holds nothing the guest's CPUID does not allow. Both expected values come from
  * the CPUID we set, so the header part needs a KVM that kept it.
  */
-TEST_F(swap, init_state)
+KVMFPU_TEST_F(swap, init_state)
 {
 	struct ximage img, init;
 	unsigned int bad;
 
-	if (!self->ready)
-		return;
-	fpu_vm_get_image(&self->v, &img);
+	kvmfpu_vm_get_image(&self->v, &img);
 	if (ximage_alloc(&init, &self->v.layout, self->v.allowed, false))
 		kvmfpu_error("cannot allocate the init image");
 	ximage_init_state(&init, self->v.allowed);
 	bad = swap_diff(&self->c, &init, &img, self->v.allowed, "init_state");
 	if (self->v.cpuid_kept)
-		bad += ximage_check_header(&img, self->v.allowed, 0, "init_state", xs_report_ktap,
-					   NULL);
+		bad += ximage_check_header(&img, self->v.allowed, 0, "init_state",
+					   ximage_report_ktap, NULL);
 	ximage_free(&init);
 	ximage_free(&img);
 	if (bad) {
@@ -238,16 +218,16 @@ TEST_F(swap, init_state)
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
-int main(int argc, char **argv)
+/* --xcr0 names only components the guest code drives. */
+static void check_xcr0_opt(void)
 {
+	uint64_t other = opt_xcr0 & ~KVMFPU_VM_GUEST_COMPS;
 	char names[128];
-	bool listing;
 
-	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
-	if (opt_xcr0 & ~FPU_GUEST_COMPS)
+	if (other)
 		kvmfpu_usage_error("--xcr0 0x%llx: this test's guest code does not drive %s",
 				   (unsigned long long)opt_xcr0,
-				   xs_mask_str(opt_xcr0 & ~FPU_GUEST_COMPS, names, sizeof(names)));
-	kvmfpu_start(listing);
-	return kvmfpu_run_tests(argc, argv);
+				   xs_mask_str(other, names, sizeof(names)));
 }
+
+KVMFPU_MAIN(opts, check_xcr0_opt)

@@ -49,7 +49,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "amx_vm.h"
+#include "kvmfpu_vm.h"
 #include "guest_code.h"
 #include "guest_xcr0.h"
 #include "host_regs.h"
@@ -83,37 +83,10 @@ struct xvm {
 	const char *name;		/* fixture.variant.test, for messages and replay */
 };
 
-static bool quirk_active(const char *name)
-{
-	const char *q = getenv("KVMFPU_QUIRKS");
-	size_t n = strlen(name);
-
-	for (; q && *q; q += strcspn(q, ","), q += !!*q)
-		if (!strncmp(q, name, n) && (q[n] == ',' || !q[n]))
-			return true;
-	return false;
-}
-
 #define XSETBV_QUIRK_SKIP						\
 	"lab quirk xsetbv_not_intercepted: the emulator runs the guest's XSETBV without a "  \
 	"VM exit, so KVM's XSETBV handling cannot be observed (the *_xcrs tests cover the "  \
 	"same rules through KVM_SET_XCRS)"
-
-static void kvm_cpuid_cb(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
-{
-	const struct kvm_cpuid2 *c = ctx;
-	int i;
-
-	memset(r, 0, 4 * sizeof(r[0]));
-	for (i = 0; i < c->nent; i++) {
-		if (c->entries[i].function != leaf || c->entries[i].index != subleaf)
-			continue;
-		r[0] = c->entries[i].eax;
-		r[1] = c->entries[i].ebx;
-		r[2] = c->entries[i].ecx;
-		r[3] = c->entries[i].edx;
-	}
-}
 
 static struct kvm_cpuid_entry2 *find_entry(struct kvm_cpuid2 *c, uint32_t leaf, uint32_t sub)
 {
@@ -128,7 +101,7 @@ static struct kvm_cpuid_entry2 *find_entry(struct kvm_cpuid2 *c, uint32_t leaf, 
 /* Why this KVM cannot run the test, or NULL. */
 static const char *xcr0_unsupported(char *why, size_t len)
 {
-	if (!kvm_cpu_has(KVMFPU_FEATURE_XSAVE)) {
+	if (!kvmfpu_vm_kvm_has(KVMFPU_FEATURE_XSAVE)) {
 		snprintf(why, len, "KVM lacks XSAVE: CPUID.1:ECX.XSAVE[26] is not in "
 			 "KVM_GET_SUPPORTED_CPUID, so no guest has XCR0 or leaf 0xD");
 		return why;
@@ -167,9 +140,10 @@ static bool xvm_create(struct xvm *v, uint64_t cpuid_xcr0, bool osxsave, const c
 	v->vm = vm_create_with_one_vcpu(&v->vcpu, kvmfpu_guest_xcr0_main);
 	kvmfpu_init_descriptor_tables(v->vm, v->vcpu);
 	vm_install_exception_handler(v->vm, KVMFPU_GP_VECTOR, kvmfpu_guest_xcr0_gp_handler);
-	xsz_layout_from_cpuid(&v->kvm, kvm_cpuid_cb, (void *)kvm_get_supported_cpuid());
-
-	v->created = cpuid_dup(kvm_get_supported_cpuid());
+	v->created = kvmfpu_vm_supported_cpuid();
+	if (!v->created)
+		kvmfpu_error("%s: KVM_GET_SUPPORTED_CPUID failed", name);
+	xsz_layout_from_cpuid(&v->kvm, kvmfpu_vm_table_fn, v->created);
 	e1 = find_entry(v->created, 1, 0);
 	d0 = find_entry(v->created, 0xd, 0);
 	d1 = find_entry(v->created, 0xd, 1);
@@ -368,7 +342,6 @@ FIXTURE(xcr0) {
 	unsigned int nr_valid;
 	struct xsz_bad_xcr0 bad[MAX_BAD];
 	unsigned int nr_bad;
-	bool ready;
 };
 
 FIXTURE_VARIANT(xcr0) {
@@ -383,17 +356,19 @@ FIXTURE_VARIANT_ADD(xcr0, narrow) {
 	.name = "narrow", .narrow = true,
 };
 
-/* On 6.1's harness a SKIP in setup still runs the body: bodies check self->ready. */
 FIXTURE_SETUP(xcr0)
 {
 	struct xsz_layout l;
+	struct kvm_cpuid2 *c;
 	uint64_t cpuid_xcr0;
 	char why[512];
 
 	snprintf(self->name, sizeof(self->name), "xcr0.%s.%s", variant->name, _metadata->name);
 	if (xcr0_unsupported(why, sizeof(why)))
 		SKIP(return, "%s", why);
-	xsz_layout_from_cpuid(&l, kvm_cpuid_cb, (void *)kvm_get_supported_cpuid());
+	c = kvmfpu_vm_supported_cpuid();
+	xsz_layout_from_cpuid(&l, kvmfpu_vm_table_fn, c);
+	free(c);
 	cpuid_xcr0 = l.xcr0;
 	if (variant->narrow)
 		cpuid_xcr0 &= XS_MASK_FPSSE | XS_BIT(XS_AVX);
@@ -407,13 +382,11 @@ FIXTURE_SETUP(xcr0)
 		kvmfpu_error("%s: no valid XCR0 for allowed 0x%llx", self->name,
 			     (unsigned long long)self->v.allowed);
 	print_env(&self->v);
-	self->ready = true;
 }
 
 FIXTURE_TEARDOWN(xcr0)
 {
-	if (self->ready)
-		xvm_destroy(&self->v);
+	xvm_destroy(&self->v);
 }
 
 /* Every valid XCR0 ascending, then back to the smallest: KVM must follow shrinking too. */
@@ -453,10 +426,8 @@ static void sizes(FIXTURE_DATA(xcr0) *self, bool by_guest)
 	kvmfpu_print_exercised(v->allowed);
 }
 
-TEST_F(xcr0, sizes_xcrs)
+KVMFPU_TEST_F(xcr0, sizes_xcrs)
 {
-	if (!self->ready)
-		return;
 	sizes(self, false);
 }
 
@@ -465,10 +436,8 @@ TEST_F(xcr0, sizes_xcrs)
  * with a SKIP (sizes_xcrs checks it too where the guest has XSAVEC or XSAVES). The 64-byte
  * alignment rule matters only where a component asks for it (AMX's on Intel).
  */
-TEST_F(xcr0, sizes_compacted)
+KVMFPU_TEST_F(xcr0, sizes_compacted)
 {
-	if (!self->ready)
-		return;
 	if (!self->v.compacted)
 		SKIP(return, "KVM_GET_SUPPORTED_CPUID.(0xD,1).EAX 0x%x has neither XSAVEC[1] nor "
 		     "XSAVES[3]: CPUID.(0xD,1).EBX (the compacted size) is not defined for the "
@@ -476,11 +445,9 @@ TEST_F(xcr0, sizes_compacted)
 	sizes(self, false);
 }
 
-TEST_F(xcr0, sizes_xsetbv)
+KVMFPU_TEST_F(xcr0, sizes_xsetbv)
 {
-	if (!self->ready)
-		return;
-	if (quirk_active("xsetbv_not_intercepted"))
+	if (kvmfpu_vm_quirk("xsetbv_not_intercepted"))
 		SKIP(return, XSETBV_QUIRK_SKIP);
 	sizes(self, true);
 }
@@ -544,18 +511,14 @@ static void rejects(FIXTURE_DATA(xcr0) *self, bool by_guest)
 	kvmfpu_print_exercised(v->allowed);
 }
 
-TEST_F(xcr0, rejects_xcrs)
+KVMFPU_TEST_F(xcr0, rejects_xcrs)
 {
-	if (!self->ready)
-		return;
 	rejects(self, false);
 }
 
-TEST_F(xcr0, rejects_xsetbv)
+KVMFPU_TEST_F(xcr0, rejects_xsetbv)
 {
-	if (!self->ready)
-		return;
-	if (quirk_active("xsetbv_not_intercepted"))
+	if (kvmfpu_vm_quirk("xsetbv_not_intercepted"))
 		SKIP(return, XSETBV_QUIRK_SKIP);
 	rejects(self, true);
 }
@@ -568,7 +531,7 @@ TEST_F(xcr0, rejects_xsetbv)
  * the creation CPUID must still succeed (kvm_set_cpuid(): __kvm_update_cpuid_runtime() on
  * the new entries, then kvm_cpuid_check_equal()), as QEMU does when it re-plugs a vCPU.
  */
-TEST_F(xcr0, set_cpuid_again)
+KVMFPU_TEST_F(xcr0, set_cpuid_again)
 {
 	uint64_t target = self->valid[self->nr_valid - 1], xcr0;
 	struct xvm *v = &self->v;
@@ -578,8 +541,6 @@ TEST_F(xcr0, set_cpuid_again)
 	unsigned int bad = 0;
 	int err;
 
-	if (!self->ready)
-		return;
 	/* The fixture set CR4.OSXSAVE: clear it before the first run. */
 	vcpu_sregs_get(v->vcpu, &sregs);
 	sregs.cr4 &= ~X86_CR4_OSXSAVE;
@@ -594,7 +555,7 @@ TEST_F(xcr0, set_cpuid_again)
 	if (target == xcr0)
 		target = self->valid[0];
 
-	if (quirk_active("xsetbv_not_intercepted")) {
+	if (kvmfpu_vm_quirk("xsetbv_not_intercepted")) {
 		printf("# kvmfpu-quirk: name=xsetbv_not_intercepted action=set_xcrs\n");
 		if ((err = xvm_set_xcr0(v, target)))
 			kvmfpu_fail("%s: KVM_SET_XCRS(0x%llx) failed: %s", v->name,
@@ -641,18 +602,20 @@ TEST_F(xcr0, set_cpuid_again)
 /* KVM_GET_SUPPORTED_CPUID's own leaf 0xD. */
 TEST(kvm_supported)
 {
-	const struct kvm_cpuid2 *c;
 	struct kvm_cpuid_entry2 *d0, *d1;
+	struct kvm_cpuid2 *c;
 	unsigned int bad = 0;
 	struct xsz_layout l;
 	char why[512];
 
 	if (xcr0_unsupported(why, sizeof(why)))
 		SKIP(return, "%s", why);
-	c = kvm_get_supported_cpuid();
-	xsz_layout_from_cpuid(&l, kvm_cpuid_cb, (void *)c);
-	d0 = find_entry((struct kvm_cpuid2 *)c, 0xd, 0);
-	d1 = find_entry((struct kvm_cpuid2 *)c, 0xd, 1);
+	c = kvmfpu_vm_supported_cpuid();
+	if (!c)
+		kvmfpu_error("kvm_supported: KVM_GET_SUPPORTED_CPUID failed");
+	xsz_layout_from_cpuid(&l, kvmfpu_vm_table_fn, c);
+	d0 = find_entry(c, 0xd, 0);
+	d1 = find_entry(c, 0xd, 1);
 	if (!d0)
 		kvmfpu_fail("kvm_supported: KVM_GET_SUPPORTED_CPUID has XSAVE but no leaf 0xD.0");
 	printf("# kvmfpu-env: kvm_xcr0=0x%llx kvm_xss=0x%llx kvm_0xd_1_eax=0x%x tier=%s\n",
@@ -685,6 +648,7 @@ TEST(kvm_supported)
 		       "%s\n", why);
 		bad++;
 	}
+	free(c);
 	if (bad) {
 		printf("# kvmfpu-replay: args=-r global.kvm_supported\n");
 		kvmfpu_fail("kvm_supported: %u check(s) failed", bad);
@@ -705,17 +669,17 @@ TEST(amx_permission)
 	struct xvm v;
 	int err;
 
-	if (!amx_host_supported(why, sizeof(why)))
+	if (!kvmfpu_vm_amx_supported(why, sizeof(why)))
 		SKIP(return, "%s", why);
-	before = kvm_supported_xcr0_raw();
+	before = kvmfpu_vm_supported_xcr0();
 	if ((before & XS_MASK_AMX) && (before & XS_MASK_AMX) != XS_MASK_AMX) {
 		printf("# amx_permission: KVM_GET_SUPPORTED_CPUID.(0xD,0) 0x%llx without permission "
 		       "has one AMX bit without the other\n", (unsigned long long)before);
 		bad++;
 	}
-	if (!amx_require(why, sizeof(why)))
+	if (!kvmfpu_vm_amx_require(why, sizeof(why)))
 		SKIP(return, "%s", why);
-	after = kvm_supported_xcr0_raw();
+	after = kvmfpu_vm_supported_xcr0();
 	if ((after & XS_MASK_AMX) != XS_MASK_AMX) {
 		printf("# amx_permission: KVM_GET_SUPPORTED_CPUID.(0xD,0) 0x%llx with permission "
 		       "lacks AMX\n", (unsigned long long)after);
@@ -757,11 +721,6 @@ TEST(amx_permission)
 	kvmfpu_print_exercised(after);
 }
 
-int main(int argc, char **argv)
-{
-	bool listing;
+static const struct kvmfpu_opt opts[] = {};
 
-	argc = kvmfpu_parse_opts(argc, argv, NULL, 0, &listing);
-	kvmfpu_start(listing);
-	return kvmfpu_run_tests(argc, argv);
-}
+KVMFPU_MAIN(opts, NULL)

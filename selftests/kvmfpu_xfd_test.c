@@ -60,7 +60,8 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "amx_vm.h"
+#include "kernel_env.h"
+#include "kvmfpu_vm.h"
 #include "options.h"
 #include "report.h"
 
@@ -80,11 +81,10 @@ enum arm_by {
 };
 
 FIXTURE(xfd) {
-	struct amx_vm v;
+	struct kvmfpu_vm v;
 	struct ximage expected;
 	uint64_t taint;
 	bool taint_ok;
-	bool ready;
 };
 
 FIXTURE_VARIANT(xfd) {
@@ -105,35 +105,24 @@ FIXTURE_VARIANT_ADD(xfd, host_set) {
 	.arm = ARM_HOST_SET,
 };
 
-FIXTURE_SETUP(xfd)
-{
-	char why[512];
-
-	AMX_REPLAY(opt_seed, variant->name);
-	if (!amx_vm_setup(&self->v, XCR0_TILES, opt_seed, &self->expected, why, sizeof(why)))
-		SKIP(return, "%s", why);
-	self->taint_ok = kernel_taint(&self->taint);
-	self->ready = true;
-}
-
 /* Any WARN while the test ran fails it (the runner's dmesg scan says which). */
-FIXTURE_TEARDOWN(xfd)
+static void check_no_warn(FIXTURE_DATA(xfd) *self)
 {
 	uint64_t now;
 
-	if (!self->ready)
-		return;
-	amx_vm_teardown(&self->v, &self->expected);
-	if (self->taint_ok && !(self->taint & KVMFPU_TAINT_WARN) && kernel_taint(&now) &&
-	    (now & KVMFPU_TAINT_WARN))
-		amx_fail("the kernel WARNed during this test (taint W appeared): see dmesg");
+	if (self->taint_ok && !(self->taint & KERNEL_ENV_TAINT_WARN) && kernel_env_taint(&now) &&
+	    (now & KERNEL_ENV_TAINT_WARN))
+		kvmfpu_fail("the kernel WARNed during this test (taint W appeared): see dmesg");
 }
+
+KVMFPU_AMX_FIXTURE(xfd, XCR0_TILES, opt_seed, variant->name,
+		   self->taint_ok = kernel_env_taint(&self->taint), check_no_warn(self))
 
 /*
  * The operations that arm XFD[18] as the variant says, for the start of a guest program
  * (@n: how many were written to @ops). host_set arms it here, before the first KVM_RUN.
  */
-static unsigned int arm_ops(struct amx_vm *v, enum arm_by arm, struct kvmfpu_amx_op *ops)
+static unsigned int arm_ops(struct kvmfpu_vm *v, enum arm_by arm, struct kvmfpu_amx_op *ops)
 {
 	unsigned int n = 0;
 
@@ -148,20 +137,20 @@ static unsigned int arm_ops(struct amx_vm *v, enum arm_by arm, struct kvmfpu_amx
 		ops[n++] = (struct kvmfpu_amx_op)OP(WRMSR, .a = XFD, .b = XTILEDATA);
 		break;
 	case ARM_HOST_SET:
-		if (amx_vm_set_msr(v, XFD, XTILEDATA))
-			amx_fail("KVM_SET_MSRS(IA32_XFD = XTILEDATA) refused on a vCPU with AMX "
-				 "and XFD in its CPUID");
+		if (kvmfpu_vm_set_msr(v, XFD, XTILEDATA))
+			kvmfpu_fail("KVM_SET_MSRS(IA32_XFD = XTILEDATA) refused on a vCPU with AMX "
+				    "and XFD in its CPUID");
 		break;
 	}
 	return n;
 }
 
 /* @ops[0..n) followed by @tail. */
-static void program(struct amx_vm *v, struct kvmfpu_amx_op *ops, unsigned int n,
+static void program(struct kvmfpu_vm *v, struct kvmfpu_amx_op *ops, unsigned int n,
 		    const struct kvmfpu_amx_op *tail, unsigned int tail_n)
 {
 	memcpy(ops + n, tail, tail_n * sizeof(*tail));
-	amx_vm_program(v, ops, n + tail_n);
+	kvmfpu_vm_program(v, ops, n + tail_n);
 }
 
 #define TAIL(...)	((const struct kvmfpu_amx_op[]){ __VA_ARGS__ }), \
@@ -171,14 +160,14 @@ static void program(struct amx_vm *v, struct kvmfpu_amx_op *ops, unsigned int n,
 static void expect_eq(uint64_t got, uint64_t want, const char *check, const char *what)
 {
 	if (got != want)
-		amx_fail("%s: %s is 0x%llx, expected 0x%llx", check, what,
-			 (unsigned long long)got, (unsigned long long)want);
+		kvmfpu_fail("%s: %s is 0x%llx, expected 0x%llx", check, what,
+			    (unsigned long long)got, (unsigned long long)want);
 }
 
-/* The tiles and configuration the guest stored are those of @regs (amx_check_stored()). */
-static unsigned int check_saved(struct amx_vm *v, const struct ximage *regs, const char *check)
+/* The tiles and configuration the guest stored are those of @regs (kvmfpu_vm_check_stored()). */
+static unsigned int check_saved(struct kvmfpu_vm *v, const struct ximage *regs, const char *check)
 {
-	return amx_check_stored(v, regs, XS_MASK_AMX, check);
+	return kvmfpu_vm_check_stored(v, regs, XS_MASK_AMX, check);
 }
 
 /*
@@ -191,17 +180,15 @@ static unsigned int check_saved(struct amx_vm *v, const struct ximage *regs, con
  * clears XFD_ERR and XFD, TILELOADD is retried and loads the data: exactly one #NM, and the
  * tiles the guest stores are the ones it loaded.
  */
-TEST_F(xfd, nm_xfd_err)
+KVMFPU_TEST_F(xfd, nm_xfd_err)
 {
 	struct kvmfpu_amx_op ops[KVMFPU_AMX_MAX_OPS];
-	struct amx_vm *v = &self->v;
+	struct kvmfpu_vm *v = &self->v;
 	struct ximage img;
 	unsigned int n, bad;
 	const char *c = "xfd.nm_xfd_err";
 
-	if (!self->ready)
-		return;
-	v->args->nm_exit = 1;
+	v->amx->nm_exit = 1;
 	n = arm_ops(v, variant->arm, ops);
 	program(v, ops, n, TAIL(
 		OP(LDTILECFG),
@@ -213,31 +200,32 @@ TEST_F(xfd, nm_xfd_err)
 		OP(RDMSR, .a = XFD_ERR, .c = 1),
 		OP(EXIT, .a = 2)));
 
-	amx_vm_run_until(v, AMX_STAGE_NM, c);
-	expect_eq(v->args->nm.count, 1, c, "#NM count in the handler");
-	expect_eq(v->args->nm.cr0 & KVMFPU_CR0_TS, 0, c, "CR0.TS at the XFD #NM");
-	expect_eq(v->args->nm.xfd, XTILEDATA, c, "IA32_XFD read by the guest's #NM handler");
-	expect_eq(v->args->nm.xfd_err, XTILEDATA, c, "IA32_XFD_ERR read by the guest's #NM handler");
-	expect_eq(amx_vm_msr(v, XFD), XTILEDATA, c, "KVM_GET_MSRS IA32_XFD in the handler");
-	expect_eq(amx_vm_msr(v, XFD_ERR), XTILEDATA, c, "KVM_GET_MSRS IA32_XFD_ERR in the handler");
+	kvmfpu_vm_run_until(v, AMX_STAGE_NM, c);
+	expect_eq(v->amx->nm.count, 1, c, "#NM count in the handler");
+	expect_eq(v->amx->nm.cr0 & KVMFPU_CR0_TS, 0, c, "CR0.TS at the XFD #NM");
+	expect_eq(v->amx->nm.xfd, XTILEDATA, c, "IA32_XFD read by the guest's #NM handler");
+	expect_eq(v->amx->nm.xfd_err, XTILEDATA, c, "IA32_XFD_ERR read by the guest's #NM handler");
+	expect_eq(kvmfpu_vm_msr(v, XFD), XTILEDATA, c, "KVM_GET_MSRS IA32_XFD in the handler");
+	expect_eq(kvmfpu_vm_msr(v, XFD_ERR), XTILEDATA, c,
+		  "KVM_GET_MSRS IA32_XFD_ERR in the handler");
 	/* The XFD ABI (item 5) at this point too: XFD[18]=1, so XSTATE_BV[18] must read 0. */
-	amx_vm_get_image(v, &img);
+	kvmfpu_vm_get_image(v, &img);
 	expect_eq(ximage_xstate_bv(&img) & XTILEDATA, 0, c,
 		  "XSTATE_BV[18] of KVM_GET_XSAVE2 while XFD[18]=1");
 	ximage_free(&img);
 
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 1, c);
-	expect_eq(v->args->nm.xfd_err_after_exit, XTILEDATA, c,
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 1, c);
+	expect_eq(v->amx->nm.xfd_err_after_exit, XTILEDATA, c,
 		  "IA32_XFD_ERR read by the guest after the exit to user space");
-	expect_eq(v->args->nm.count, 1, c, "#NM count after the retried TILELOADD");
+	expect_eq(v->amx->nm.count, 1, c, "#NM count after the retried TILELOADD");
 
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
-	expect_eq(v->args->out[0], 0, c, "guest IA32_XFD after the handler cleared it");
-	expect_eq(v->args->out[1], 0, c, "guest IA32_XFD_ERR after the handler cleared it");
-	expect_eq(amx_vm_msr(v, XFD), 0, c, "KVM_GET_MSRS IA32_XFD after the guest cleared it");
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
+	expect_eq(v->amx->out[0], 0, c, "guest IA32_XFD after the handler cleared it");
+	expect_eq(v->amx->out[1], 0, c, "guest IA32_XFD_ERR after the handler cleared it");
+	expect_eq(kvmfpu_vm_msr(v, XFD), 0, c, "KVM_GET_MSRS IA32_XFD after the guest cleared it");
 	bad = check_saved(v, &self->expected, c);
 	if (bad)
-		amx_fail("%s: %u tile register(s) wrong after the retried TILELOADD", c, bad);
+		kvmfpu_fail("%s: %u tile register(s) wrong after the retried TILELOADD", c, bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -260,15 +248,13 @@ TEST_F(xfd, nm_xfd_err)
  * guest. So when everything observed held, the test SKIPs saying the rule was not
  * observable, instead of passing on it; any mismatch still fails.
  */
-TEST_F(xfd, nm_cr0_ts)
+KVMFPU_TEST_F(xfd, nm_cr0_ts)
 {
 	struct kvmfpu_amx_op ops[KVMFPU_AMX_MAX_OPS];
-	struct amx_vm *v = &self->v;
+	struct kvmfpu_vm *v = &self->v;
 	const char *c = "xfd.nm_cr0_ts";
 	unsigned int n;
 
-	if (!self->ready)
-		return;
 	n = arm_ops(v, variant->arm, ops);
 	program(v, ops, n, TAIL(
 		OP(WRMSR, .a = XFD_ERR, .b = 0),
@@ -280,17 +266,17 @@ TEST_F(xfd, nm_cr0_ts)
 		OP(FNOP),
 		OP(EXIT, .a = 2)));
 
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 1, c);
-	expect_eq(v->args->nm.count, 1, c, "#NM count after FNOP with CR0.TS=1");
-	expect_eq(v->args->nm.cr0 & KVMFPU_CR0_TS, KVMFPU_CR0_TS, c, "CR0.TS in the handler");
-	expect_eq(v->args->nm.xfd_err, 0, c, "IA32_XFD_ERR (set to 0) after a CR0.TS #NM");
-	expect_eq(amx_vm_msr(v, XFD_ERR), 0, c, "KVM_GET_MSRS IA32_XFD_ERR after a CR0.TS #NM");
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 1, c);
+	expect_eq(v->amx->nm.count, 1, c, "#NM count after FNOP with CR0.TS=1");
+	expect_eq(v->amx->nm.cr0 & KVMFPU_CR0_TS, KVMFPU_CR0_TS, c, "CR0.TS in the handler");
+	expect_eq(v->amx->nm.xfd_err, 0, c, "IA32_XFD_ERR (set to 0) after a CR0.TS #NM");
+	expect_eq(kvmfpu_vm_msr(v, XFD_ERR), 0, c, "KVM_GET_MSRS IA32_XFD_ERR after a CR0.TS #NM");
 
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
-	expect_eq(v->args->nm.count, 2, c, "#NM count after the second FNOP");
-	expect_eq(v->args->nm.xfd_err, XTILEDATA, c,
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
+	expect_eq(v->amx->nm.count, 2, c, "#NM count after the second FNOP");
+	expect_eq(v->amx->nm.xfd_err, XTILEDATA, c,
 		  "IA32_XFD_ERR (set to XTILEDATA) after a CR0.TS #NM");
-	expect_eq(amx_vm_msr(v, XFD_ERR), XTILEDATA, c,
+	expect_eq(kvmfpu_vm_msr(v, XFD_ERR), XTILEDATA, c,
 		  "KVM_GET_MSRS IA32_XFD_ERR after a CR0.TS #NM");
 	SKIP(return, "XFD_ERR across a CR0.TS #NM is not observable without a nested guest "
 	     "(KVM re-reads the hardware XFD_ERR, which still holds the guest's value); the "
@@ -310,17 +296,15 @@ TEST_F(xfd, nm_cr0_ts)
  * guest's XCR0 & XFEATURE_MASK_USER_DYNAMIC: XTILECFG, bit 17, cannot be disabled by XFD);
  * and the guest reads what the host set. No tile data goes through KVM here.
  */
-TEST_F(xfd, msrs)
+KVMFPU_TEST_F(xfd, msrs)
 {
 	struct kvmfpu_amx_op ops[KVMFPU_AMX_MAX_OPS];
 	static const uint32_t msrs[] = { XFD, XFD_ERR };
 	static const uint64_t values[] = { XTILEDATA, 0 };
-	struct amx_vm *v = &self->v;
+	struct kvmfpu_vm *v = &self->v;
 	const char *c = "xfd.msrs";
 	unsigned int i, j, n;
 
-	if (!self->ready)
-		return;
 	n = arm_ops(v, variant->arm, ops);
 	program(v, ops, n, TAIL(
 		OP(RDMSR, .a = XFD, .c = 0),
@@ -330,30 +314,30 @@ TEST_F(xfd, msrs)
 		OP(RDMSR, .a = XFD, .c = 1),
 		OP(RDMSR, .a = XFD_ERR, .c = 2),
 		OP(EXIT, .a = 3)));
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 1, c);
-	expect_eq(v->args->out[0], XTILEDATA, c, "guest IA32_XFD after arming");
-	expect_eq(amx_vm_msr(v, XFD), XTILEDATA, c, "KVM_GET_MSRS IA32_XFD after arming");
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
-	expect_eq(amx_vm_msr(v, XFD), 0, c, "KVM_GET_MSRS IA32_XFD after the guest wrote 0");
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 1, c);
+	expect_eq(v->amx->out[0], XTILEDATA, c, "guest IA32_XFD after arming");
+	expect_eq(kvmfpu_vm_msr(v, XFD), XTILEDATA, c, "KVM_GET_MSRS IA32_XFD after arming");
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
+	expect_eq(kvmfpu_vm_msr(v, XFD), 0, c, "KVM_GET_MSRS IA32_XFD after the guest wrote 0");
 
 	for (i = 0; i < 2; i++) {
 		for (j = 0; j < 2; j++) {
-			if (amx_vm_set_msr(v, msrs[i], values[j]))
-				amx_fail("%s: KVM_SET_MSRS(0x%x = 0x%llx) refused", c, msrs[i],
-					 (unsigned long long)values[j]);
-			expect_eq(amx_vm_msr(v, msrs[i]), values[j], c,
+			if (kvmfpu_vm_set_msr(v, msrs[i], values[j]))
+				kvmfpu_fail("%s: KVM_SET_MSRS(0x%x = 0x%llx) refused", c, msrs[i],
+					    (unsigned long long)values[j]);
+			expect_eq(kvmfpu_vm_msr(v, msrs[i]), values[j], c,
 				  msrs[i] == XFD ? "IA32_XFD read back" : "IA32_XFD_ERR read back");
 		}
-		if (!amx_vm_set_msr(v, msrs[i], XS_BIT(XS_XTILECFG)))
-			amx_fail("%s: KVM_SET_MSRS(0x%x = XTILECFG) accepted; XTILECFG is not "
-				 "a dynamic (XFD-capable) feature", c, msrs[i]);
+		if (!kvmfpu_vm_set_msr(v, msrs[i], XS_BIT(XS_XTILECFG)))
+			kvmfpu_fail("%s: KVM_SET_MSRS(0x%x = XTILECFG) accepted; XTILECFG is not "
+				    "a dynamic (XFD-capable) feature", c, msrs[i]);
 	}
 	/* The guest holds no live tiles (XSTATE_BV[18]=0): arming XFD here is safe. */
-	if (amx_vm_set_msr(v, XFD, XTILEDATA) || amx_vm_set_msr(v, XFD_ERR, XTILEDATA))
-		amx_fail("%s: KVM_SET_MSRS of XFD/XFD_ERR = XTILEDATA refused", c);
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 3, c);
-	expect_eq(v->args->out[1], XTILEDATA, c, "guest IA32_XFD after KVM_SET_MSRS");
-	expect_eq(v->args->out[2], XTILEDATA, c, "guest IA32_XFD_ERR after KVM_SET_MSRS");
+	if (kvmfpu_vm_set_msr(v, XFD, XTILEDATA) || kvmfpu_vm_set_msr(v, XFD_ERR, XTILEDATA))
+		kvmfpu_fail("%s: KVM_SET_MSRS of XFD/XFD_ERR = XTILEDATA refused", c);
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 3, c);
+	expect_eq(v->amx->out[1], XTILEDATA, c, "guest IA32_XFD after KVM_SET_MSRS");
+	expect_eq(v->amx->out[2], XTILEDATA, c, "guest IA32_XFD_ERR after KVM_SET_MSRS");
 	kvmfpu_print_exercised(0);
 }
 
@@ -373,18 +357,16 @@ static void count_signal(int sig)
  * over and over; then the guest stores its tiles: they must be intact, and the kernel must
  * not WARN (the fixture's teardown checks the W taint).
  */
-TEST_F(xfd, signals)
+KVMFPU_TEST_F(xfd, signals)
 {
 	struct kvmfpu_amx_op ops[KVMFPU_AMX_MAX_OPS];
 	struct itimerval it = { { 0, 100 }, { 0, 100 } }, off = { { 0, 0 }, { 0, 0 } };
 	struct sigaction sa = { .sa_handler = count_signal };
-	struct amx_vm *v = &self->v;
+	struct kvmfpu_vm *v = &self->v;
 	const char *c = "xfd.signals";
 	struct timespec t0, t;
 	unsigned int n, exit_op, rounds = 0, bad;
 
-	if (!self->ready)
-		return;
 	n = arm_ops(v, variant->arm, ops);
 	ops[n++] = (struct kvmfpu_amx_op)OP(WRMSR, .a = XFD, .b = 0);
 	ops[n++] = (struct kvmfpu_amx_op)OP(LDTILECFG);
@@ -401,20 +383,20 @@ TEST_F(xfd, signals)
 		kvmfpu_error("cannot set up SIGALRM every 100 us: %s", strerror(errno));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
-		amx_vm_run_until(v, AMX_STAGE_EXIT + 1, c);
-		v->args->pc = exit_op;		/* exit again, tiles still live */
+		kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 1, c);
+		v->amx->pc = exit_op;		/* exit again, tiles still live */
 		rounds++;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while (t.tv_sec - t0.tv_sec < 1 || (t.tv_sec - t0.tv_sec == 1 && t.tv_nsec < t0.tv_nsec));
 	setitimer(ITIMER_REAL, &off, NULL);
 	printf("# %u exits, %d signals delivered to the vCPU thread\n", rounds, (int)signals_seen);
 
-	v->args->pc = exit_op + 1;
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
+	v->amx->pc = exit_op + 1;
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
 	bad = check_saved(v, &self->expected, c);
 	if (bad)
-		amx_fail("%s: %u tile register(s) changed while signals hit the vCPU thread", c,
-			 bad);
+		kvmfpu_fail("%s: %u tile register(s) changed while signals hit the vCPU thread", c,
+			    bad);
 	if (!signals_seen)
 		SKIP(return, "no SIGALRM was delivered to the vCPU thread in %u exits: the tiles "
 		     "were intact, but the check ran without its stimulus", rounds);
@@ -426,7 +408,7 @@ TEST_F(xfd, signals)
  * (host_set: the host arms it at that exit, while the guest's state is saved in memory).
  * After the next entry the guest disarms XFD and stores tiles and configuration.
  */
-static void load_then_arm(struct amx_vm *v, enum arm_by arm)
+static void load_then_arm(struct kvmfpu_vm *v, enum arm_by arm)
 {
 	struct kvmfpu_amx_op ops[KVMFPU_AMX_MAX_OPS];
 	unsigned int n = 0;
@@ -447,9 +429,9 @@ static void load_then_arm(struct amx_vm *v, enum arm_by arm)
 		OP(TILESTORED),
 		OP(STTILECFG),
 		OP(EXIT, .a = 2)));
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 1, "load_then_arm");
-	if (arm == ARM_HOST_SET && amx_vm_set_msr(v, XFD, XTILEDATA))
-		amx_fail("KVM_SET_MSRS(IA32_XFD = XTILEDATA) refused");
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 1, "load_then_arm");
+	if (arm == ARM_HOST_SET && kvmfpu_vm_set_msr(v, XFD, XTILEDATA))
+		kvmfpu_fail("KVM_SET_MSRS(IA32_XFD = XTILEDATA) refused");
 }
 
 /* A disposable kernel (a lab boots one per run) or an explicit opt-in. */
@@ -493,34 +475,33 @@ static void expect_init_tiles(struct ximage *expected, const struct amx_info *in
  * check on 6.12.117, unless something set TIF_NEED_FPU_LOAD during that ioctl before its
  * fpregs_lock() (a preemption, or kernel FPU use in an interrupt): rare, and then it passes.
  */
-TEST_F(xfd, xstate_bv_armed)
+KVMFPU_TEST_F(xfd, xstate_bv_armed)
 {
-	struct amx_vm *v = &self->v;
+	struct kvmfpu_vm *v = &self->v;
 	const char *c = "xfd.xstate_bv_armed";
 	struct ximage img;
 	unsigned int bad;
 	uint64_t bv;
 
-	if (!self->ready)
-		return;
 	load_then_arm(v, variant->arm);
-	expect_eq(amx_vm_msr(v, XFD), XTILEDATA, c, "KVM_GET_MSRS IA32_XFD after arming");
-	amx_vm_get_image(v, &img);
+	expect_eq(kvmfpu_vm_msr(v, XFD), XTILEDATA, c, "KVM_GET_MSRS IA32_XFD after arming");
+	kvmfpu_vm_get_image(v, &img);
 	bv = ximage_xstate_bv(&img);
 	ximage_free(&img);
 	printf("# XFD 0x%llx, XSTATE_BV 0x%llx\n", (unsigned long long)XTILEDATA,
 	       (unsigned long long)bv);
 	if ((bv & XTILEDATA) && variant->arm == ARM_HOST_SET)
-		amx_fail("%s: XSTATE_BV[18] of KVM_GET_XSAVE2 is 1 after KVM_SET_MSRS armed "
-			 "XFD[18] over live saved tiles. fpu_update_guest_xfd() promises "
-			 "\"KVM_GET_XSAVE ... returns XSTATE_BV[i]=0 whenever XFD[i]=1\", but it "
-			 "clears the bit only when TIF_NEED_FPU_LOAD is set, and it is clear in a "
-			 "KVM_SET_MSRS made after KVM_RUN returned; the next KVM_RUN's XRSTOR in "
-			 "fpu_swap_kvm_fpstate() would take #NM in the host (not run)", c);
+		kvmfpu_fail("%s: XSTATE_BV[18] of KVM_GET_XSAVE2 is 1 after KVM_SET_MSRS armed "
+			    "XFD[18] over live saved tiles. fpu_update_guest_xfd() promises "
+			    "\"KVM_GET_XSAVE ... returns XSTATE_BV[i]=0 whenever XFD[i]=1\", "
+			    "but it clears the bit only when TIF_NEED_FPU_LOAD is set, and it is "
+			    "clear in a KVM_SET_MSRS made after KVM_RUN returned; the next "
+			    "KVM_RUN's XRSTOR in fpu_swap_kvm_fpstate() would take #NM in the host "
+			    "(not run)", c);
 	if (bv & XTILEDATA)
-		amx_fail("%s: XSTATE_BV[18] of KVM_GET_XSAVE2 is 1 while XFD[18]=1; the guest "
-			 "armed XFD before the exit, so the XSAVE in fpu_swap_kvm_fpstate() must "
-			 "have saved it as 0", c);
+		kvmfpu_fail("%s: XSTATE_BV[18] of KVM_GET_XSAVE2 is 1 while XFD[18]=1; the guest "
+			    "armed XFD before the exit, so the XSAVE in fpu_swap_kvm_fpstate() "
+			    "must have saved it as 0", c);
 	if (variant->arm == ARM_HOST_SET && !host_oops_allowed())
 		SKIP(return, "KVM_GET_XSAVE2 shows XSTATE_BV[18]=0 (checked); re-entering the "
 		     "guest could #NM in the host if the saved state still held the bit, so it "
@@ -528,12 +509,12 @@ TEST_F(xfd, xstate_bv_armed)
 	if (variant->arm == ARM_HOST_SET)
 		printf("# re-entering the guest: %s\n", getenv("KVMFPU_LAB") &&
 		       *getenv("KVMFPU_LAB") ? "KVMFPU_LAB is set" : "KVMFPU_ALLOW_HOST_OOPS=1");
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
 	expect_init_tiles(&self->expected, &v->info);
 	bad = check_saved(v, &self->expected, c);
 	if (bad)
-		amx_fail("%s: %u tile register(s) not as KVM's image said (init tiles, same "
-			 "configuration) after the guest disarmed XFD", c, bad);
+		kvmfpu_fail("%s: %u tile register(s) not as KVM's image said (init tiles, same "
+			    "configuration) after the guest disarmed XFD", c, bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -545,45 +526,43 @@ TEST_F(xfd, xstate_bv_armed)
  * KVM_GET_XSAVE2 shows it clear, the host survives the next entry without a WARN, and the
  * guest sees init tiles when it disarms XFD.
  */
-TEST_F(xfd, set_xsave_armed)
+KVMFPU_TEST_F(xfd, set_xsave_armed)
 {
 	struct pattern_key k2 = { .seed = opt_seed, .salt = 1 };
-	struct amx_vm *v = &self->v;
+	struct kvmfpu_vm *v = &self->v;
 	const char *c = "xfd.set_xsave_armed";
 	struct ximage img, back;
 	unsigned int bad;
 	uint64_t bv;
 	int r;
 
-	if (!self->ready)
-		return;
 	load_then_arm(v, variant->arm);
-	amx_vm_get_image(v, &img);
+	kvmfpu_vm_get_image(v, &img);
 	/*
 	 * New tile data under the guest's configuration (the image's XTILECFG, untouched), as
 	 * TILELOADD would leave it, and XSTATE_BV[18] forced on.
 	 */
 	bv = ximage_xstate_bv(&img);
-	ximage_fill_pattern(&img, XTILEDATA, &k2);
+	pattern_fill_image(&img, XTILEDATA, &k2);
 	ximage_set_xstate_bv(&img, bv | XS_MASK_AMX);
-	ximage_amx_apply_cfg(&img, &v->info);
-	r = amx_vm_set_image(v, &img);
+	amx_image_apply_cfg(&img, &v->info);
+	r = kvmfpu_vm_set_image(v, &img);
 	printf("# KVM_SET_XSAVE with XSTATE_BV 0x%llx while XFD[18]=1: %s\n",
 	       (unsigned long long)ximage_xstate_bv(&img), r ? strerror(-r) : "accepted");
 	if (r)
-		amx_fail("%s: KVM_SET_XSAVE with XSTATE_BV[18]=1 while XFD[18]=1 failed (%s); "
-			 "KVM's ABI is to accept it and clear XSTATE_BV[18]", c, strerror(-r));
-	amx_vm_get_image(v, &back);
+		kvmfpu_fail("%s: KVM_SET_XSAVE with XSTATE_BV[18]=1 while XFD[18]=1 failed (%s); "
+			    "KVM's ABI is to accept it and clear XSTATE_BV[18]", c, strerror(-r));
+	kvmfpu_vm_get_image(v, &back);
 	expect_eq(ximage_xstate_bv(&back) & XTILEDATA, 0, c,
 		  "XSTATE_BV[18] of KVM_GET_XSAVE2 after KVM_SET_XSAVE while XFD[18]=1");
 	ximage_free(&back);
 	ximage_free(&img);
-	amx_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
+	kvmfpu_vm_run_until(v, AMX_STAGE_EXIT + 2, c);
 	expect_init_tiles(&self->expected, &v->info);
 	bad = check_saved(v, &self->expected, c);
 	if (bad)
-		amx_fail("%s: %u tile register(s) not in init state after the guest disarmed "
-			 "XFD", c, bad);
+		kvmfpu_fail("%s: %u tile register(s) not in init state after the guest disarmed "
+			    "XFD", c, bad);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 
@@ -591,11 +570,4 @@ static const struct kvmfpu_opt opts[] = {
 	{ "--seed", KVMFPU_OPT_NUMBER, &opt_seed, 0, UINT64_MAX },
 };
 
-int main(int argc, char **argv)
-{
-	bool listing;
-
-	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
-	kvmfpu_start(listing);
-	return kvmfpu_run_tests(argc, argv);
-}
+KVMFPU_MAIN(opts, NULL)

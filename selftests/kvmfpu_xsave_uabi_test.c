@@ -14,6 +14,10 @@
  *                 Guards "KVM: x86: Constrain guest-supported xfeatures only at
  *                 KVM_GET_XSAVE{2}" (8647c52e9504) and "KVM: x86: Always enable legacy FP/SSE
  *                 in allowed user XFEATURES" (a1020a25e697).
+ *   restore_own   KVM_SET_XSAVE takes back, unchanged, the image KVM_GET_XSAVE2 just returned
+ *                 for a vCPU whose guest holds live state: what a VMM does to save and
+ *                 restore or migrate a vCPU (a KVM whose GET reports a bit its SET refuses,
+ *                 e.g. host PKRU in a non-PKU guest's XSTATE_BV, breaks it)
  *   rejects       each invalid image (unknown XSTATE_BV bit, XCOMP_BV set, reserved header
  *                 byte set, reserved MXCSR bit set) fails with EINVAL and changes nothing
  *   fuzz          seeded random XSTATE_BV and values: what KVM_GET_XSAVE2 returns follows
@@ -33,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fpu_vm.h"
+#include "kvmfpu_vm.h"
 #include "options.h"
 #include "pattern.h"
 #include "report.h"
@@ -51,10 +55,9 @@ static const struct kvmfpu_opt opts[] = {
 };
 
 FIXTURE(uabi) {
-	struct fpu_vm v;
+	struct kvmfpu_vm v;
 	struct swap_ctx c;
 	uint64_t uabi;		/* what KVM_SET_XSAVE must accept */
-	bool ready;
 };
 
 FIXTURE_VARIANT(uabi) {
@@ -80,7 +83,7 @@ FIXTURE_VARIANT_ADD(uabi, max) {
 /* As in kvmfpu_swap_test: on 6.1's harness a SKIP in setup still runs the body. */
 FIXTURE_SETUP(uabi)
 {
-	struct fpu_config cfg = {
+	struct kvmfpu_vm_config cfg = {
 		.xcr0 = variant->xcr0,
 		.xsave_hidden = variant->xsave_hidden,
 		.xcr0_by_host = true,
@@ -88,23 +91,20 @@ FIXTURE_SETUP(uabi)
 	char why[512];
 
 	if (variant->max)
-		cfg.xcr0 = kvm_supported_xcr0() & FPU_GUEST_COMPS;
-	if (!fpu_config_supported(&cfg, why, sizeof(why)))
+		cfg.xcr0 = kvmfpu_vm_supported_xcr0() & KVMFPU_VM_GUEST_COMPS;
+	if (!kvmfpu_vm_config_supported(&cfg, why, sizeof(why)))
 		SKIP(return, "%s", why);
-	fpu_vm_create(&self->v, &cfg, KVMFPU_GUEST_SWAP);
+	kvmfpu_vm_create(&self->v, &cfg);
 	if (swap_ctx_init(&self->c, &self->v))
 		kvmfpu_error("cannot allocate images");
-	self->uabi = kvm_uabi_xcr0();
-	fpu_vm_print_env(&self->v);
-	self->ready = true;
+	self->uabi = kvmfpu_vm_uabi_xcr0();
+	kvmfpu_vm_print_env(&self->v);
 }
 
 FIXTURE_TEARDOWN(uabi)
 {
-	if (!self->ready)
-		return;
 	swap_ctx_free(&self->c);
-	fpu_vm_destroy(&self->v);
+	kvmfpu_vm_destroy(&self->v);
 }
 
 /* A valid uABI image: the pattern of @k in every component of @bv. */
@@ -112,8 +112,8 @@ static void build_image(FIXTURE_DATA(uabi) *self, struct ximage *img, uint64_t b
 			const struct pattern_key *k)
 {
 	memset(img->buf, 0, img->size);
-	ximage_fill_pattern(img, bv, k);
-	/* ximage_fill_pattern() sets MXCSR only with SSE; XRSTOR semantics want it valid. */
+	pattern_fill_image(img, bv, k);
+	/* pattern_fill_image() sets MXCSR only with SSE; XRSTOR semantics want it valid. */
 	if (!(bv & XS_BIT(XS_SSE))) {
 		uint32_t mxcsr = XS_MXCSR_INIT;
 
@@ -155,7 +155,7 @@ static unsigned int set_and_check(FIXTURE_DATA(uabi) *self, struct ximage *img,
 	unsigned int bad;
 	int r;
 
-	r = fpu_vm_set_image(&self->v, img);
+	r = kvmfpu_vm_set_image(&self->v, img);
 	if (r) {
 		printf("# %s: KVM_SET_XSAVE with XSTATE_BV=0x%llx (KVM supports 0x%llx) failed: "
 		       "%s\n", check, (unsigned long long)ximage_xstate_bv(img),
@@ -163,13 +163,13 @@ static unsigned int set_and_check(FIXTURE_DATA(uabi) *self, struct ximage *img,
 		return 1;
 	}
 
-	exp.buf = xs_zalloc(img->size);
+	exp.buf = ximage_zalloc(img->size);
 	if (!exp.buf)
 		kvmfpu_error("cannot allocate an image");
 	ximage_wrap(&exp, exp.buf, img->size, img->layout, false);
 	expected_after_set(self, img, &exp);
 
-	fpu_vm_get_image(&self->v, &got);
+	kvmfpu_vm_get_image(&self->v, &got);
 	bad = swap_diff(&self->c, &exp, &got, self->v.allowed & ~XS_BIT(XS_PKRU), check);
 	if (ximage_xstate_bv(&got) & ~XS_BIT(XS_PKRU) & ~want_bv || (want_bv & ~ximage_xstate_bv(&got))) {
 		printf("# %s: KVM_GET_XSAVE2 XSTATE_BV 0x%llx, expected 0x%llx "
@@ -179,18 +179,16 @@ static unsigned int set_and_check(FIXTURE_DATA(uabi) *self, struct ximage *img,
 		       (unsigned long long)self->v.allowed);
 		bad++;
 	}
-	bad += ximage_check_header(&got, self->v.allowed, 0, check, xs_report_ktap, NULL);
+	bad += ximage_check_header(&got, self->v.allowed, 0, check, ximage_report_ktap, NULL);
 	ximage_free(&exp);
 	ximage_free(&got);
 	return bad;
 }
 
-TEST_F(uabi, size)
+KVMFPU_TEST_F(uabi, size)
 {
 	uint32_t need;
 
-	if (!self->ready)
-		return;
 	need = xs_size_standard(&self->v.layout, self->v.allowed);
 	if (self->v.uabi_size < sizeof(struct kvm_xsave) || self->v.uabi_size < need)
 		print_replay(variant, "size");
@@ -205,13 +203,11 @@ TEST_F(uabi, size)
 	       (unsigned long long)self->v.allowed, need);
 }
 
-TEST_F(uabi, set_supported)
+KVMFPU_TEST_F(uabi, set_supported)
 {
 	struct pattern_key k = { .seed = opt_seed, .salt = 10 };
 	unsigned int bad;
 
-	if (!self->ready)
-		return;
 	if (!self->v.cpuid_kept)
 		SKIP(return, "the model's guest mask is the guest CPUID: %s", self->v.cpuid_lost);
 	build_image(self, &self->c.set_image, self->uabi & ~XS_BIT(XS_PKRU), &k);
@@ -231,6 +227,50 @@ struct bad_image {
 };
 
 /*
+ * restore_own. KVM_SET_XSAVE must accept any image KVM_GET_XSAVE2 produced for the same vCPU
+ * (fpu_copy_uabi_to_guest_fpstate() validates what fpu_copy_guest_fpstate_to_uabi() writes:
+ * XSTATE_BV within the vCPU's user_xfeatures, XCOMP_BV 0, valid MXCSR), and a GET after it
+ * must return the same image: every register of what the guest may have, and XSTATE_BV.
+ */
+KVMFPU_TEST_F(uabi, restore_own)
+{
+	struct pattern_key k = { .seed = opt_seed };
+	struct ximage before, after;
+	unsigned int bad;
+	int r;
+
+	bad = swap_round(&self->c, &k, CHECK_GUEST_IMAGE);
+	if (bad) {
+		print_replay(variant, "restore_own");
+		kvmfpu_fail("restore_own: KVM's image does not hold the registers the guest "
+			    "loaded (%u differ), before any restore", bad);
+	}
+	kvmfpu_vm_get_image(&self->v, &before);
+	r = kvmfpu_vm_set_image(&self->v, &before);
+	if (r) {
+		print_replay(variant, "restore_own");
+		kvmfpu_fail("restore_own: KVM_SET_XSAVE of the image KVM_GET_XSAVE2 returned "
+			    "(XSTATE_BV 0x%llx) failed: %s",
+			    (unsigned long long)ximage_xstate_bv(&before), strerror(-r));
+	}
+	kvmfpu_vm_get_image(&self->v, &after);
+	bad = swap_diff(&self->c, &before, &after, self->v.allowed, "restore_own");
+	if (ximage_xstate_bv(&after) != ximage_xstate_bv(&before)) {
+		printf("# restore_own: XSTATE_BV 0x%llx after restoring 0x%llx\n",
+		       (unsigned long long)ximage_xstate_bv(&after),
+		       (unsigned long long)ximage_xstate_bv(&before));
+		bad++;
+	}
+	ximage_free(&before);
+	ximage_free(&after);
+	if (bad) {
+		print_replay(variant, "restore_own");
+		kvmfpu_fail("restore_own: %u register(s) changed by restoring KVM's own image", bad);
+	}
+	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+/*
  * XSTATE_BV bits KVM does not support, XCOMP_BV (the uABI is the standard format), reserved
  * header bytes (SDM Vol. 1, 13.4.2: XRSTOR #GPs on them) and MXCSR bits outside MXCSR_MASK
  * (LDMXCSR/XRSTOR #GP): the kernel validates all of them (validate_user_xstate_header(),
@@ -246,7 +286,7 @@ static const struct bad_image bad_images[] = {
 	{ "MXCSR bit 31 (reserved)", MXCSR_OFFSET, 1ull << 31, true },
 };
 
-TEST_F(uabi, rejects)
+KVMFPU_TEST_F(uabi, rejects)
 {
 	struct pattern_key k = { .seed = opt_seed, .salt = 20 };
 	struct ximage before, after;
@@ -254,16 +294,14 @@ TEST_F(uabi, rejects)
 	uint64_t v;
 	int r;
 
-	if (!self->ready)
-		return;
 	/* A known state first, so "unchanged" means something. */
 	build_image(self, &self->c.set_image, self->v.allowed & ~XS_BIT(XS_PKRU), &k);
-	r = fpu_vm_set_image(&self->v, &self->c.set_image);
+	r = kvmfpu_vm_set_image(&self->v, &self->c.set_image);
 	if (r) {
 		print_replay(variant, "rejects");
 		kvmfpu_fail("rejects: KVM_SET_XSAVE of a valid image failed: %s", strerror(-r));
 	}
-	fpu_vm_get_image(&self->v, &before);
+	kvmfpu_vm_get_image(&self->v, &before);
 
 	for (i = 0; i < ARRAY_SIZE(bad_images); i++) {
 		const struct bad_image *b = &bad_images[i];
@@ -274,17 +312,17 @@ TEST_F(uabi, rejects)
 		v |= b->value;
 		memcpy(self->c.set_image.buf + b->offset, &v, sizeof(v));
 
-		r = fpu_vm_set_image(&self->v, &self->c.set_image);
+		r = kvmfpu_vm_set_image(&self->v, &self->c.set_image);
 		if (r != -EINVAL) {
 			printf("# rejects: KVM_SET_XSAVE with %s returned %s, expected EINVAL\n",
 			       b->what, r ? strerror(-r) : "success");
 			bad++;
 			/* Accepted: put the known state back for the next case. */
 			if (!r)
-				fpu_vm_set_image(&self->v, &before);
+				kvmfpu_vm_set_image(&self->v, &before);
 			continue;
 		}
-		fpu_vm_get_image(&self->v, &after);
+		kvmfpu_vm_get_image(&self->v, &after);
 		if (swap_diff(&self->c, &before, &after, self->v.allowed, "rejects") ||
 		    ximage_xstate_bv(&before) != ximage_xstate_bv(&after)) {
 			printf("# rejects: the refused KVM_SET_XSAVE with %s changed the vCPU's "
@@ -301,14 +339,12 @@ TEST_F(uabi, rejects)
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
-TEST_F(uabi, fuzz)
+KVMFPU_TEST_F(uabi, fuzz)
 {
 	struct pattern_key k = { .seed = opt_seed, .salt = 40 };
 	unsigned int r, bad;
 	uint64_t bv;
 
-	if (!self->ready)
-		return;
 	if (!self->v.cpuid_kept)
 		SKIP(return, "the model's guest mask is the guest CPUID: %s", self->v.cpuid_lost);
 	for (r = 0; r < opt_rounds; r++) {
@@ -327,11 +363,4 @@ TEST_F(uabi, fuzz)
 	kvmfpu_print_exercised(self->v.guest_comps);
 }
 
-int main(int argc, char **argv)
-{
-	bool listing;
-
-	argc = kvmfpu_parse_opts(argc, argv, opts, ARRAY_SIZE(opts), &listing);
-	kvmfpu_start(listing);
-	return kvmfpu_run_tests(argc, argv);
-}
+KVMFPU_MAIN(opts, NULL)

@@ -74,6 +74,14 @@ class Verdicts(unittest.TestCase):
         p = self.verdict(["skip"])
         self.assertEqual(p.returncode, EXIT_SKIP, p.stdout)
 
+    def test_no_body_after_a_setup_skip(self) -> None:
+        """KVMFPU_TEST_F() on 6.1's harness, which runs the body after a skipped setup."""
+        p = run([str(FIXTURE), "-r", "setup_skip.body"])
+        self.assertNotIn("the body ran", p.stdout)
+        self.assertEqual(results(p.stdout),
+                         ["ok 1 setup_skip.body # SKIP setup skipped on purpose"], p.stdout)
+        self.assertEqual(p.returncode, EXIT_SKIP, p.stdout)
+
     def test_pass_and_skip_is_a_pass(self) -> None:
         p = self.verdict(["pass", "skip"])
         self.assertEqual(results(p.stdout), ["ok 1 verdict.pass",
@@ -105,7 +113,8 @@ class Selection(unittest.TestCase):
                 refused(self, [str(FIXTURE), *args], words)
 
     def test_excluding_everything(self) -> None:
-        refused(self, [str(FIXTURE), "-F", "verdict"], "the options select no test")
+        refused(self, [str(FIXTURE), "-F", "verdict", "-F", "setup_skip"],
+                "the options select no test")
 
     def test_the_swap_replay_of_a_mistyped_test(self) -> None:
         refused(self, [str(BIN / "kvmfpu_swap_test"), "-r", "swap.nope.guest_image"],

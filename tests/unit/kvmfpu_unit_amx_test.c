@@ -30,6 +30,7 @@
 #include "kselftest_harness.h"
 
 #include "amx.h"
+#include "report.h"
 
 #define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -222,7 +223,7 @@ TEST(tilecfg_valid_accepts)
 		struct ximage img;
 
 		ASSERT_EQ(0, ximage_alloc(&img, &l, XS_MASK_FPSSE | XS_MASK_AMX, false));
-		ximage_fill_pattern(&img, XS_MASK_AMX, &k);
+		pattern_fill_image(&img, XS_MASK_AMX, &k);
 		EXPECT_TRUE(amx_tilecfg_valid(ximage_comp(&img, XS_XTILECFG), &info, why,
 					      sizeof(why))) {
 			TH_LOG("seed %u: %s", seed, why);
@@ -337,16 +338,16 @@ TEST(apply_cfg_follows_xstate_bv)
 
 	spr_info(&info, &l);
 	ASSERT_EQ(0, ximage_alloc(&img, &l, XS_MASK_FPSSE | XS_MASK_AMX, false));
-	ximage_fill_pattern(&img, XS_MASK_AMX, &k);
+	pattern_fill_image(&img, XS_MASK_AMX, &k);
 	ximage_set_xstate_bv(&img, XS_BIT(XS_XTILEDATA));
-	ximage_amx_apply_cfg(&img, &info);
+	amx_image_apply_cfg(&img, &info);
 	data = ximage_comp(&img, XS_XTILEDATA);
 	for (b = 0; b < 8192; b++)
 		nonzero += data[b] != 0;
 	EXPECT_EQ(0, nonzero);
 
-	ximage_fill_pattern(&img, XS_MASK_AMX, &k);
-	ximage_amx_apply_cfg(&img, &info);
+	pattern_fill_image(&img, XS_MASK_AMX, &k);
+	amx_image_apply_cfg(&img, &info);
 	for (b = 0; b < 8192; b++)
 		nonzero += data[b] != 0;
 	EXPECT_LT(0, nonzero);
@@ -435,7 +436,7 @@ TEST(expected_image_with_tiles)
 	ASSERT_EQ(0, ximage_alloc(&raw, &l, mask, false));
 	ASSERT_EQ(0, ximage_alloc(&again, &l, mask, false));
 	amx_expected_image(&exp, mask, &k, &info);
-	ximage_fill_pattern(&raw, mask, &k);
+	pattern_fill_image(&raw, mask, &k);
 	EXPECT_EQ(mask, ximage_xstate_bv(&exp));
 	ASSERT_TRUE(amx_tilecfg_valid(ximage_comp(&exp, XS_XTILECFG), &info, why, sizeof(why)));
 	amx_tilecfg_decode(ximage_comp(&exp, XS_XTILECFG), &c);
@@ -588,8 +589,8 @@ TEST(store_check_sees_a_missing_store)
 
 	/* The canary: the same missing store differs in every tile the config uses. */
 	memcpy(view.buf, regs.buf, regs.size);
-	ximage_amx_stored_view(&view, &info);
-	ximage_amx_prepare_store(&save);
+	amx_image_stored_view(&view, &info);
+	amx_image_prepare_store(&save);
 	amx_tilecfg_decode(ximage_comp(&regs, XS_XTILECFG), &c);
 	for (t = 0; t < 8; t++)
 		ASSERT_NE(0, c.rows[t]);	/* the pattern's config uses every tile */
@@ -622,11 +623,11 @@ TEST(replay_args)
 {
 	char buf[128];
 
-	amx_replay_args(buf, sizeof(buf), 0x1234, "xfd", "host_set", "xstate_bv_armed");
+	kvmfpu_replay_args(buf, sizeof(buf), 0x1234, "xfd", "host_set", "xstate_bv_armed");
 	EXPECT_STREQ("--seed 0x1234 -r xfd.host_set.xstate_bv_armed", buf);
-	amx_replay_args(buf, sizeof(buf), 1, "perm", "", "request_grows");
+	kvmfpu_replay_args(buf, sizeof(buf), 1, "perm", "", "request_grows");
 	EXPECT_STREQ("--seed 0x1 -r perm.request_grows", buf);
-	amx_replay_args(buf, sizeof(buf), 1, "global", NULL, "restore_without_amx");
+	kvmfpu_replay_args(buf, sizeof(buf), 1, "global", NULL, "restore_without_amx");
 	EXPECT_STREQ("--seed 0x1 -r global.restore_without_amx", buf);
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kvmfpu_unit_cpuid_kept_test: the decision whether KVM kept the guest CPUID set with
- * KVM_SET_CPUID2 (guest_cpuid_kept()), on synthetic KVM_SET_CPUID2 / KVM_GET_CPUID2 tables.
+ * KVM_SET_CPUID2 (kvmfpu_vm_cpuid_kept()), on synthetic KVM_SET_CPUID2 / KVM_GET_CPUID2 tables.
  *
  * The swap and uABI checks take the guest's permitted xfeatures from the CPUID they set. A KVM
  * that does not keep it (kvm_pvm returns the host's leaves 1 and 0xD from KVM_GET_CPUID2)
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fpu_vm.h"
+#include "kvmfpu_vm.h"
 
 #include "kselftest_harness.h"
 
@@ -105,7 +105,7 @@ TEST(unchanged_is_kept)
 	char why[256] = "x";
 
 	ASSERT_TRUE(set && got);
-	EXPECT_TRUE(guest_cpuid_kept(set, got, why, sizeof(why)));
+	EXPECT_TRUE(kvmfpu_vm_cpuid_kept(set, got, why, sizeof(why)));
 	EXPECT_STREQ("", why);
 	free(set);
 	free(got);
@@ -123,7 +123,7 @@ TEST(each_change)
 		bool kept;
 
 		ASSERT_TRUE(set && got);
-		kept = guest_cpuid_kept(set, got, why, sizeof(why));
+		kept = kvmfpu_vm_cpuid_kept(set, got, why, sizeof(why));
 		EXPECT_EQ(c->kept, kept)
 			TH_LOG("%s: %s", c->name, why);
 		if (!c->kept) {
@@ -149,11 +149,11 @@ TEST(several_and_short_buffer)
 
 	ASSERT_TRUE(set && got);
 	got->entries[1].ecx |= 8u;	/* leaf 7: PKU too */
-	EXPECT_FALSE(guest_cpuid_kept(set, got, why, sizeof(why)));
+	EXPECT_FALSE(kvmfpu_vm_cpuid_kept(set, got, why, sizeof(why)));
 	EXPECT_NE(NULL, strstr(why, "0x7.0:ecx PKU"));
 	EXPECT_NE(NULL, strstr(why, "0xd.0:eax XCR0[31:0] set 0x7 got 0x2e7"));
 	memset(small, 'z', sizeof(small));
-	EXPECT_FALSE(guest_cpuid_kept(set, got, small, sizeof(small) - 4));
+	EXPECT_FALSE(kvmfpu_vm_cpuid_kept(set, got, small, sizeof(small) - 4));
 	EXPECT_EQ(strlen(small), sizeof(small) - 5);
 	EXPECT_EQ('z', small[sizeof(small) - 1]);
 	free(set);

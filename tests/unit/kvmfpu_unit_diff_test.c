@@ -69,7 +69,7 @@ FIXTURE_SETUP(diff)
 	ASSERT_EQ(variant->mask, self->l.supported & variant->mask);
 	ASSERT_EQ(0, ximage_alloc(&self->expected, &self->l, variant->mask, variant->compacted));
 	ASSERT_EQ(0, ximage_alloc(&self->actual, &self->l, variant->mask, variant->compacted));
-	ximage_fill_pattern(&self->expected, variant->mask, &k);
+	pattern_fill_image(&self->expected, variant->mask, &k);
 	memcpy(self->actual.buf, self->expected.buf, self->expected.size);
 }
 
@@ -120,7 +120,7 @@ static bool check_flip(struct __test_metadata *_metadata, FIXTURE_DATA(diff) *se
 	const char *bad = NULL;
 	unsigned int n;
 
-	xs_reg_name(r, idx, name, sizeof(name));
+	ximage_reg_name(r, idx, name, sizeof(name));
 	*p ^= FLIP;
 	n = run_diff(self, mask);
 	if (n != 1)
@@ -247,7 +247,7 @@ TEST_F(diff, ignored_registers_not_reported)
 				uint8_t *p = self->actual.buf +
 					     ximage_reg_offset(&self->actual, comp, r, idx);
 
-				xs_reg_name(r, idx, name, sizeof(name));
+				ximage_reg_name(r, idx, name, sizeof(name));
 				for (i = 0; i < ARRAY_LEN(must_see); i++)
 					if (!strcmp(name, must_see[i]))
 						seen |= 1u << i;

@@ -91,32 +91,32 @@ static const char crypto_unknown[] =
 	"selftest     : passed\n"
 	"internal     : no\n";
 
+/* kernel_env_crypto_simd_driver() into driver[]. */
+#define SIMD_DRIVER(text, alg, config)	\
+	kernel_env_crypto_simd_driver(text, alg, config, driver, sizeof(driver))
+
 TEST(crypto_selected_driver)
 {
 	char driver[64];
 
-	EXPECT_TRUE(crypto_simd_driver(crypto_simd, "sha256", NULL, driver, sizeof(driver)));
+	EXPECT_TRUE(SIMD_DRIVER(crypto_simd, "sha256", NULL));
 	EXPECT_STREQ("sha256-avx2", driver);
-	EXPECT_FALSE(crypto_simd_driver(crypto_generic, "sha256", NULL, driver, sizeof(driver)));
+	EXPECT_FALSE(SIMD_DRIVER(crypto_generic, "sha256", NULL));
 	EXPECT_STREQ("sha256-generic", driver);
-	EXPECT_FALSE(crypto_simd_driver(crypto_unusable, "sha256", NULL, driver, sizeof(driver)));
+	EXPECT_FALSE(SIMD_DRIVER(crypto_unusable, "sha256", NULL));
 	EXPECT_STREQ("sha256-generic", driver);
-	EXPECT_FALSE(crypto_simd_driver(crypto_unknown, "sha256", NULL, driver, sizeof(driver)));
+	EXPECT_FALSE(SIMD_DRIVER(crypto_unknown, "sha256", NULL));
 	EXPECT_STREQ("sha256-lib", driver);
-	EXPECT_FALSE(crypto_simd_driver(crypto_unknown, "sha256", "CONFIG_CRYPTO_LIB_SHA256=y\n"
-					"# CONFIG_CRYPTO_LIB_SHA256_ARCH is not set\n", driver,
-					sizeof(driver)));
-	EXPECT_TRUE(crypto_simd_driver(crypto_unknown, "sha256", "CONFIG_CRYPTO_LIB_SHA256=y\n"
-				       "CONFIG_CRYPTO_LIB_SHA256_ARCH=y\n", driver,
-				       sizeof(driver)));
+	EXPECT_FALSE(SIMD_DRIVER(crypto_unknown, "sha256", "CONFIG_CRYPTO_LIB_SHA256=y\n"
+				 "# CONFIG_CRYPTO_LIB_SHA256_ARCH is not set\n"));
+	EXPECT_TRUE(SIMD_DRIVER(crypto_unknown, "sha256", "CONFIG_CRYPTO_LIB_SHA256=y\n"
+				"CONFIG_CRYPTO_LIB_SHA256_ARCH=y\n"));
 	EXPECT_STREQ("sha256-lib", driver);
 	/* The option says nothing about another algorithm's driver. */
-	EXPECT_FALSE(crypto_simd_driver(crypto_generic, "sha256",
-					"CONFIG_CRYPTO_LIB_SHA256_ARCH=y\n", driver,
-					sizeof(driver)));
-	EXPECT_FALSE(crypto_simd_driver(crypto_simd, "sha512", NULL, driver, sizeof(driver)));
+	EXPECT_FALSE(SIMD_DRIVER(crypto_generic, "sha256", "CONFIG_CRYPTO_LIB_SHA256_ARCH=y\n"));
+	EXPECT_FALSE(SIMD_DRIVER(crypto_simd, "sha512", NULL));
 	EXPECT_STREQ("", driver);
-	EXPECT_FALSE(crypto_simd_driver("", "sha256", NULL, driver, sizeof(driver)));
+	EXPECT_FALSE(SIMD_DRIVER("", "sha256", NULL));
 	EXPECT_STREQ("", driver);
 }
 
@@ -130,14 +130,14 @@ TEST(kconfig)
 		"CONFIG_KVM_AMD=y\n"
 		"CONFIG_NR_CPUS=64";
 
-	EXPECT_EQ(KCONFIG_NOT_SET, kconfig_lookup(config, "CONFIG_X86_DEBUG_FPU"));
-	EXPECT_EQ(KCONFIG_SET, kconfig_lookup(config, "CONFIG_KVM"));
-	EXPECT_EQ(KCONFIG_SET, kconfig_lookup(config, "CONFIG_KVM_AMD"));
-	EXPECT_EQ(KCONFIG_NOT_SET, kconfig_lookup(config, "CONFIG_KVM_INTEL"));
-	EXPECT_EQ(KCONFIG_NOT_SET, kconfig_lookup(config, "CONFIG_NR_CPUS"));
-	EXPECT_EQ(KCONFIG_SET, kconfig_lookup("CONFIG_X86_DEBUG_FPU=y\n",
-					      "CONFIG_X86_DEBUG_FPU"));
-	EXPECT_EQ(KCONFIG_UNKNOWN, kconfig_lookup(NULL, "CONFIG_X86_DEBUG_FPU"));
+	EXPECT_EQ(KCONFIG_NOT_SET, kernel_env_kconfig_lookup(config, "CONFIG_X86_DEBUG_FPU"));
+	EXPECT_EQ(KCONFIG_SET, kernel_env_kconfig_lookup(config, "CONFIG_KVM"));
+	EXPECT_EQ(KCONFIG_SET, kernel_env_kconfig_lookup(config, "CONFIG_KVM_AMD"));
+	EXPECT_EQ(KCONFIG_NOT_SET, kernel_env_kconfig_lookup(config, "CONFIG_KVM_INTEL"));
+	EXPECT_EQ(KCONFIG_NOT_SET, kernel_env_kconfig_lookup(config, "CONFIG_NR_CPUS"));
+	EXPECT_EQ(KCONFIG_SET, kernel_env_kconfig_lookup("CONFIG_X86_DEBUG_FPU=y\n",
+							 "CONFIG_X86_DEBUG_FPU"));
+	EXPECT_EQ(KCONFIG_UNKNOWN, kernel_env_kconfig_lookup(NULL, "CONFIG_X86_DEBUG_FPU"));
 }
 
 TEST_HARNESS_MAIN

@@ -95,7 +95,7 @@ FIXTURE_SETUP(image)
 {
 	test_cpu_layout(&self->l, variant->cpu);
 	ASSERT_EQ(0, ximage_alloc(&self->img, &self->l, variant->mask, variant->compacted));
-	ximage_fill_pattern(&self->img, variant->mask, &base_key);
+	pattern_fill_image(&self->img, variant->mask, &base_key);
 }
 
 FIXTURE_TEARDOWN(image)
@@ -232,7 +232,7 @@ TEST_F(image, reg_offsets)
 			continue;
 		found = 0;
 		for_each_reg(XS_BIT(p->comp), comp, d, r, idx) {
-			xs_reg_name(r, idx, name, sizeof(name));
+			ximage_reg_name(r, idx, name, sizeof(name));
 			if (strcmp(name, p->reg))
 				continue;
 			found++;
@@ -258,7 +258,7 @@ TEST_F(image, fill_is_deterministic)
 	/* Whatever the buffer held before, the registers come out the same. */
 	memset(again.buf, 0xa5, again.size);
 	ximage_set_xcomp_bv(&again, ximage_xcomp_bv(&self->img));
-	ximage_fill_pattern(&again, variant->mask, &base_key);
+	pattern_fill_image(&again, variant->mask, &base_key);
 	EXPECT_EQ(variant->mask, ximage_xstate_bv(&again));
 	EXPECT_EQ(0, ximage_diff(&self->img, &again, variant->mask, "again",
 				 mismatch_log_report, &self->log)) {
@@ -276,7 +276,7 @@ TEST_F(image, fill_is_format_independent)
 	struct ximage other;
 
 	ASSERT_EQ(0, alloc_like(&other, self, variant, !variant->compacted));
-	ximage_fill_pattern(&other, variant->mask, &base_key);
+	pattern_fill_image(&other, variant->mask, &base_key);
 	EXPECT_EQ(0, ximage_diff(&self->img, &other, variant->mask, "format",
 				 mismatch_log_report, &self->log)) {
 		char buf[256];
@@ -317,14 +317,14 @@ TEST_F(image, fill_key_changes_every_register)
 
 	ASSERT_EQ(0, alloc_like(&other, self, variant, variant->compacted));
 	for (i = 0; i < ARRAY_LEN(keys); i++) {
-		ximage_fill_pattern(&other, variant->mask, &keys[i].k);
+		pattern_fill_image(&other, variant->mask, &keys[i].k);
 		same = 0;
 		for_each_reg(variant->mask, comp, d, r, idx) {
 			if (!high_entropy(r) || memcmp(reg_bytes(&self->img, comp, r, idx),
 						       reg_bytes(&other, comp, r, idx), r->size))
 				continue;
 			same++;
-			xs_reg_name(r, idx, name, sizeof(name));
+			ximage_reg_name(r, idx, name, sizeof(name));
 			TH_LOG("another %s, same %s %s", keys[i].what, xs_name(comp), name);
 		}
 		EXPECT_EQ(0, same) {
@@ -352,8 +352,8 @@ TEST_F(image, fill_registers_are_distinct)
 			if (!high_entropy(r2) || r2->size < 8 || x >= y || memcmp(x, y, 8))
 				continue;
 			same++;
-			xs_reg_name(r, idx, a, sizeof(a));
-			xs_reg_name(r2, idx2, b, sizeof(b));
+			ximage_reg_name(r, idx, a, sizeof(a));
+			ximage_reg_name(r2, idx2, b, sizeof(b));
 			TH_LOG("%s %s and %s %s start with the same 8 bytes", xs_name(comp), a,
 			       xs_name(comp2), b);
 		}
@@ -429,7 +429,7 @@ TEST_F(image, pattern_values_are_valid)
 		memset(self->img.buf, 0xff, self->img.size);
 		ximage_set_xcomp_bv(&self->img, variant->compacted ?
 				    XS_XCOMP_BV_COMPACTED | variant->mask : 0);
-		ximage_fill_pattern(&self->img, variant->mask, &k);
+		pattern_fill_image(&self->img, variant->mask, &k);
 		for_each_reg(variant->mask, comp, d, r, idx) {
 			const uint8_t *p = reg_bytes(&self->img, comp, r, idx);
 			const char *why = bad_value(r, p);
@@ -438,7 +438,7 @@ TEST_F(image, pattern_values_are_valid)
 			if (!why)
 				continue;
 			if (bad++ < 8) {
-				xs_reg_name(r, idx, name, sizeof(name));
+				ximage_reg_name(r, idx, name, sizeof(name));
 				TH_LOG("round %u: %s %s = 0x%llx: %s", round, xs_name(comp), name,
 				       (unsigned long long)get_le(p, r->size), why);
 			}
@@ -487,7 +487,7 @@ TEST_F(image, copy_round_trip)
 						     reg_bytes(&back, comp, r, idx), r->size))
 			continue;
 		bad++;
-		xs_reg_name(r, idx, name, sizeof(name));
+		ximage_reg_name(r, idx, name, sizeof(name));
 		TH_LOG("%s %s changed on the round trip", xs_name(comp), name);
 	}
 	EXPECT_EQ(0, bad);
@@ -544,7 +544,7 @@ TEST_F(image, copy_of_init_component_writes_init_values)
 			if (!memcmp(want, reg_bytes(&dst, comp, r, idx), r->size))
 				continue;
 			bad++;
-			xs_reg_name(r, idx, name, sizeof(name));
+			ximage_reg_name(r, idx, name, sizeof(name));
 			TH_LOG("%s %s: copied from a %s image with XSTATE_BV[%u]=0, not its init "
 			       "value (got 0x%llx)", xs_name(comp), name,
 			       fmt_name(variant->compacted), comp,
@@ -565,7 +565,7 @@ TEST_F(image, copy_of_some_components_leaves_the_rest)
 	ASSERT_EQ(0, alloc_like(&src, self, variant, !variant->compacted));
 	ASSERT_EQ(0, alloc_like(&before, self, variant, variant->compacted));
 	other_key.salt = 7;
-	ximage_fill_pattern(&src, variant->mask, &other_key);
+	pattern_fill_image(&src, variant->mask, &other_key);
 	ximage_set_xstate_bv(&self->img, variant->mask & ~XS_BIT(XS_AVX));
 	memcpy(before.buf, self->img.buf, self->img.size);
 

@@ -60,6 +60,28 @@ TEST_F(verdict, error)
 }
 
 /*
+ * A setup that skips: its body must not run, on any harness version (6.1's runs the body after
+ * a SKIP in FIXTURE_SETUP unless KVMFPU_TEST_F() stops it).
+ */
+FIXTURE(setup_skip) {
+	int unused;
+};
+
+FIXTURE_SETUP(setup_skip)
+{
+	SKIP(return, "setup skipped on purpose");
+}
+
+FIXTURE_TEARDOWN(setup_skip)
+{
+}
+
+KVMFPU_TEST_F(setup_skip, body)
+{
+	kvmfpu_fail("the body ran after its setup skipped");
+}
+
+/*
  * Never ends by itself: a grandchild in a process group of its own and this test both sleep,
  * after one line that names their pids. What is left of them after the parent is interrupted
  * is what a Ctrl-C would leave behind.
