@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from runner.lab.kernel import CACHE, Kernel
+from runner.lab.kernel import CACHE, Kernel, KernelError, KernelSpec, debian_kernel
 from runner.lab.labs import CONFIG_DIR
 
 FRAGMENT = CONFIG_DIR / "kernel.config"
@@ -100,3 +100,16 @@ def build(tree: Path, build_dir: Path | None = None, kasan: bool = False,
     version = release.read_text().strip() if release.is_file() else ""
     log(f"build: {version or image} in {time.monotonic() - t0:.0f} s")
     return Kernel(image, None, version, f"tree:{tree}")
+
+
+def kernel_for(spec: KernelSpec, log) -> Kernel:
+    """The Kernel of a spec: built from its tree, a given image checked, or Debian's package
+    fetched; KernelError or BuildError if not."""
+    if spec.tree:
+        return build(spec.tree, spec.build_dir, kasan=spec.kasan, log=log)
+    if spec.image:
+        if not spec.image.is_file():
+            raise KernelError(f"--kernel {spec.image}: no such file")
+        mods = spec.modules.resolve() if spec.modules else None
+        return Kernel(spec.image.resolve(), mods, "", f"file:{spec.image}")
+    return debian_kernel(package=spec.debian_package, log=log)

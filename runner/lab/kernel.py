@@ -38,19 +38,6 @@ class KernelSpec:
     debian_package: str | None = None
 
 
-def get(spec: KernelSpec, log) -> Kernel:
-    """The Kernel of a spec: built, checked or fetched; KernelError/BuildError if not."""
-    if spec.tree:
-        from runner.lab import build
-        return build.build(spec.tree, spec.build_dir, kasan=spec.kasan, log=log)
-    if spec.image:
-        if not spec.image.is_file():
-            raise KernelError(f"--kernel {spec.image}: no such file")
-        mods = spec.modules.resolve() if spec.modules else None
-        return Kernel(spec.image.resolve(), mods, "", f"file:{spec.image}")
-    return debian_kernel(package=spec.debian_package, log=log)
-
-
 def _version_key(pkg: str) -> tuple[int, ...]:
     m = re.search(r"linux-image-(\d+)\.(\d+)\.(\d+)", pkg)
     return tuple(int(x) for x in m.groups()) if m else (0,)

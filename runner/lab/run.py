@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from runner import hostinfo
 from runner.evaluate import Outcome
-from runner.lab import boot, build, initramfs, kernel as K, labs, protocol, qemu, splats
+from runner.lab import bochs, boot, build, initramfs, kernel as K, labs, protocol, qemu, splats
 from runner.lab.kernel import Kernel, kvm_modules
 from runner.lab.labs import Lab
 from runner.plan import Instance
@@ -202,7 +202,6 @@ def plan_entries(instances: list[Instance]) -> list[initramfs.PlanEntry]:
 
 def preflight(lab: Lab) -> None:
     """Raise LabError when this machine cannot run the lab (tools, /dev/kvm)."""
-    from runner.lab import bochs
 
     problem = qemu.available() if lab.launcher == "qemu" else bochs.available()
     if lab.launcher == "qemu" and lab.accel == "kvm":
@@ -262,7 +261,6 @@ class Executor:
     def _prepare(self, instances: list[Instance], bin_dir: Path,
                  workdir: Path) -> tuple[list[str], Path, float]:
         """The initramfs and the emulator command line; LabError if the lab cannot start."""
-        from runner.lab import bochs
 
         lab = self.lab
         preflight(lab)
@@ -323,7 +321,7 @@ class Session:
     def get_kernel(self, spec: K.KernelSpec) -> None:
         """Fetch or build the kernel (after planning: a bad profile fails first)."""
         with _lab_errors():
-            self.executor = Executor(self.lab, K.get(spec, self.log), self.log)
+            self.executor = Executor(self.lab, build.kernel_for(spec, self.log), self.log)
 
     def record(self, run: dict[str, Any]) -> None:
         """What the boot told, into the run record; the console's tail after a lab error."""
