@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from runner import hostinfo
+from runner import hostinfo, splats
 from runner.evaluate import Outcome
-from runner.lab import bochs, boot, build, initramfs, kernel as K, labs, protocol, qemu, splats
+from runner.lab import bochs, boot, build, initramfs, kernel as K, labs, protocol, qemu
 from runner.lab.kernel import Kernel, kvm_modules
 from runner.lab.labs import Lab
 from runner.plan import Instance

@@ -11,7 +11,8 @@ from typing import Any
 from unittest import mock
 
 from runner import run as runner_run, runstate, verdicts as V
-from runner.lab import boot, labs, protocol, run, splats
+from runner import splats
+from runner.lab import boot, labs, protocol, run
 from runner.lab.boot import BootResult
 from runner.lab.kernel import Kernel
 from runner.plan import Instance

@@ -8,7 +8,6 @@ import unittest
 from pathlib import Path
 
 from runner import kmsg, splats
-from runner.lab import splats as lab_splats
 
 # (line, kind or None). Each splat line starts a kernel bug report; each other line is
 # something a kernel prints that merely looks alarming.
@@ -76,7 +75,7 @@ class OneRule(unittest.TestCase):
         """Each line alone: the lab finds a splat exactly where the host does."""
         for line, kind in CANNED:
             with self.subTest(line=line):
-                found = lab_splats.find([f"[    3.5] {line}"])
+                found = splats.find([f"[    3.5] {line}"])
                 self.assertEqual([s.kind for s in found], [kind] if kind else [])
                 self.assertEqual(bool(found), bool(splat_lines_by_watcher([line])))
 
@@ -84,10 +83,6 @@ class OneRule(unittest.TestCase):
     def test_remote_grep_agrees(self) -> None:
         lines = [line for line, _ in CANNED]
         self.assertEqual(splat_lines_by_grep(lines), [line for line, kind in CANNED if kind])
-
-    def test_lab_module_is_the_same_rule(self) -> None:
-        self.assertIs(lab_splats.find, splats.find)
-        self.assertIs(lab_splats.start_kind, splats.start_kind)
 
 
 if __name__ == "__main__":
