@@ -170,8 +170,11 @@ def unused_name(root: Path, base: str) -> str:
     return rid
 
 
-def _run_id(profile: str, root: Path) -> str:
-    return unused_name(root, datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{profile}")
+def _run_id(profile: str, lab: str | None) -> str:
+    """<date>-<time>-<profile>, and -<lab> for a lab run (make check starts a run per lab in
+    the same second). _new_run_dir() numbers it if the name is taken."""
+    when = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{when}-{profile}" + (f"-{lab}" if lab else "")
 
 
 def _link_latest(root: Path, run_id: str) -> None:
@@ -324,18 +327,28 @@ def _preflight(req: RunRequest, root: Path, via: str) -> None:
         check_kvm_dev(req.kvm_dev)
 
 
-def _new_run_dir(root: Path, run_id: str) -> Path:
-    run_dir = root / run_id
-    if run_dir.exists() or run_dir.is_symlink():
-        raise SetupError(f"{run_dir} already exists: choose another --run-id")
+def _new_run_dir(root: Path, run_id: str, numbered: bool) -> tuple[Path, str]:
+    """Make root/run_id (and its logs/) and return it with its id. A name the user chose
+    must be new; a generated one (numbered) becomes run_id-2, -3, ... when taken, decided
+    by mkdir itself, so two runs starting at once never share a directory."""
     try:
         root.mkdir(parents=True, exist_ok=True)
-        (run_dir / "logs").mkdir(parents=True, exist_ok=False)
-    except FileExistsError:
-        raise SetupError(f"{run_dir} already exists: choose another --run-id") from None
     except OSError as e:
-        raise SetupError(f"cannot create {run_dir}: {e.strerror}") from None
-    return run_dir
+        raise SetupError(f"cannot create {root}: {e.strerror}") from None
+    n = 1
+    while True:
+        rid = run_id if n == 1 else f"{run_id}-{n}"
+        run_dir = root / rid
+        try:
+            run_dir.mkdir()
+            (run_dir / "logs").mkdir()
+            return run_dir, rid
+        except FileExistsError:
+            if not numbered:
+                raise SetupError(f"{run_dir} already exists: choose another --run-id") from None
+            n += 1
+        except OSError as e:
+            raise SetupError(f"cannot create {run_dir}: {e.strerror}") from None
 
 
 def record_finish(run: runstate.Run, logs_dir: Path, inst: Instance, out: Outcome,
@@ -372,8 +385,8 @@ def execute(req: RunRequest) -> int:
         if lab is not None:
             lab.get_kernel(req.kernel)
             via = f"lab-{lab.lab.name}"
-        run_id = req.run_id or _run_id(profile.name, root)
-        run_dir = _new_run_dir(root, run_id)
+        run_dir, run_id = _new_run_dir(root, req.run_id or _run_id(profile.name, req.lab),
+                                       numbered=not req.run_id)
     except labrun.LabError as e:
         err(f"lab error: {e}")
         return V.EXIT_ERROR

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from runner import ktap
 from tests.runner.helpers import PROGRAM, TempTree, processes_with
@@ -213,3 +216,33 @@ class Parallel(TempTree):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RunDirectories(unittest.TestCase):
+    """make check starts a run per lab in the same second: generated names must not collide
+    (they did: '...-check already exists' ended the bochs lab before it booted)."""
+
+    def test_runs_started_at_once_get_their_own_directories(self) -> None:
+        from runner import run as runner_run
+        with tempfile.TemporaryDirectory() as d:
+            got: list[str] = []
+            threads = [threading.Thread(target=lambda: got.append(
+                runner_run._new_run_dir(Path(d), "20261129-083935-check", True)[1]))
+                for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(len(set(got)), 8, got)
+
+    def test_lab_runs_are_named_by_lab(self) -> None:
+        from runner import run as runner_run
+        self.assertTrue(runner_run._run_id("check", "bochs").endswith("-check-bochs"))
+        self.assertTrue(runner_run._run_id("check", None).endswith("-check"))
+
+    def test_a_chosen_name_must_be_new(self) -> None:
+        from runner import run as runner_run
+        with tempfile.TemporaryDirectory() as d:
+            runner_run._new_run_dir(Path(d), "mine", False)
+            with self.assertRaises(runner_run.SetupError):
+                runner_run._new_run_dir(Path(d), "mine", False)
