@@ -93,47 +93,21 @@ uint32_t xsz_compacted(const struct xsz_layout *l, uint64_t xcr0_xss)
  *	if ((xcr0 & XFEATURE_MASK_XTILE) &&
  *	    ((xcr0 & XFEATURE_MASK_XTILE) != XFEATURE_MASK_XTILE)) return 1;
  * A guest XSETBV that breaks one takes #GP (kvm_emulate_xsetbv()); KVM_SET_XCRS returns
- * EINVAL (kvm_vcpu_ioctl_x86_set_xcrs()). These are the SDM's XSETBV rules (Vol. 1, 13.3)
- * plus "only what the guest's CPUID enumerates".
+ * EINVAL (kvm_vcpu_ioctl_x86_set_xcrs()). These are the SDM's XSETBV rules (Vol. 1, 13.3),
+ * which xs_xcr0_valid() holds (the one copy of them), plus "only what the guest's CPUID
+ * enumerates".
  */
 bool xsz_kvm_accepts_xcr0(uint64_t xcr0, uint64_t guest_supported, char *why, size_t len)
 {
 	uint64_t extra = xcr0 & ~(guest_supported | MASK_FP);
-	uint64_t avx512 = xcr0 & XS_MASK_AVX512;
-	unsigned long long x = xcr0;
 
-	if (!(xcr0 & MASK_FP)) {
-		snprintf(why, len, "XCR0 0x%llx: bit 0 (x87) clear", x);
-		return false;
-	}
-	if ((xcr0 & MASK_YMM) && !(xcr0 & MASK_SSE)) {
-		snprintf(why, len, "XCR0 0x%llx: YMM (bit 2) without SSE (bit 1)", x);
-		return false;
-	}
 	if (extra) {
 		snprintf(why, len, "XCR0 0x%llx: bit %d is not in the guest's supported XCR0 0x%llx",
-			 x, __builtin_ctzll(extra), (unsigned long long)guest_supported);
+			 (unsigned long long)xcr0, __builtin_ctzll(extra),
+			 (unsigned long long)guest_supported);
 		return false;
 	}
-	if (!(xcr0 & XS_BIT(XS_BNDREGS)) != !(xcr0 & XS_BIT(XS_BNDCSR))) {
-		snprintf(why, len, "XCR0 0x%llx: BNDREGS (bit 3) and BNDCSR (bit 4) not together",
-			 x);
-		return false;
-	}
-	if (avx512 && !(xcr0 & MASK_YMM)) {
-		snprintf(why, len, "XCR0 0x%llx: AVX-512 (bits 5-7) without YMM (bit 2)", x);
-		return false;
-	}
-	if (avx512 && avx512 != XS_MASK_AVX512) {
-		snprintf(why, len, "XCR0 0x%llx: AVX-512 bits 5-7 not all set together", x);
-		return false;
-	}
-	if ((xcr0 & XS_MASK_AMX) && (xcr0 & XS_MASK_AMX) != XS_MASK_AMX) {
-		snprintf(why, len, "XCR0 0x%llx: XTILECFG (bit 17) and XTILEDATA (bit 18) not "
-			 "together", x);
-		return false;
-	}
-	return true;
+	return xs_xcr0_valid(xcr0, why, len);
 }
 
 static int cmp_u64(const void *a, const void *b)
