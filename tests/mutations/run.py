@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
-PROFILE = "check"     # the swap and uabi tests, as `make check` runs them
+PROFILE = "check"     # the swap, uabi and xcr0 tests, as `make check` runs them
 
 
 def git(tree: Path, *args: str) -> str:
@@ -61,6 +61,7 @@ def main() -> int:
     ap.add_argument("--build-dir")
     ap.add_argument("--lab", default="tcg")
     ap.add_argument("--only", action="append", default=[])
+    ap.add_argument("--repeat", type=int, default=1, help="run each mutation N times")
     args = ap.parse_args()
     if git(Path(args.kernel_tree), "status", "--porcelain", "--untracked-files=no"):
         print(f"mutations: {args.kernel_tree} has uncommitted changes", file=sys.stderr)
@@ -72,9 +73,15 @@ def main() -> int:
         for m in mutations:
             if args.only and m["name"] not in args.only:
                 continue
-            verdict, secs, detail = run_one(args, m)
-            results.append(verdict)
-            print(f"{verdict:8} {m['name']:30} {secs:5.0f} s  {detail}", flush=True)
+            labs = m.get("labs", ["tcg"])    # the labs whose KVM can show this class
+            if args.lab not in labs:
+                print(f"{'skipped':8} {m['name']:30}        lab {args.lab} cannot show it "
+                      f"(it needs: {', '.join(labs)})", flush=True)
+                continue
+            for _ in range(args.repeat):
+                verdict, secs, detail = run_one(args, m)
+                results.append(verdict)
+                print(f"{verdict:8} {m['name']:30} {secs:5.0f} s  {detail}", flush=True)
     finally:
         git(Path(args.kernel_tree), "checkout", "-q", start_ref)
     caught = results.count("caught")
