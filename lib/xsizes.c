@@ -9,7 +9,6 @@
 #include "xsizes.h"
 
 #define BIT64(n)	(1ull << (n))
-#define ALIGN64(v)	(((v) + 63u) & ~63u)
 
 void xsz_layout_from_cpuid(struct xsz_layout *l, xs_cpuid_fn cpuid, void *ctx)
 {
@@ -43,36 +42,15 @@ bool xsz_has_compacted(const struct xsz_layout *l)
 	return l->d1_eax & (XSZ_D1_XSAVEC | XSZ_D1_XSAVES);
 }
 
+/* Supervisor components have no standard-format offset: only XCR0's bits count. */
 uint32_t xsz_standard(const struct xsz_layout *l, uint64_t xcr0)
 {
-	uint32_t size = XSZ_LEGACY_AND_HEADER, end;
-	unsigned int i;
-
-	/* Supervisor components have no standard-format offset: only XCR0's count. */
-	for (i = 2; i < XSZ_NR; i++) {
-		if (!(xcr0 & BIT64(i)))
-			continue;
-		end = l->offset[i] + l->size[i];
-		if (end > size)
-			size = end;
-	}
-	return size;
+	return xs_size_standard_of(l->offset, l->size, XSZ_NR, xcr0);
 }
 
 uint32_t xsz_compacted(const struct xsz_layout *l, uint64_t xcr0_xss)
 {
-	uint32_t next = XSZ_LEGACY_AND_HEADER;
-	unsigned int i;
-
-	/* Each component starts where the previous one present ended, aligned if it asks. */
-	for (i = 2; i < XSZ_NR; i++) {
-		if (!(xcr0_xss & BIT64(i)))
-			continue;
-		if (l->align64 & BIT64(i))
-			next = ALIGN64(next);
-		next += l->size[i];
-	}
-	return next;
+	return xs_size_compacted_of(l->size, l->align64, XSZ_NR, xcr0_xss);
 }
 
 #define MASK_YMM	XS_BIT(XS_AVX)

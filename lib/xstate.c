@@ -183,35 +183,54 @@ void xs_layout_host(struct xs_layout *l)
 	xs_layout_from_cpuid(l, xs_host_cpuid, NULL);
 }
 
-uint32_t xs_size_standard(const struct xs_layout *l, uint64_t mask)
-{
-	uint32_t size = XS_EXTENDED_OFFSET;
-	unsigned int i;
-
-	for (i = 2; i < XS_NR; i++)
-		if ((mask & XS_BIT(i)) && l->offset[i] + l->size[i] > size)
-			size = l->offset[i] + l->size[i];
-	return size;
-}
-
 static uint32_t align64(uint32_t v)
 {
 	return (v + 63) & ~63u;
 }
 
-uint32_t xs_size_compacted(const struct xs_layout *l, uint64_t mask)
+/*
+ * SDM Vol. 1, 13.4.3 and CPUID leaf 0DH: the standard format ends where the highest enabled
+ * component ends (CPUID.(0xD,i).EBX + EAX), never before the legacy region and header; the
+ * compacted format puts each enabled component i >= 2 after the previous one, first rounded
+ * up to 64 bytes when CPUID.(0xD,i).ECX[1] is set (bit i of @aligned). @nr: how many
+ * subleaves the arrays hold.
+ */
+uint32_t xs_size_standard_of(const uint32_t *offset, const uint32_t *size, unsigned int nr,
+			     uint64_t mask)
+{
+	uint32_t end = XS_EXTENDED_OFFSET;
+	unsigned int i;
+
+	for (i = 2; i < nr; i++)
+		if ((mask & XS_BIT(i)) && offset[i] + size[i] > end)
+			end = offset[i] + size[i];
+	return end;
+}
+
+uint32_t xs_size_compacted_of(const uint32_t *size, uint64_t aligned, unsigned int nr,
+			      uint64_t mask)
 {
 	uint32_t off = XS_EXTENDED_OFFSET;
 	unsigned int i;
 
-	for (i = 2; i < XS_NR; i++) {
+	for (i = 2; i < nr; i++) {
 		if (!(mask & XS_BIT(i)))
 			continue;
-		if (l->align64 & (1u << i))
+		if (aligned & XS_BIT(i))
 			off = align64(off);
-		off += l->size[i];
+		off += size[i];
 	}
 	return off;
+}
+
+uint32_t xs_size_standard(const struct xs_layout *l, uint64_t mask)
+{
+	return xs_size_standard_of(l->offset, l->size, XS_NR, mask);
+}
+
+uint32_t xs_size_compacted(const struct xs_layout *l, uint64_t mask)
+{
+	return xs_size_compacted_of(l->size, l->align64, XS_NR, mask);
 }
 
 uint32_t xs_offset(const struct xs_layout *l, unsigned int comp, bool compacted,

@@ -124,6 +124,11 @@ void xs_layout_host(struct xs_layout *l);
 
 uint32_t xs_size_standard(const struct xs_layout *l, uint64_t mask);
 uint32_t xs_size_compacted(const struct xs_layout *l, uint64_t mask);
+/* The same over arrays of @nr CPUID.(0xD,i) values (lib/xsizes.c: all 64 subleaves). */
+uint32_t xs_size_standard_of(const uint32_t *offset, const uint32_t *size, unsigned int nr,
+			     uint64_t mask);
+uint32_t xs_size_compacted_of(const uint32_t *size, uint64_t aligned, unsigned int nr,
+			      uint64_t mask);
 /* Offset of @comp in an image of the given format; @xcomp_bv matters only when compacted. */
 uint32_t xs_offset(const struct xs_layout *l, unsigned int comp, bool compacted,
 		   uint64_t xcomp_bv);
