@@ -416,41 +416,74 @@ static void set_feature_bits(struct kvm_cpuid2 *c, uint64_t xcr0)
 	}
 }
 
-/*
- * Guest CPUID that matches the configuration: feature bits only for the components in XCR0,
- * and leaf 0xD.0 advertising exactly XCR0, which is what KVM derives the guest's permitted
- * xfeatures (and so what KVM_GET_XSAVE2 may report) from.
- */
-static void set_guest_cpuid(struct kvmfpu_vm *v)
+static struct kvm_cpuid2 *cpuid_dup(const struct kvm_cpuid2 *c)
 {
-	struct kvm_cpuid_entry2 *e1 = vcpu_get_cpuid_entry(v->vcpu, 1);
-	struct kvm_cpuid_entry2 *e7 = vcpu_get_cpuid_entry(v->vcpu, 7);
-	struct kvm_cpuid_entry2 *ed = __vcpu_get_cpuid_entry(v->vcpu, 0xd, 0);
-	uint64_t xcr0 = v->cfg.xsave_hidden ? XS_MASK_FPSSE : v->cfg.xcr0;
-	bool avx512 = xcr0 & XS_MASK_AVX512;
-	struct kvm_cpuid2 *set;
-	size_t size;
+	size_t size = sizeof(*c) + c->nent * sizeof(c->entries[0]);
+	struct kvm_cpuid2 *d = malloc(size);
 
-	cpuid_set(&e1->ecx, 26, !v->cfg.xsave_hidden);
-	set_feature_bits(v->vcpu->cpuid, xcr0);
+	if (!d)
+		kvmfpu_error("cannot allocate a CPUID table of %u entries", c->nent);
+	memcpy(d, c, size);
+	return d;
+}
+
+static struct kvm_cpuid_entry2 *must_entry(struct kvm_cpuid2 *c, uint32_t leaf, uint32_t subleaf)
+{
+	struct kvm_cpuid_entry2 *e = (struct kvm_cpuid_entry2 *)table_entry(c, leaf, subleaf);
+
+	if (!e)
+		kvmfpu_error("KVM_GET_SUPPORTED_CPUID has no leaf 0x%x.%u", leaf, subleaf);
+	return e;
+}
+
+/*
+ * Turn @c (KVM's supported CPUID) into the guest CPUID of XCR0 @xcr0: feature bits only for
+ * the components in XCR0, and leaf 0xD.0 advertising exactly XCR0, which is what KVM derives
+ * the guest's permitted xfeatures (and so what KVM_GET_XSAVE2 may report) from. Without XSAVE
+ * (@xsave_hidden) @xcr0 is x87|SSE and CPUID.1:ECX.XSAVE is clear.
+ */
+static void make_guest_cpuid(struct kvm_cpuid2 *c, const struct xs_layout *l, uint64_t xcr0,
+			     bool xsave_hidden)
+{
+	struct kvm_cpuid_entry2 *e1 = must_entry(c, 1, 0);
+	struct kvm_cpuid_entry2 *e7 = must_entry(c, 7, 0);
+	struct kvm_cpuid_entry2 *ed = must_entry(c, 0xd, 0);
+	bool avx512 = xcr0 & XS_MASK_AVX512;
+
+	cpuid_set(&e1->ecx, 26, !xsave_hidden);
+	set_feature_bits(c, xcr0);
 	/* AVX512DQ, AVX512BW, AVX512VL as KVM offers them, only with AVX512F. */
 	cpuid_set(&e7->ebx, 17, avx512 && (e7->ebx & (1u << 17)));
 	cpuid_set(&e7->ebx, 30, avx512 && (e7->ebx & (1u << 30)));
 	cpuid_set(&e7->ebx, 31, avx512 && (e7->ebx & (1u << 31)));
 	ed->eax = (uint32_t)xcr0;
 	ed->edx = xcr0 >> 32;
-	ed->ecx = xs_size_standard(&v->layout, xcr0);
-	ed->ebx = xs_size_standard(&v->layout, xcr0);
+	ed->ecx = xs_size_standard(l, xcr0);
+	ed->ebx = xs_size_standard(l, xcr0);
+}
 
-	/* vcpu_set_cpuid() replaces v->vcpu->cpuid with KVM_GET_CPUID2's: keep what was set. */
-	size = sizeof(*set) + v->vcpu->cpuid->nent * sizeof(set->entries[0]);
-	set = malloc(size);
-	if (!set)
-		kvmfpu_error("cannot allocate a CPUID buffer");
-	memcpy(set, v->vcpu->cpuid, size);
-	vcpu_set_cpuid(v->vcpu);
+/*
+ * KVM_SET_CPUID2 of @set (kept in v->cpuid: a migration gives the new vCPU this table, not
+ * KVM_GET_CPUID2's read-back, which vcpu_init_cpuid() leaves in the library's copy), and
+ * whether KVM kept what the checks rest on for a guest of XCR0 @xcr0.
+ */
+static void load_guest_cpuid(struct kvmfpu_vm *v, struct kvm_cpuid2 *set, uint64_t xcr0)
+{
+	vcpu_init_cpuid(v->vcpu, set);
 	check_cpuid_kept(v, set, xcr0);
-	free(set);
+	if (v->cpuid != set)
+		free(v->cpuid);
+	v->cpuid = set;
+}
+
+/* Guest CPUID that matches the configuration (make_guest_cpuid()). */
+static void set_guest_cpuid(struct kvmfpu_vm *v)
+{
+	uint64_t xcr0 = v->cfg.xsave_hidden ? XS_MASK_FPSSE : v->cfg.xcr0;
+	struct kvm_cpuid2 *set = cpuid_dup(v->vcpu->cpuid);
+
+	make_guest_cpuid(set, &v->layout, xcr0, v->cfg.xsave_hidden);
+	load_guest_cpuid(v, set, xcr0);
 }
 
 /*
@@ -522,6 +555,8 @@ static void create_amx_guest(struct kvmfpu_vm *v)
 	v->cpuid_xcr0 = v->kvm_xcr0;
 	v->allowed = v->kvm_xcr0;
 	v->cpuid_kept = true;
+	/* What vm_create_with_one_vcpu() gave the vCPU (the library's cached copy). */
+	v->cpuid = cpuid_dup(kvm_get_supported_cpuid());
 
 	vcpu_sregs_get(v->vcpu, &sregs);
 	sregs.cr4 |= X86_CR4_OSXSAVE;
@@ -595,6 +630,8 @@ void kvmfpu_vm_destroy(struct kvmfpu_vm *v)
 	if (v->vm)
 		kvm_vm_free(v->vm);
 	v->vm = NULL;
+	free(v->cpuid);
+	v->cpuid = NULL;
 }
 
 void kvmfpu_vm_program(struct kvmfpu_vm *v, const struct kvmfpu_amx_op *ops, unsigned int n)
@@ -705,7 +742,7 @@ void kvmfpu_vm_run_until(struct kvmfpu_vm *v, uint32_t stage, const char *what)
 	kvmfpu_fail("%s: guest reported stage 0x%x, expected 0x%x", what, got, stage);
 }
 
-void kvmfpu_vm_get_image(struct kvmfpu_vm *v, struct ximage *img)
+void kvmfpu_vm_vcpu_get_image(struct kvmfpu_vm *v, struct kvm_vcpu *vcpu, struct ximage *img)
 {
 	void *buf = ximage_zalloc(v->uabi_size);
 	unsigned long cmd = v->uabi_size > sizeof(struct kvm_xsave) ||
@@ -713,11 +750,16 @@ void kvmfpu_vm_get_image(struct kvmfpu_vm *v, struct ximage *img)
 
 	if (!buf)
 		kvmfpu_error("cannot allocate %u bytes for an XSAVE image", v->uabi_size);
-	if (ioctl(v->vcpu->fd, cmd, buf))
+	if (ioctl(vcpu->fd, cmd, buf))
 		kvmfpu_fail("%s (%u bytes) failed: %s",
 			    cmd == KVM_GET_XSAVE2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE",
 			    v->uabi_size, strerror(errno));
 	ximage_wrap(img, buf, v->uabi_size, &v->layout, false);
+}
+
+void kvmfpu_vm_get_image(struct kvmfpu_vm *v, struct ximage *img)
+{
+	kvmfpu_vm_vcpu_get_image(v, v->vcpu, img);
 }
 
 int kvmfpu_vm_set_image(struct kvmfpu_vm *v, const struct ximage *img)
@@ -756,21 +798,139 @@ uint64_t kvmfpu_vm_msr(struct kvmfpu_vm *v, uint32_t index)
 	return val;
 }
 
-void kvmfpu_vm_migrate(struct kvmfpu_vm *v)
+/*
+ * The source half of a migration: the vCPU's whole state (vcpu_save_state(): registers,
+ * sregs, every MSR of KVM_GET_MSR_INDEX_LIST, XCRs, the KVM_GET_XSAVE2 image, events, debug
+ * registers), its general registers in @regs, then the VM closed and a new one opened on the
+ * same guest memory with a new vCPU 0 that has the CPUID @cpuid (KVM_SET_CPUID2 before any
+ * state: KVM checks CR4 and XCR0 against it).
+ */
+static struct kvm_x86_state *migrate_out(struct kvmfpu_vm *v, struct kvm_regs *regs)
 {
 	struct kvm_x86_state *state = vcpu_save_state(v->vcpu);
-	struct kvm_regs before, after;
 
-	vcpu_regs_get(v->vcpu, &before);
+	vcpu_regs_get(v->vcpu, regs);
 	kvm_vm_release(v->vm);
+	/* A vCPU with KVM's supported CPUID, replaced by the caller's before any state. */
 	v->vcpu = vm_recreate_with_one_vcpu(v->vm);
+	return state;
+}
+
+static void check_regs_kept(struct kvmfpu_vm *v, const struct kvm_regs *before)
+{
+	struct kvm_regs after;
+
+	vcpu_regs_get(v->vcpu, &after);
+	if (memcmp(before, &after, sizeof(after)))
+		kvmfpu_fail("migrate: general registers differ after the restore "
+			    "(RIP 0x%llx -> 0x%llx, RSP 0x%llx -> 0x%llx)", before->rip, after.rip,
+			    before->rsp, after.rsp);
+}
+
+void kvmfpu_vm_migrate(struct kvmfpu_vm *v)
+{
+	struct kvm_regs before;
+	struct kvm_x86_state *state = migrate_out(v, &before);
+
+	/* The CPUID the test set, not KVM_GET_CPUID2's read-back of it. */
+	if (v->amx)
+		vcpu_init_cpuid(v->vcpu, v->cpuid);
+	else
+		load_guest_cpuid(v, v->cpuid, v->cfg.xsave_hidden ? XS_MASK_FPSSE : v->cfg.xcr0);
 	vcpu_load_state(v->vcpu, state);
 	kvm_x86_state_cleanup(state);
-	vcpu_regs_get(v->vcpu, &after);
-	if (memcmp(&before, &after, sizeof(before)))
-		kvmfpu_fail("migrate: general registers differ after vcpu_load_state "
-			    "(RIP 0x%llx -> 0x%llx, RSP 0x%llx -> 0x%llx)", before.rip, after.rip,
-			    before.rsp, after.rsp);
+	check_regs_kept(v, &before);
+}
+
+static int set_xcr0(struct kvmfpu_vm *v, uint64_t xcr0)
+{
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = xcr0 } };
+
+	return __vcpu_ioctl(v->vcpu, KVM_SET_XCRS, &xcrs) ? -errno : 0;
+}
+
+int kvmfpu_vm_get_xcr0(struct kvmfpu_vm *v, uint64_t *xcr0)
+{
+	struct kvm_xcrs xcrs = { 0 };
+	uint32_t i;
+
+	if (__vcpu_ioctl(v->vcpu, KVM_GET_XCRS, &xcrs))
+		return -errno;
+	for (i = 0; i < xcrs.nr_xcrs; i++) {
+		if (xcrs.xcrs[i].xcr == 0) {
+			*xcr0 = xcrs.xcrs[i].value;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int kvmfpu_vm_migrate_fewer(struct kvmfpu_vm *v, uint64_t xcr0, char *why, size_t len)
+{
+	uint64_t old_xcr0 = v->cfg.xcr0, dropped = old_xcr0 & ~xcr0;
+	struct kvm_cpuid2 *cpuid = cpuid_dup(v->cpuid);
+	struct kvm_x86_state *state;
+	struct kvm_regs before;
+	char names[128];
+	int r, ret = -1;
+
+	if (v->amx || v->cfg.xsave_hidden || (xcr0 & ~old_xcr0) || !(xcr0 & XS_BIT(XS_X87)))
+		kvmfpu_error("migrate_fewer: XCR0 0x%llx is not a subset with x87 of the "
+			     "guest's 0x%llx with XSAVE", (unsigned long long)xcr0,
+			     (unsigned long long)old_xcr0);
+	make_guest_cpuid(cpuid, &v->layout, xcr0, false);
+	state = migrate_out(v, &before);
+	load_guest_cpuid(v, cpuid, xcr0);
+	v->cfg.xcr0 = xcr0;
+	v->guest_xcr0 = xcr0;
+	v->guest_comps = xcr0 & KVMFPU_VM_GUEST_COMPS;
+	v->args->components = v->guest_comps;
+
+	/* CR4.PKE is reserved without CPUID.7.0:ECX.PKU (kvm_is_valid_cr4()). */
+	if (!(xcr0 & XS_BIT(XS_PKRU)))
+		state->sregs.cr4 &= ~X86_CR4_PKE;
+	vcpu_sregs_set(v->vcpu, &state->sregs);
+
+	/*
+	 * __kvm_set_xcr(): XCR0 may hold only what the guest CPUID's leaf 0xD.0 allows, so the
+	 * source's XCR0 is refused with EINVAL when it has a component the new CPUID dropped.
+	 */
+	r = set_xcr0(v, old_xcr0);
+	if (dropped && r != -EINVAL) {
+		snprintf(why, len, "KVM_SET_XCRS(XCR0=0x%llx) into a vCPU whose CPUID 0xD.0 allows "
+			 "only 0x%llx returned %s, expected EINVAL (%s not allowed)",
+			 (unsigned long long)old_xcr0, (unsigned long long)xcr0,
+			 r ? strerror(-r) : "success", xs_mask_str(dropped, names, sizeof(names)));
+		goto out;
+	}
+	r = set_xcr0(v, xcr0);
+	if (r) {
+		snprintf(why, len, "KVM_SET_XCRS(XCR0=0x%llx), which the new CPUID 0xD.0 allows, "
+			 "failed: %s", (unsigned long long)xcr0, strerror(-r));
+		goto out;
+	}
+	/*
+	 * fpu_copy_uabi_to_guest_fpstate() checks XSTATE_BV against what KVM supports, not
+	 * against the guest CPUID: the source's whole image must be accepted (as upstream
+	 * state_test.c does it). MSRs are not carried: their ABI depends on the CPUID.
+	 */
+	r = __vcpu_ioctl(v->vcpu, KVM_SET_XSAVE, state->xsave) ? -errno : 0;
+	if (r) {
+		snprintf(why, len, "KVM_SET_XSAVE of the source's image (XSTATE_BV 0x%llx) into a "
+			 "vCPU whose CPUID allows only XCR0 0x%llx failed: %s",
+			 (unsigned long long)((uint64_t *)state->xsave->region)[64],
+			 (unsigned long long)xcr0, strerror(-r));
+		goto out;
+	}
+	vcpu_events_set(v->vcpu, &state->events);
+	vcpu_mp_state_set(v->vcpu, &state->mp_state);
+	vcpu_debugregs_set(v->vcpu, &state->debugregs);
+	vcpu_regs_set(v->vcpu, &state->regs);
+	check_regs_kept(v, &before);
+	ret = 0;
+out:
+	kvm_x86_state_cleanup(state);
+	return ret;
 }
 
 void kvmfpu_vm_print_env(const struct kvmfpu_vm *v)

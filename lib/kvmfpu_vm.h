@@ -53,6 +53,7 @@ struct kvmfpu_vm {
 	 */
 	uint64_t allowed;
 	uint64_t cpuid_xcr0;		/* guest CPUID.(0xD,0) as KVM_GET_CPUID2 reads it back */
+	struct kvm_cpuid2 *cpuid;	/* the guest CPUID as KVM_SET_CPUID2 was given it */
 	bool cpuid_kept;		/* KVM kept every guest CPUID bit the checks rest on */
 	char cpuid_lost[256];		/* if not: which, as a skip reason */
 	struct xs_layout layout;	/* KVM's, from KVM_GET_SUPPORTED_CPUID leaf 0xD */
@@ -148,6 +149,8 @@ void kvmfpu_vm_run_until(struct kvmfpu_vm *v, uint32_t stage, const char *what);
 
 /* KVM_GET_XSAVE2 (KVM_GET_XSAVE without KVM_CAP_XSAVE2) into a new image of uabi_size. */
 void kvmfpu_vm_get_image(struct kvmfpu_vm *v, struct ximage *img);
+/* The same of another vCPU @vcpu of this VM (same uABI size and layout). */
+void kvmfpu_vm_vcpu_get_image(struct kvmfpu_vm *v, struct kvm_vcpu *vcpu, struct ximage *img);
 /* KVM_SET_XSAVE; returns 0 or -errno. */
 int kvmfpu_vm_set_image(struct kvmfpu_vm *v, const struct ximage *img);
 
@@ -159,10 +162,27 @@ uint64_t kvmfpu_vm_msr(struct kvmfpu_vm *v, uint32_t index);	/* fails the test i
 /*
  * Live migration's steps on one host: save the vCPU's full state (registers, sregs, MSRs
  * including XFD and XFD_ERR, XCRs, the KVM_GET_XSAVE2 image, events, debug registers), close
- * the VM, create a new VM on the same guest memory with a new vCPU (KVM's supported CPUID),
- * and load the state into it. Also checks the general registers came through unchanged.
+ * the VM, create a new VM on the same guest memory with a new vCPU that gets the CPUID the
+ * old one was given (v->cpuid, as the test set it: a VMM migrates its own CPUID, not KVM's
+ * read-back of it), and load the state into it. Also checks the general registers came
+ * through unchanged.
  */
 void kvmfpu_vm_migrate(struct kvmfpu_vm *v);
+
+/*
+ * Migration into a vCPU with fewer features (swap guest with XSAVE only): the new vCPU's CPUID
+ * is the guest CPUID of XCR0 @xcr0 (a subset of the guest's, with x87), then sregs (CR4.PKE
+ * dropped without PKRU), XCR0 (the old value must be refused with EINVAL when it has a
+ * dropped component; @xcr0 must be accepted), the source's whole KVM_GET_XSAVE2 image (must
+ * be accepted), events, MP state, debug and general registers; MSRs are not carried. The VM
+ * then describes the new guest: cfg.xcr0, guest_xcr0, allowed and guest_comps (also what the
+ * guest fills and saves from now on) follow @xcr0. Returns 0, or -1 with what KVM did wrong
+ * in @why (a KVM verdict for the caller to report).
+ */
+int kvmfpu_vm_migrate_fewer(struct kvmfpu_vm *v, uint64_t xcr0, char *why, size_t len);
+
+/* XCR0 through KVM_GET_XCRS: 0 or -errno (-ENOENT when KVM lists no XCR0). */
+int kvmfpu_vm_get_xcr0(struct kvmfpu_vm *v, uint64_t *xcr0);
 
 /*
  * Did KVM keep the guest CPUID that the checks' expected values rest on? @set is what
