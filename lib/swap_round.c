@@ -21,12 +21,13 @@ unsigned int swap_diff(struct swap_ctx *c, const struct ximage *expected,
  * not keep that CPUID the guest's share cannot be judged: the bound is then only what KVM
  * supports at all, and the caller says the guest's bound went unchecked.
  */
-static unsigned int check_header(struct swap_ctx *c, const struct ximage *img, uint64_t required)
+static unsigned int check_header(struct swap_ctx *c, const struct ximage *img, uint64_t required,
+				 const char *check)
 {
 	struct ximage_reporter d = { .img = img, .max_print = c->max_print, .quiet = c->quiet, };
 	uint64_t bound = c->v->cpuid_kept ? c->v->allowed : kvmfpu_vm_uabi_xcr0() | XS_MASK_FPSSE;
 
-	return ximage_check_header(img, bound, required, "xstate_bv", ximage_report, &d);
+	return ximage_check_header(img, bound, required, check, ximage_report, &d);
 }
 
 /*
@@ -54,6 +55,49 @@ static unsigned int check_guest_xsave(struct swap_ctx *c, const struct ximage *e
 	bad += ximage_check_header(&v->xsave, v->cfg.xcr0, v->guest_comps, check, ximage_report,
 				   &d);
 	bad += swap_diff(c, expected, &v->xsave, v->guest_comps, check);
+	return bad;
+}
+
+/*
+ * The guest's state moves into a new VM between its fill and its save: kvmfpu_vm_migrate()
+ * (same CPUID) or kvmfpu_vm_migrate_fewer() (a CPUID of x87 and SSE only). Before re-entry
+ * the new vCPU must hold what the guest loaded: KVM_GET_XCRS the XCR0 it runs with (the
+ * source's, or x87|SSE), KVM_GET_XSAVE2 the pattern for every component the new guest has,
+ * with XSTATE_BV covering them and nothing its CPUID forbids (the source's image carried
+ * more: KVM must not report it). Returns the number of failed checks.
+ */
+static unsigned int migrate_checked(struct swap_ctx *c, unsigned int checks, const char *check)
+{
+	struct kvmfpu_vm *v = c->v;
+	uint64_t want = v->cfg.xsave_hidden ? XS_BIT(XS_X87) : v->cfg.xcr0, xcr0 = 0;
+	unsigned int bad = 0;
+	struct ximage img;
+	char why[512];
+	int r;
+
+	if (checks & CHECK_MIGRATE_FEWER) {
+		if (kvmfpu_vm_migrate_fewer(v, XS_MASK_FPSSE, why, sizeof(why))) {
+			if (!c->quiet)
+				printf("# %s: %s\n", check, why);
+			return 1;
+		}
+		want = XS_MASK_FPSSE;
+	} else {
+		kvmfpu_vm_migrate(v);
+	}
+
+	r = kvmfpu_vm_get_xcr0(v, &xcr0);
+	if (r || xcr0 != want) {
+		if (!c->quiet)
+			printf("# %s: XCR0 of the new vCPU is 0x%llx (KVM_GET_XCRS: %s), expected "
+			       "0x%llx\n", check, (unsigned long long)xcr0, r ? strerror(-r) : "ok",
+			       (unsigned long long)want);
+		bad++;
+	}
+	kvmfpu_vm_get_image(v, &img);
+	bad += swap_diff(c, &v->fill, &img, v->guest_comps, check);
+	bad += check_header(c, &img, v->guest_comps, check);
+	ximage_free(&img);
 	return bad;
 }
 
@@ -111,6 +155,9 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 	struct kvmfpu_vm *v = c->v;
 	struct pattern_key gk = *k, sk = *k;
 	const struct ximage *expect_after = &v->fill;
+	const char *name = checks & CHECK_SET_XSAVE ? "set_xsave" :
+			   checks & CHECK_MIGRATE_FEWER ? "migrate_fewer" :
+			   checks & CHECK_MIGRATE ? "migrate" : "guest_reentry";
 	struct ximage img = { 0 };
 	unsigned int bad = 0;
 	int r;
@@ -123,7 +170,7 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 	if (checks & CHECK_GUEST_IMAGE)
 		bad += swap_diff(c, &v->fill, &img, v->guest_comps, "guest_image");
 	if (checks & CHECK_XSTATE_BV)
-		bad += check_header(c, &img, v->guest_comps);
+		bad += check_header(c, &img, v->guest_comps, "xstate_bv");
 
 	if (checks & CHECK_SET_XSAVE) {
 		/* Start from KVM's own image so only the registers' values change. */
@@ -138,14 +185,16 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 	}
 	ximage_free(&img);
 
+	if (checks & (CHECK_MIGRATE | CHECK_MIGRATE_FEWER))
+		bad += migrate_checked(c, checks, name);
+
 	memset(v->save.buf, 0, v->save.size);
 	if (v->xsave.buf)
 		memset(v->xsave.buf, 0, v->xsave.size);
 	expect_stage(c, run_checked(c, k, 3, checks & CHECK_HOST_REGS, &bad), KVMFPU_STAGE_SAVED);
 
-	if (checks & (CHECK_GUEST_REENTRY | CHECK_SET_XSAVE)) {
-		const char *name = checks & CHECK_SET_XSAVE ? "set_xsave" : "guest_reentry";
-
+	if (checks & (CHECK_GUEST_REENTRY | CHECK_SET_XSAVE | CHECK_MIGRATE |
+		      CHECK_MIGRATE_FEWER)) {
 		/* The guest stored every register of its components: all of them are in use. */
 		ximage_set_xstate_bv(&v->save, v->guest_comps);
 		bad += swap_diff(c, expect_after, &v->save, v->guest_comps, name);

@@ -2,7 +2,8 @@
 /*
  * One round of the swap check: the guest loads a pattern into its registers and exits; the
  * host checks KVM's image of the guest (KVM_GET_XSAVE2) and its own registers; optionally
- * replaces the guest's state with KVM_SET_XSAVE; re-enters; and checks what the guest then
+ * replaces the guest's state with KVM_SET_XSAVE or moves it into a new VM (migration);
+ * re-enters; and checks what the guest then
  * stored from its registers. Each check is a full image comparison explained register by
  * register, in both directions: guest state must not leak into the host, nor host state into
  * the guest.
@@ -19,6 +20,8 @@ enum swap_check {
 	CHECK_HOST_REGS		= 1 << 2,	/* host registers intact across KVM_RUN */
 	CHECK_GUEST_REENTRY	= 1 << 3,	/* guest registers intact across the exit */
 	CHECK_SET_XSAVE		= 1 << 4,	/* guest sees what KVM_SET_XSAVE wrote */
+	CHECK_MIGRATE		= 1 << 5,	/* state moved to a new VM, same CPUID */
+	CHECK_MIGRATE_FEWER	= 1 << 6,	/* ...to a vCPU whose CPUID has x87, SSE only */
 };
 
 struct swap_ctx {

@@ -13,6 +13,14 @@
  *   guest_reentry  the guest finds its registers intact after the exit and re-entry
  *   set_xsave      a KVM_SET_XSAVE of new values is what the guest's registers hold next
  *   init_state     a fresh vCPU's image holds the architectural init values
+ *   migrate        the vCPU's state (XSAVE image, XCRs, MSRs, registers) moves into a new VM
+ *                  with the same CPUID between the guest's fill and its save: the new vCPU's
+ *                  KVM_GET_XSAVE2 and XCR0 hold what the guest loaded, and so do its registers
+ *                  after re-entry, every component
+ *   migrate_fewer  the image is restored into vCPUs with fewer features: one without
+ *                  KVM_SET_CPUID2 and one with an empty CPUID (upstream state_test.c), and a
+ *                  new VM whose CPUID has only x87/SSE: KVM_SET_XSAVE accepts it, KVM_GET_XSAVE2
+ *                  reports only x87/SSE, and those are the image's, as the guest sees them
  * The variants cover an FXSAVE-only guest (XSAVE hidden in CPUID), XCR0 set by the guest with
  * XSETBV and by the host with KVM_SET_XCRS, and each XCR0 the guest code can drive.
  */
@@ -216,6 +224,112 @@ KVMFPU_TEST_F(swap, init_state)
 		SKIP(return, "init values checked, XSTATE_BV within the guest's CPUID not: %s",
 		     self->v.cpuid_lost);
 	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+/*
+ * A migration between the guest's fill and its save, every round: vcpu_save_state() (KVM_GET_
+ * XSAVE2, KVM_GET_XCRS, every MSR KVM lists, sregs, registers, events), a new VM on the same
+ * memory, the vCPU's own CPUID set again (kvm_vcpu_after_set_cpuid() derives the permitted
+ * xfeatures from it), vcpu_load_state() (KVM_SET_XCRS: __kvm_set_xcr(); KVM_SET_XSAVE:
+ * fpu_copy_uabi_to_guest_fpstate(), PKRU into vcpu->arch.pkru). Before re-entry the new
+ * vCPU's KVM_GET_XCRS is the guest's XCR0 and its KVM_GET_XSAVE2 the pattern; after it the
+ * guest's stored registers, its XGETBV(0) and its own XSAVE are the pattern again.
+ */
+KVMFPU_TEST_F(swap, migrate)
+{
+	run_rounds(self, variant, "migrate", CHECK_MIGRATE);
+	if (!self->v.cpuid_kept)
+		SKIP(return, "registers checked, XSTATE_BV within the guest's CPUID not: %s",
+		     self->v.cpuid_lost);
+	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+/*
+ * KVM_SET_XSAVE of image @img (with its XSTATE_BV, then with every component KVM supports
+ * forced on, as state_test.c does) into @vcpu, a vCPU that never ran with CPUID @how: each
+ * must be accepted (fpu_copy_uabi_to_guest_fpstate() checks XSTATE_BV against KVM's supported
+ * xfeatures, not the guest CPUID), and KVM_GET_XSAVE2 must then report x87/SSE as the guest
+ * loaded them (@fill) and nothing else: KVM_GET_XSAVE2 reports only the CPUID's xfeatures
+ * (guest_supported_xcr0 | FP | SSE), none before KVM_SET_CPUID2.
+ */
+static unsigned int restore_into(struct swap_ctx *c, struct kvm_vcpu *vcpu, struct ximage *img,
+				 const char *how)
+{
+	struct kvmfpu_vm *v = c->v;
+	uint64_t bv = ximage_xstate_bv(img);
+	unsigned int pass, bad = 0;
+	struct ximage got;
+
+	for (pass = 0; pass < 2; pass++) {
+		struct ximage_reporter d = { .max_print = c->max_print };
+		uint64_t set = pass ? kvmfpu_vm_uabi_xcr0() | bv : bv;
+
+		ximage_set_xstate_bv(img, set);
+		if (ioctl(vcpu->fd, KVM_SET_XSAVE, img->buf)) {
+			printf("# migrate_fewer: KVM_SET_XSAVE (XSTATE_BV 0x%llx) into a vCPU %s "
+			       "failed: %s; KVM must accept every component it supports\n",
+			       (unsigned long long)set, how, strerror(errno));
+			bad++;
+			continue;
+		}
+		kvmfpu_vm_vcpu_get_image(v, vcpu, &got);
+		d.img = &got;
+		bad += swap_diff(c, &v->fill, &got, XS_MASK_FPSSE, "migrate_fewer");
+		bad += ximage_check_header(&got, XS_MASK_FPSSE, XS_MASK_FPSSE, "migrate_fewer",
+					   ximage_report, &d);
+		ximage_free(&got);
+	}
+	ximage_set_xstate_bv(img, bv);
+	return bad;
+}
+
+/*
+ * Restore into vCPUs with fewer features than the source. 1) As upstream state_test.c:
+ * the source's KVM_GET_XSAVE2 image into a second vCPU without KVM_SET_CPUID2, then with an
+ * empty CPUID (restore_into()). 2) Migration into a new VM whose CPUID has XSAVE with only x87
+ * and SSE in leaf 0xD.0 (kvmfpu_vm_migrate_fewer()): the source's XCR0 is refused, x87|SSE
+ * taken, the whole image accepted; before re-entry KVM_GET_XSAVE2 holds the pattern's x87/SSE
+ * and no component the CPUID dropped (nor PKRU, which vcpu->arch.pkru still has); after it the
+ * guest's stored x87/SSE registers, XGETBV(0) and own XSAVE agree. Part 2 needs a guest with
+ * XSAVE and more than x87/SSE. One round (--round picks which).
+ */
+KVMFPU_TEST_F(swap, migrate_fewer)
+{
+	unsigned int round = opt_round != ALL_ROUNDS ? opt_round : 0, bad = 0;
+	struct pattern_key k = { .seed = opt_seed, .vcpu = 0, .round = round };
+	struct kvm_cpuid2 empty = { 0 };
+	struct kvmfpu_vm *v = &self->v;
+	uint64_t exercised = XS_MASK_FPSSE;	/* what went through KVM and was checked */
+	struct kvm_vcpu *vcpu;
+	struct ximage img;
+
+	pattern_fill_image(&v->fill, v->guest_comps, &k);
+	kvmfpu_vm_run_until(v, KVMFPU_STAGE_FILLED, "migrate_fewer: fill");
+	kvmfpu_vm_get_image(v, &img);
+	vcpu = __vm_vcpu_add(v->vm, v->vcpu->id + 1);
+	bad += restore_into(&self->c, vcpu, &img, "without KVM_SET_CPUID2");
+	vcpu_init_cpuid(vcpu, &empty);
+	bad += restore_into(&self->c, vcpu, &img, "with an empty CPUID");
+	ximage_free(&img);
+	kvmfpu_vm_run_until(v, KVMFPU_STAGE_SAVED, "migrate_fewer: save");
+
+	if (!v->cfg.xsave_hidden && (v->guest_comps & ~XS_MASK_FPSSE)) {
+		/* The source's image is checked whole before the move. */
+		exercised = v->guest_comps;
+		bad += swap_round(&self->c, &k, CHECK_GUEST_IMAGE | CHECK_MIGRATE_FEWER);
+	} else {
+		printf("# migrate_fewer: guest has %s: only the restore without CPUID checked\n",
+		       v->cfg.xsave_hidden ? "no XSAVE" : "nothing beyond x87/SSE");
+	}
+	if (bad) {
+		print_replay(variant, "migrate_fewer", round);
+		kvmfpu_fail("migrate_fewer: %u check(s) failed in round %u (seed 0x%llx)", bad,
+			    round, (unsigned long long)opt_seed);
+	}
+	if (!v->cpuid_kept)
+		SKIP(return, "registers checked, XSTATE_BV within the guest's CPUID not: %s",
+		     v->cpuid_lost);
+	kvmfpu_print_exercised(exercised);
 }
 
 /* --xcr0 names only components the guest code drives. */
