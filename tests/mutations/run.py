@@ -34,24 +34,30 @@ def apply(tree: Path, m: dict) -> None:
     path.write_text(text.replace(m["old"], m["new"]))
 
 
-def run_one(args: argparse.Namespace, m: dict) -> tuple[str, float, str]:
-    tree = Path(args.kernel_tree)
-    git(tree, "checkout", "-q", "--detach", args.base)
-    apply(tree, m)
+def run_lab(args: argparse.Namespace, tree: Path) -> tuple[str, float, str]:
+    """Build the tree as it stands (incrementally), boot it, run the profile: one verdict."""
     start = time.monotonic()
-    try:
-        cmd = [str(TOP / "runner" / "kvmfpu"), "run", "--lab", args.lab, "--profile", PROFILE,
-               "--kernel-tree", str(tree), "-q"]
-        if args.build_dir:
-            cmd += ["--build-dir", args.build_dir]
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=TOP)
-    finally:
-        git(tree, "checkout", "-q", "--", ".")
+    cmd = [str(TOP / "runner" / "kvmfpu"), "run", "--lab", args.lab, "--profile", PROFILE,
+           "--kernel-tree", str(tree), "-q"]
+    if args.build_dir:
+        cmd += ["--build-dir", args.build_dir]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=TOP)
     verdict = {1: "caught", 0: "MISSED"}.get(p.returncode, f"untestable (exit {p.returncode})")
     # the runner's summary: "  FAIL <instance>: <tests> <first diagnostic>", splat lines
     fails = [line.strip() for line in p.stderr.splitlines()
              if line.startswith(("  FAIL ", "kernel log: "))]
     return verdict, time.monotonic() - start, fails[0] if fails else p.stderr.strip()[-200:]
+
+
+def run_one(args: argparse.Namespace, m: dict) -> list[tuple[str, float, str]]:
+    """Apply @m once and boot it --repeat times: the repeats after the first reuse the build."""
+    tree = Path(args.kernel_tree)
+    git(tree, "checkout", "-q", "--detach", args.base)
+    apply(tree, m)
+    try:
+        return [run_lab(args, tree) for _ in range(args.repeat)]
+    finally:
+        git(tree, "checkout", "-q", "--", ".")
 
 
 def main() -> int:
@@ -78,8 +84,7 @@ def main() -> int:
                 print(f"{'skipped':8} {m['name']:30}        lab {args.lab} cannot show it "
                       f"(it needs: {', '.join(labs)})", flush=True)
                 continue
-            for _ in range(args.repeat):
-                verdict, secs, detail = run_one(args, m)
+            for verdict, secs, detail in run_one(args, m):
                 results.append(verdict)
                 print(f"{verdict:8} {m['name']:30} {secs:5.0f} s  {detail}", flush=True)
     finally:
