@@ -692,9 +692,12 @@ static unsigned int fpstate_size_check(struct xvm *v, const struct xsz_layout *h
 		       v->name, step, written, sizeof(struct kvm_xsave), cap_vm);
 		bad++;
 	}
-	printf("# %s: KVM_CAP_XSAVE2 %d, guest 0xD.0 EBX %u for XCR0 0x%llx, KVM_GET_XSAVE2 wrote "
-	       "%u bytes, guest components 0x%llx end at %u\n", step, cap_vm,
-	       guest_ran ? ebx : 0, (unsigned long long)xcr0, written,
+	if (guest_ran)
+		printf("# %s: KVM_CAP_XSAVE2 %d, guest 0xD.0 EBX %u for XCR0 0x%llx, ", step, cap_vm,
+		       ebx, (unsigned long long)xcr0);
+	else
+		printf("# %s: KVM_CAP_XSAVE2 %d, the guest has not run, ", step, cap_vm);
+	printf("KVM_GET_XSAVE2 wrote %u bytes, guest components 0x%llx end at %u\n", written,
 	       (unsigned long long)guest, std_guest);
 	free(buf);
 	return bad;
