@@ -37,8 +37,9 @@ enum kvmfpu_vm_guest {
  * report FP|SSE only (kvm_vcpu_ioctl_x86_get_xsave2()).
  * No mode skips KVM_SET_CPUID2 altogether: such a vCPU cannot run kvmfpu's 64-bit guest, as
  * KVM_SET_SREGS refuses EFER.LME/LMA and NX without LM and NX in the guest CPUID
- * (kvm_is_valid_sregs(), kvm_valid_efer()); EMPTY is the nearest (its long mode is set
- * before the empty CPUID).
+ * (kvm_is_valid_sregs(), kvm_valid_efer()). EMPTY stands for it (its long mode is set
+ * before the empty CPUID): the only FPU state 6.12 derives from the CPUID is
+ * guest_supported_xcr0 (and XFD's AMX realloc), which is 0 either way.
  */
 enum kvmfpu_vm_cpuid {
 	KVMFPU_VM_CPUID_XCR0 = 0,	/* KVM's CPUID, leaf 0xD.0 = .xcr0 (.xsave_hidden: leaf 1
