@@ -44,7 +44,7 @@ enum kvmfpu_vm_guest {
 enum kvmfpu_vm_cpuid {
 	KVMFPU_VM_CPUID_XCR0 = 0,	/* KVM's CPUID, leaf 0xD.0 = .xcr0 (.xsave_hidden: leaf 1
 					 * without XSAVE, leaf 0xD kept) */
-	KVMFPU_VM_CPUID_NO_LEAF_D,	/* leaf 1 without XSAVE, OSXSAVE, AVX; no leaf 0xD at all */
+	KVMFPU_VM_CPUID_NO_LEAF_D,	/* leaf 1 without XSAVE, OSXSAVE, AVX; no leaf 0xD */
 	KVMFPU_VM_CPUID_EMPTY,		/* KVM_SET_CPUID2 with nent = 0 */
 };
 

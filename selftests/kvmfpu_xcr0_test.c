@@ -652,9 +652,10 @@ static unsigned int fpstate_size_check(struct xvm *v, const struct xsz_layout *h
 	}
 	if (cap_vm < (int)sizeof(struct kvm_xsave) || std_guest > (uint32_t)cap_vm) {
 		/* The canary would sit where KVM must write: the capability is already wrong. */
-		printf("# %s: %s: KVM_CAP_XSAVE2 %d cannot hold the uABI image (%zu bytes at least, "
-		       "%u for the guest's components 0x%llx); KVM_GET_XSAVE2 not run\n", v->name,
-		       step, cap_vm, sizeof(struct kvm_xsave), std_guest, (unsigned long long)guest);
+		printf("# %s: %s: KVM_CAP_XSAVE2 %d cannot hold the uABI image (%zu bytes at "
+		       "least, %u for the guest's components 0x%llx); KVM_GET_XSAVE2 not run\n",
+		       v->name, step, cap_vm, sizeof(struct kvm_xsave), std_guest,
+		       (unsigned long long)guest);
 		return bad + 1;
 	}
 
@@ -693,8 +694,8 @@ static unsigned int fpstate_size_check(struct xvm *v, const struct xsz_layout *h
 		bad++;
 	}
 	if (guest_ran)
-		printf("# %s: KVM_CAP_XSAVE2 %d, guest 0xD.0 EBX %u for XCR0 0x%llx, ", step, cap_vm,
-		       ebx, (unsigned long long)xcr0);
+		printf("# %s: KVM_CAP_XSAVE2 %d, guest 0xD.0 EBX %u for XCR0 0x%llx, ", step,
+		       cap_vm, ebx, (unsigned long long)xcr0);
 	else
 		printf("# %s: KVM_CAP_XSAVE2 %d, the guest has not run, ", step, cap_vm);
 	printf("KVM_GET_XSAVE2 wrote %u bytes, guest components 0x%llx end at %u\n", written,
