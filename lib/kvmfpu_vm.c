@@ -153,7 +153,7 @@ bool kvmfpu_vm_config_supported(const struct kvmfpu_vm_config *cfg, char *why, s
 
 	if (cfg->guest == KVMFPU_VM_GUEST_AMX)
 		return kvmfpu_vm_amx_supported(why, len);
-	if (cfg->xsave_hidden)
+	if (kvmfpu_vm_fxsave_only(cfg))
 		return true;
 	if (!kvmfpu_vm_kvm_has(KVMFPU_FEATURE_XSAVE)) {
 		snprintf(why, len, "KVM lacks XSAVE: CPUID.1:ECX.XSAVE[26] is not in "
@@ -371,10 +371,8 @@ bool kvmfpu_vm_cpuid_kept(const struct kvm_cpuid2 *set, const struct kvm_cpuid2 
  * that rest on it can judge KVM at all (a KVM that does not is judged against itself).
  */
 static void check_cpuid_kept(struct kvmfpu_vm *v, const struct kvm_cpuid2 *set,
-			     uint64_t requested)
+			     const struct kvm_cpuid2 *got, uint64_t requested)
 {
-	const struct kvm_cpuid2 *got = v->vcpu->cpuid;	/* refreshed by vcpu_set_cpuid() */
-
 	v->cpuid_xcr0 = cpuid_value(got, 0xd, 0, CPUID_EAX) |
 			(uint64_t)cpuid_value(got, 0xd, 0, CPUID_EDX) << 32;
 	v->cpuid_kept = kvmfpu_vm_cpuid_kept(set, got, v->cpuid_lost, sizeof(v->cpuid_lost));
@@ -436,6 +434,75 @@ static struct kvm_cpuid_entry2 *must_entry(struct kvm_cpuid2 *c, uint32_t leaf, 
 	return e;
 }
 
+/* KVM_GET_CPUID2, raw: a new table (free() it) as large as KVM's copy needs. */
+static struct kvm_cpuid2 *read_guest_cpuid(struct kvmfpu_vm *v)
+{
+	struct kvm_cpuid2 *c;
+	int nent;
+
+	for (nent = 64; nent <= 4096; nent *= 2) {
+		c = calloc(1, kvm_cpuid2_size(nent));
+		if (!c)
+			kvmfpu_error("cannot allocate a CPUID buffer");
+		c->nent = nent;
+		if (!ioctl(v->vcpu->fd, KVM_GET_CPUID2, c))
+			return c;
+		free(c);
+		if (errno != E2BIG)
+			break;
+	}
+	kvmfpu_error("KVM_GET_CPUID2 failed: %s", strerror(errno));
+}
+
+/* Drop every subleaf of @leaf from @c. */
+static void cpuid_remove_leaf(struct kvm_cpuid2 *c, uint32_t leaf)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function != leaf)
+			c->entries[n++] = c->entries[i];
+	c->nent = n;
+}
+
+/*
+ * The modes without leaf 0xD (enum kvmfpu_vm_cpuid), through raw ioctls: the library's
+ * vcpu_set_cpuid() asserts that KVM_GET_CPUID2 fits the table it set, which a KVM that keeps
+ * its own view (kvm_pvm) breaks. NO_LEAF_D is KVM's CPUID as a CPU model without XSAVE has
+ * it: no XSAVE, OSXSAVE or any component's feature flag, no leaf 0xD. EMPTY sets no entries.
+ */
+static void set_guest_cpuid_no_xsave(struct kvmfpu_vm *v)
+{
+	struct kvm_cpuid2 *set = calloc(1, kvm_cpuid2_size(v->vcpu->cpuid->nent));
+	struct kvm_cpuid2 *got;
+	struct kvm_cpuid_entry2 *e1, *e7;
+
+	if (!set)
+		kvmfpu_error("cannot allocate a CPUID buffer");
+	if (v->cfg.cpuid == KVMFPU_VM_CPUID_NO_LEAF_D) {
+		memcpy(set, v->vcpu->cpuid, kvm_cpuid2_size(v->vcpu->cpuid->nent));
+		e1 = (struct kvm_cpuid_entry2 *)table_entry(set, 1, 0);
+		e7 = (struct kvm_cpuid_entry2 *)table_entry(set, 7, 0);
+		set_feature_bits(set, XS_MASK_FPSSE);
+		if (e1)
+			e1->ecx &= ~(1u << 26 | 1u << 27);	/* XSAVE, OSXSAVE */
+		if (e7)					/* AVX-512 DQ, BW, VL */
+			e7->ebx &= ~(1u << 17 | 1u << 30 | 1u << 31);
+		cpuid_remove_leaf(set, 0xd);
+	}
+	if (ioctl(v->vcpu->fd, KVM_SET_CPUID2, set))
+		kvmfpu_fail("KVM_SET_CPUID2 with %u entries (%s) before KVM_RUN failed: %s",
+			    set->nent, v->cfg.cpuid == KVMFPU_VM_CPUID_EMPTY ? "none" :
+			    "no XSAVE, no leaf 0xD", strerror(errno));
+	/* Keep the library's copy truthful; a migration gives the new vCPU this table too. */
+	memcpy(v->vcpu->cpuid, set, kvm_cpuid2_size(set->nent));
+	got = read_guest_cpuid(v);
+	check_cpuid_kept(v, set, got, XS_MASK_FPSSE);
+	free(got);
+	free(v->cpuid);
+	v->cpuid = set;
+}
+
 /*
  * Turn @c (KVM's supported CPUID) into the guest CPUID of XCR0 @xcr0: feature bits only for
  * the components in XCR0, and leaf 0xD.0 advertising exactly XCR0, which is what KVM derives
@@ -470,7 +537,7 @@ static void make_guest_cpuid(struct kvm_cpuid2 *c, const struct xs_layout *l, ui
 static void load_guest_cpuid(struct kvmfpu_vm *v, struct kvm_cpuid2 *set, uint64_t xcr0)
 {
 	vcpu_init_cpuid(v->vcpu, set);
-	check_cpuid_kept(v, set, xcr0);
+	check_cpuid_kept(v, set, v->vcpu->cpuid, xcr0);	/* read back by vcpu_init_cpuid() */
 	if (v->cpuid != set)
 		free(v->cpuid);
 	v->cpuid = set;
@@ -480,8 +547,13 @@ static void load_guest_cpuid(struct kvmfpu_vm *v, struct kvm_cpuid2 *set, uint64
 static void set_guest_cpuid(struct kvmfpu_vm *v)
 {
 	uint64_t xcr0 = v->cfg.xsave_hidden ? XS_MASK_FPSSE : v->cfg.xcr0;
-	struct kvm_cpuid2 *set = cpuid_dup(v->vcpu->cpuid);
+	struct kvm_cpuid2 *set;
 
+	if (v->cfg.cpuid != KVMFPU_VM_CPUID_XCR0) {
+		set_guest_cpuid_no_xsave(v);
+		return;
+	}
+	set = cpuid_dup(v->vcpu->cpuid);
 	make_guest_cpuid(set, &v->layout, xcr0, v->cfg.xsave_hidden);
 	load_guest_cpuid(v, set, xcr0);
 }
@@ -496,9 +568,9 @@ static void set_guest_cr4(struct kvmfpu_vm *v)
 
 	vcpu_sregs_get(v->vcpu, &sregs);
 	sregs.cr4 &= ~(X86_CR4_OSXSAVE | X86_CR4_PKE);
-	if (!v->cfg.xsave_hidden)
+	if (!kvmfpu_vm_fxsave_only(&v->cfg))
 		sregs.cr4 |= X86_CR4_OSXSAVE;
-	if (!v->cfg.xsave_hidden && (v->cfg.xcr0 & XS_BIT(XS_PKRU)))
+	if (!kvmfpu_vm_fxsave_only(&v->cfg) && (v->cfg.xcr0 & XS_BIT(XS_PKRU)))
 		sregs.cr4 |= X86_CR4_PKE;
 	vcpu_sregs_set(v->vcpu, &sregs);
 }
@@ -597,10 +669,15 @@ void kvmfpu_vm_create(struct kvmfpu_vm *v, const struct kvmfpu_vm_config *cfg)
 		alloc_guest_image(v, &v->save, &v->amx->save_gva);
 	} else {
 		v->vm = vm_create_with_one_vcpu(&v->vcpu, kvmfpu_guest_main);
-		v->guest_xcr0 = cfg->xsave_hidden ? XS_MASK_FPSSE : cfg->xcr0;
+		v->guest_xcr0 = kvmfpu_vm_fxsave_only(cfg) ? XS_MASK_FPSSE : cfg->xcr0;
 		v->guest_comps = v->guest_xcr0 & KVMFPU_VM_GUEST_COMPS;
-		set_guest_cpuid(v);
+		/*
+		 * CR4 first: KVM_SET_SREGS checks EFER.LME/LMA/NX and CR4 against the guest
+		 * CPUID of the moment (kvm_is_valid_sregs()), which an empty CPUID would fail;
+		 * KVM_SET_CPUID2 does not revisit them.
+		 */
 		set_guest_cr4(v);
+		set_guest_cpuid(v);
 		v->args = alloc_guest_args(v, sizeof(*v->args), &args_gva);
 		v->args->mode = cfg->guest == KVMFPU_VM_GUEST_BARE ? KVMFPU_GUEST_BARE :
 								     KVMFPU_GUEST_SWAP;
@@ -608,9 +685,9 @@ void kvmfpu_vm_create(struct kvmfpu_vm *v, const struct kvmfpu_vm_config *cfg)
 		offset = v->args->offset;
 		alloc_guest_image(v, &v->fill, &v->args->fill_gva);
 		alloc_guest_image(v, &v->save, &v->args->save_gva);
-		if (!cfg->xsave_hidden)
+		if (!kvmfpu_vm_fxsave_only(cfg))
 			alloc_guest_image(v, &v->xsave, &v->args->xsave_gva);
-		if (cfg->xsave_hidden)
+		if (kvmfpu_vm_fxsave_only(cfg))
 			reset_xcr0(v);
 		else if (cfg->xcr0_by_host)
 			set_xcr0_by_host(v);
@@ -836,7 +913,7 @@ void kvmfpu_vm_migrate(struct kvmfpu_vm *v)
 	if (v->amx)
 		vcpu_init_cpuid(v->vcpu, v->cpuid);
 	else
-		load_guest_cpuid(v, v->cpuid, v->cfg.xsave_hidden ? XS_MASK_FPSSE : v->cfg.xcr0);
+		load_guest_cpuid(v, v->cpuid, kvmfpu_vm_fxsave_only(&v->cfg) ? XS_MASK_FPSSE : v->cfg.xcr0);
 	vcpu_load_state(v->vcpu, state);
 	kvm_x86_state_cleanup(state);
 	check_regs_kept(v, &before);
@@ -874,7 +951,7 @@ int kvmfpu_vm_migrate_fewer(struct kvmfpu_vm *v, uint64_t xcr0, char *why, size_
 	char names[128];
 	int r, ret = -1;
 
-	if (v->amx || v->cfg.xsave_hidden || (xcr0 & ~old_xcr0) || !(xcr0 & XS_BIT(XS_X87)))
+	if (v->amx || kvmfpu_vm_fxsave_only(&v->cfg) || (xcr0 & ~old_xcr0) || !(xcr0 & XS_BIT(XS_X87)))
 		kvmfpu_error("migrate_fewer: XCR0 0x%llx is not a subset with x87 of the "
 			     "guest's 0x%llx with XSAVE", (unsigned long long)xcr0,
 			     (unsigned long long)old_xcr0);
@@ -937,14 +1014,20 @@ void kvmfpu_vm_print_env(const struct kvmfpu_vm *v)
 {
 	const char *tier = getenv("KVMFPU_TIER");
 
+	static const char * const cpuid_mode[] = {
+		[KVMFPU_VM_CPUID_XCR0] = "xcr0", [KVMFPU_VM_CPUID_NO_LEAF_D] = "no_leaf_0xd",
+		[KVMFPU_VM_CPUID_EMPTY] = "empty",
+	};
+	bool fxsave_only = kvmfpu_vm_fxsave_only(&v->cfg);
+
 	printf("# kvmfpu-env: kvm_xcr0=0x%llx host_xcr0=0x%llx guest_xcr0=0x%llx "
 	       "xsave_in_cpuid=%d xcr0_by=%s guest_cpuid_0xd=0x%llx allowed=0x%llx "
-	       "kvm_xsave_size=%u tier=%s\n",
+	       "kvm_xsave_size=%u tier=%s guest_cpuid=%s\n",
 	       (unsigned long long)v->kvm_xcr0, (unsigned long long)host_xcr0(),
-	       (unsigned long long)v->guest_xcr0, !v->cfg.xsave_hidden,
-	       v->cfg.xsave_hidden ? "reset" : v->cfg.xcr0_by_host ? "KVM_SET_XCRS" : "XSETBV",
+	       (unsigned long long)v->guest_xcr0, !fxsave_only,
+	       fxsave_only ? "reset" : v->cfg.xcr0_by_host ? "KVM_SET_XCRS" : "XSETBV",
 	       (unsigned long long)v->cpuid_xcr0, (unsigned long long)v->allowed, v->uabi_size,
-	       tier && *tier ? tier : "host");
+	       tier && *tier ? tier : "host", cpuid_mode[v->cfg.cpuid]);
 	if (!v->cpuid_kept)
 		printf("# note: %s; checks whose expected value needs it skip\n", v->cpuid_lost);
 	fflush(stdout);

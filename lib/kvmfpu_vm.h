@@ -29,6 +29,25 @@ enum kvmfpu_vm_guest {
 	KVMFPU_VM_GUEST_AMX,	/* guest_code/amx.c: a program of operations */
 };
 
+/*
+ * How the vCPU's CPUID is set, as VMMs do it (QEMU CPU models without XSAVE, VMMs that set
+ * no entries). Every mode but KVMFPU_VM_CPUID_XCR0 gives an FXSAVE-only guest whose XCR0
+ * stays at its reset value: KVM derives the guest's permitted xfeatures (guest_supported_xcr0)
+ * from CPUID.(0xD,0) in kvm_vcpu_after_set_cpuid(), and without that leaf KVM_GET_XSAVE2 may
+ * report FP|SSE only (kvm_vcpu_ioctl_x86_get_xsave2()).
+ * No mode skips KVM_SET_CPUID2 altogether: such a vCPU cannot run kvmfpu's 64-bit guest, as
+ * KVM_SET_SREGS refuses EFER.LME/LMA and NX without LM and NX in the guest CPUID
+ * (kvm_is_valid_sregs(), kvm_valid_efer()). EMPTY stands for it (its long mode is set
+ * before the empty CPUID): the only FPU state 6.12 derives from the CPUID is
+ * guest_supported_xcr0 (and XFD's AMX realloc), which is 0 either way.
+ */
+enum kvmfpu_vm_cpuid {
+	KVMFPU_VM_CPUID_XCR0 = 0,	/* KVM's CPUID, leaf 0xD.0 = .xcr0 (.xsave_hidden: leaf 1
+					 * without XSAVE, leaf 0xD kept) */
+	KVMFPU_VM_CPUID_NO_LEAF_D,	/* leaf 1 without XSAVE, OSXSAVE, AVX; no leaf 0xD */
+	KVMFPU_VM_CPUID_EMPTY,		/* KVM_SET_CPUID2 with nent = 0 */
+};
+
 struct kvmfpu_vm_config {
 	enum kvmfpu_vm_guest guest;
 	/*
@@ -38,7 +57,15 @@ struct kvmfpu_vm_config {
 	uint64_t xcr0;
 	bool xsave_hidden;	/* guest CPUID without XSAVE: FXSAVE-only, XCR0 untouched */
 	bool xcr0_by_host;	/* KVM_SET_XCRS before the first run instead of guest XSETBV */
+	enum kvmfpu_vm_cpuid cpuid;	/* swap and bare guests */
 };
+
+/* Does @cfg give an FXSAVE-only guest (no XSAVE in its CPUID, XCR0 at reset)? */
+static inline bool kvmfpu_vm_fxsave_only(const struct kvmfpu_vm_config *cfg)
+{
+	return cfg->xsave_hidden || cfg->cpuid != KVMFPU_VM_CPUID_XCR0;
+}
+
 
 struct kvmfpu_vm {
 	struct kvm_vm *vm;

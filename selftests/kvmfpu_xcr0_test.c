@@ -28,6 +28,22 @@
  *                   follow XCR0 and a different CPUID is still refused. Guards "KVM: x86:
  *                   Fix KVM_SET_CPUID2 after KVM_RUN ..." / "KVM: x86: Allow KVM_SET_CPUID{2}
  *                   after KVM_RUN with identical..." (class 16).
+ *   fpstate_size    the guest fpstate's sizes agree everywhere (class 15; the fix "x86/fpu:
+ *                   Fix guest FPU state buffer allocation size", 1937e18cc3cf, sized it from
+ *                   the kernel's layout instead of the user's): KVM_CHECK_EXTENSION(
+ *                   KVM_CAP_XSAVE2) on the VM fd and on /dev/kvm is max(sizeof(struct
+ *                   kvm_xsave), the standard size of KVM's XCR0) (kvm_vm_ioctl_check_extension(),
+ *                   xstate_required_size(kvm_get_filtered_xcr0())); the guest's own CPUID
+ *                   0xD.0 EBX is the standard size of its XCR0; KVM_GET_XSAVE2 writes
+ *                   guest_fpu.uabi_size bytes, which must be at least sizeof(struct kvm_xsave)
+ *                   (fpu_alloc_guest_fpstate()) and at most the capability (a canary past it
+ *                   stays), zero past the guest's components (__copy_xstate_to_uabi_buf()),
+ *                   whose XSTATE_BV names only components of the guest's CPUID 0xD.0. Before
+ *                   the first KVM_RUN, after it and after KVM_SET_CPUID2 is repeated. Every
+ *                   expected size comes from the host CPU's own CPUID 0xD (xs_host_cpuid()),
+ *                   never from KVM's leaves. The AMX half (the permission grows the capability,
+ *                   KVM_SET_CPUID2 with AMX grows the vCPU's fpstate) is kvmfpu_amx_test's
+ *                   realloc.xsave2_cap and realloc.set_cpuid (AMX hosts only).
  * XCR0 validity (class 10). __kvm_set_xcr() (arch/x86/kvm/x86.c) refuses XCR0 without x87,
  * YMM without SSE, a bit the guest's CPUID 0xD.0 or KVM does not allow, BNDREGS and BNDCSR
  * apart, AVX-512 without YMM or not all three together, XTILECFG and XTILEDATA apart
@@ -594,6 +610,122 @@ KVMFPU_TEST_F(xcr0, set_cpuid_again)
 	}
 	xvm_run(v, KVMFPU_XCR0_OP_REPORT, 0);
 	bad += check_seen(v, "after the refused KVM_SET_CPUID2", target);
+	if (bad)
+		replay_and_fail(v, bad);
+	kvmfpu_print_exercised(target);
+}
+
+#define FPSTATE_CANARY		0xa5
+#define FPSTATE_CANARY_LEN	4096
+
+/*
+ * One step of fpstate_size: the capability, the guest's CPUID 0xD.0 EBX (when it has
+ * reported since @xcr0 was set: @guest_ran) and what KVM_GET_XSAVE2 writes, against the
+ * host CPU's layout @host.
+ */
+static unsigned int fpstate_size_check(struct xvm *v, const struct xsz_layout *host,
+				       const char *step, uint64_t xcr0, bool guest_ran)
+{
+	uint64_t kvm_xcr0 = kvmfpu_vm_supported_xcr0(), guest = v->allowed | XS_MASK_FPSSE;
+	uint32_t want_cap = xsz_standard(host, kvm_xcr0), std_guest = xsz_standard(host, guest);
+	int cap_vm = vm_check_cap(v->vm, KVM_CAP_XSAVE2), cap_sys = kvm_check_cap(KVM_CAP_XSAVE2);
+	uint32_t ebx = v->args->seen.d0[1], written, i;
+	unsigned int bad = 0;
+	uint64_t bv, xcomp;
+	uint8_t *buf;
+
+	if (want_cap < sizeof(struct kvm_xsave))
+		want_cap = sizeof(struct kvm_xsave);
+	if (cap_vm != (int)want_cap || cap_sys != (int)want_cap) {
+		printf("# %s: %s: KVM_CAP_XSAVE2 %d on the VM fd, %d on /dev/kvm, expected %u: "
+		       "max(sizeof(struct kvm_xsave), the standard size of KVM's XCR0 0x%llx from "
+		       "the host's CPUID 0xD)\n", v->name, step, cap_vm, cap_sys, want_cap,
+		       (unsigned long long)kvm_xcr0);
+		bad++;
+	}
+	if (guest_ran && (ebx != xsz_standard(host, xcr0) || (int)ebx > cap_vm)) {
+		printf("# %s: %s: the guest's CPUID.(0xD,0).EBX %u for XCR0 0x%llx, expected %u "
+		       "(the standard size from the host's CPUID 0xD), at most KVM_CAP_XSAVE2 %d\n",
+		       v->name, step, ebx, (unsigned long long)xcr0, xsz_standard(host, xcr0),
+		       cap_vm);
+		bad++;
+	}
+	if (cap_vm < (int)sizeof(struct kvm_xsave) || std_guest > (uint32_t)cap_vm) {
+		/* The canary would sit where KVM must write: the capability is already wrong. */
+		printf("# %s: %s: KVM_CAP_XSAVE2 %d cannot hold the uABI image (%zu bytes at "
+		       "least, %u for the guest's components 0x%llx); KVM_GET_XSAVE2 not run\n",
+		       v->name, step, cap_vm, sizeof(struct kvm_xsave), std_guest,
+		       (unsigned long long)guest);
+		return bad + 1;
+	}
+
+	buf = malloc(cap_vm + FPSTATE_CANARY_LEN);
+	if (!buf)
+		kvmfpu_error("%s: cannot allocate %d bytes", v->name, cap_vm + FPSTATE_CANARY_LEN);
+	memset(buf, FPSTATE_CANARY, cap_vm + FPSTATE_CANARY_LEN);
+	if (ioctl(v->vcpu->fd, KVM_GET_XSAVE2, buf))
+		kvmfpu_fail("%s: %s: KVM_GET_XSAVE2 failed: %s", v->name, step, strerror(errno));
+	memcpy(&bv, buf + 512, sizeof(bv));
+	memcpy(&xcomp, buf + 520, sizeof(xcomp));
+	if ((bv & ~guest) || xcomp) {
+		printf("# %s: %s: KVM_GET_XSAVE2 header XSTATE_BV 0x%llx XCOMP_BV 0x%llx: expected "
+		       "XSTATE_BV within the guest's 0x%llx (so every component ends within its "
+		       "CPUID 0xD.0 ECX %u) and XCOMP_BV 0\n", v->name, step,
+		       (unsigned long long)bv, (unsigned long long)xcomp,
+		       (unsigned long long)guest, std_guest);
+		bad++;
+	}
+	/* Zeros from the guest's last component to what KVM wrote, the canary after it. */
+	for (written = std_guest; written < (uint32_t)cap_vm + FPSTATE_CANARY_LEN; written++)
+		if (buf[written])
+			break;
+	for (i = written; i < (uint32_t)cap_vm + FPSTATE_CANARY_LEN; i++)
+		if (buf[i] != FPSTATE_CANARY)
+			break;
+	if (i < (uint32_t)cap_vm + FPSTATE_CANARY_LEN) {
+		printf("# %s: %s: KVM_GET_XSAVE2 byte %u is 0x%02x: past the guest's components "
+		       "(%u bytes) KVM writes zeros, then nothing\n", v->name, step, i, buf[i],
+		       std_guest);
+		bad++;
+	} else if (written < sizeof(struct kvm_xsave) || written > (uint32_t)cap_vm) {
+		printf("# %s: %s: KVM_GET_XSAVE2 wrote %u bytes: expected at least sizeof(struct "
+		       "kvm_xsave) %zu and at most KVM_CAP_XSAVE2 %d (the vCPU's uabi_size)\n",
+		       v->name, step, written, sizeof(struct kvm_xsave), cap_vm);
+		bad++;
+	}
+	if (guest_ran)
+		printf("# %s: KVM_CAP_XSAVE2 %d, guest 0xD.0 EBX %u for XCR0 0x%llx, ", step,
+		       cap_vm, ebx, (unsigned long long)xcr0);
+	else
+		printf("# %s: KVM_CAP_XSAVE2 %d, the guest has not run, ", step, cap_vm);
+	printf("KVM_GET_XSAVE2 wrote %u bytes, guest components 0x%llx end at %u\n", written,
+	       (unsigned long long)guest, std_guest);
+	free(buf);
+	return bad;
+}
+
+KVMFPU_TEST_F(xcr0, fpstate_size)
+{
+	uint64_t target = self->valid[self->nr_valid - 1];
+	struct xvm *v = &self->v;
+	struct xsz_layout host;
+	unsigned int bad;
+	int err;
+
+	xsz_layout_from_cpuid(&host, xs_host_cpuid, NULL);
+	bad = fpstate_size_check(v, &host, "before KVM_RUN", XS_BIT(XS_X87), false);
+	if ((err = xvm_set_xcr0(v, target)))
+		kvmfpu_fail("%s: KVM_SET_XCRS(0x%llx), valid, failed: %s", v->name,
+			    (unsigned long long)target, strerror(err));
+	xvm_run(v, KVMFPU_XCR0_OP_REPORT, 0);
+	bad += fpstate_size_check(v, &host, "after KVM_RUN", target, true);
+	if (__vcpu_ioctl(v->vcpu, KVM_SET_CPUID2, v->created)) {
+		printf("# %s: KVM_SET_CPUID2 with the vCPU's own CPUID after KVM_RUN failed: %s\n",
+		       v->name, strerror(errno));
+		bad++;
+	}
+	xvm_run(v, KVMFPU_XCR0_OP_REPORT, 0);
+	bad += fpstate_size_check(v, &host, "after KVM_SET_CPUID2 again", target, true);
 	if (bad)
 		replay_and_fail(v, bad);
 	kvmfpu_print_exercised(target);

@@ -22,6 +22,26 @@
  *                 byte set, reserved MXCSR bit set) fails with EINVAL and changes nothing
  *   fuzz          seeded random XSTATE_BV and values: what KVM_GET_XSAVE2 returns follows
  *                 the uABI model below, for every register
+ *   guest_sees_set the guest's registers (its pattern) are what KVM_GET_XSAVE2 reports, with
+ *                 FP and SSE in XSTATE_BV and nothing the guest CPUID lacks; KVM_SET_XSAVE of
+ *                 every feature KVM supports (kvmfpu_vm_uabi_xcr0(), PKRU included) with a
+ *                 pattern in each is accepted and GET follows the model; after re-entry the
+ *                 guest's own store of its registers holds exactly what was set. KNOWLEDGE §2
+ *                 classes 7 ("KVM: x86: Always enable legacy FP/SSE in allowed user
+ *                 XFEATURES", a1020a25e697: FP|SSE even where the guest has no XSAVE) and 8
+ *                 ("KVM: x86: Allow KVM_SET_XSAVE of host-supported features the guest
+ *                 lacks": fpu_copy_uabi_to_guest_fpstate() checks XSTATE_BV against the
+ *                 process's guest permission, fpu_user_cfg.max_features, never guest CPUID).
+ *
+ * Variants are the guest CPUIDs VMMs really set (enum kvmfpu_vm_cpuid): x87_sse and avx
+ * advertise fewer components in leaf 0xD.0 than KVM supports (as a QEMU -cpu model does),
+ * max all of them; legacy hides XSAVE in leaf 1 but keeps leaf 0xD; no_xsave is a CPU model
+ * without XSAVE (leaf 1 without XSAVE, OSXSAVE and AVX, no leaf 0xD at all); empty is
+ * KVM_SET_CPUID2 with no entries, what KVM has before any KVM_SET_CPUID2 as far as these
+ * checks go (guest_supported_xcr0 0; a vCPU that never had KVM_SET_CPUID2 cannot run the
+ * 64-bit guest: lib/kvmfpu_vm.h). The last three run an FXSAVE-only guest, whose permitted
+ * set is FP|SSE: KVM derives it from CPUID.(0xD,0) in kvm_vcpu_after_set_cpuid(), and with
+ * no such leaf KVM_GET_XSAVE2 may report FP|SSE only.
  *
  * The model of a successful KVM_SET_XSAVE of an image with XSTATE_BV=B followed by
  * KVM_GET_XSAVE2 on a guest that may have A (arch/x86/kernel/fpu/xstate.c,
@@ -64,6 +84,7 @@ FIXTURE_VARIANT(uabi) {
 	const char *name;	/* as the harness names it, for replay lines */
 	uint64_t xcr0;
 	bool xsave_hidden;
+	enum kvmfpu_vm_cpuid cpuid;
 	bool max;
 };
 
@@ -79,6 +100,13 @@ FIXTURE_VARIANT_ADD(uabi, avx) {
 FIXTURE_VARIANT_ADD(uabi, max) {
 	.name = "max", .max = true,
 };
+FIXTURE_VARIANT_ADD(uabi, no_xsave) {
+	.name = "no_xsave", .xcr0 = XS_MASK_FPSSE, .cpuid = KVMFPU_VM_CPUID_NO_LEAF_D,
+};
+FIXTURE_VARIANT_ADD(uabi, empty) {
+	.name = "empty", .xcr0 = XS_MASK_FPSSE, .cpuid = KVMFPU_VM_CPUID_EMPTY,
+};
+
 
 /* As in kvmfpu_swap_test: on 6.1's harness a SKIP in setup still runs the body. */
 FIXTURE_SETUP(uabi)
@@ -87,6 +115,7 @@ FIXTURE_SETUP(uabi)
 		.xcr0 = variant->xcr0,
 		.xsave_hidden = variant->xsave_hidden,
 		.xcr0_by_host = true,
+		.cpuid = variant->cpuid,
 	};
 	char why[512];
 
@@ -361,6 +390,65 @@ KVMFPU_TEST_F(uabi, fuzz)
 		}
 	}
 	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+/*
+ * guest_sees_set. One round of the guest's own pattern (KVM's image and XSTATE_BV checked by
+ * swap_round()); the guest loads a second pattern and exits; KVM_SET_XSAVE of an image with
+ * every KVM-supported feature and a third pattern in each must succeed (fpu_copy_uabi_to_
+ * guest_fpstate()) and KVM_GET_XSAVE2 follow the model (where KVM kept the guest CPUID the
+ * model rests on); the guest, re-entered, stores its registers: they must be the third
+ * pattern, for every component it has (FXSAVE-only guests: x87 and SSE).
+ */
+KVMFPU_TEST_F(uabi, guest_sees_set)
+{
+	struct pattern_key k = { .seed = opt_seed, .salt = 50 };
+	struct kvmfpu_vm *v = &self->v;
+	struct ximage *set = &self->c.set_image;
+	unsigned int bad;
+	int r;
+
+	bad = swap_round(&self->c, &k, CHECK_GUEST_IMAGE | CHECK_XSTATE_BV);
+	if (bad) {
+		print_replay(variant, "guest_sees_set");
+		kvmfpu_fail("guest_sees_set: KVM's image of the guest's own pattern: %u "
+			    "difference(s)", bad);
+	}
+
+	k.salt = 51;
+	pattern_fill_image(&v->fill, v->guest_comps, &k);
+	kvmfpu_vm_run_until(v, KVMFPU_STAGE_FILLED, "guest_sees_set: guest loads its pattern");
+	k.salt = 52;
+	build_image(self, set, self->uabi, &k);
+	if (self->v.cpuid_kept) {
+		bad = set_and_check(self, set, "guest_sees_set");
+	} else {
+		printf("# note: KVM_GET_XSAVE2 after the SET not compared with the model: %s\n",
+		       v->cpuid_lost);
+		r = kvmfpu_vm_set_image(v, set);
+		if (r)
+			printf("# guest_sees_set: KVM_SET_XSAVE with XSTATE_BV=0x%llx (what KVM "
+			       "supports) failed: %s\n", (unsigned long long)self->uabi,
+			       strerror(-r));
+		bad = !!r;
+	}
+	if (bad) {
+		print_replay(variant, "guest_sees_set");
+		kvmfpu_fail("guest_sees_set: KVM_SET_XSAVE of every KVM-supported feature "
+			    "(0x%llx): %u difference(s)", (unsigned long long)self->uabi, bad);
+	}
+
+	memset(v->save.buf, 0, v->save.size);
+	kvmfpu_vm_run_until(v, KVMFPU_STAGE_SAVED, "guest_sees_set: guest stores its registers");
+	/* The guest stored every register of its components: all of them are in use. */
+	ximage_set_xstate_bv(&v->save, v->guest_comps);
+	bad = swap_diff(&self->c, set, &v->save, v->guest_comps, "guest_sees_set");
+	if (bad) {
+		print_replay(variant, "guest_sees_set");
+		kvmfpu_fail("guest_sees_set: after KVM_SET_XSAVE and re-entry the guest's "
+			    "registers differ from what was set: %u", bad);
+	}
+	kvmfpu_print_exercised(v->guest_comps);
 }
 
 KVMFPU_MAIN(opts, NULL)
