@@ -19,6 +19,7 @@ enum swap_check {
 	CHECK_HOST_REGS		= 1 << 2,	/* host registers intact across KVM_RUN */
 	CHECK_GUEST_REENTRY	= 1 << 3,	/* guest registers intact across the exit */
 	CHECK_SET_XSAVE		= 1 << 4,	/* guest sees what KVM_SET_XSAVE wrote */
+	CHECK_GUEST_VIEW	= 1 << 5,	/* guest's own XSAVE == KVM_GET_XSAVE2 after it */
 };
 
 struct swap_ctx {
