@@ -36,6 +36,8 @@ uint64_t guest_xgetbv0(void);
 void guest_fill_comps(uint64_t comps, uint64_t image, const uint32_t *offset);
 void guest_save_comps(uint64_t comps, uint64_t image, const uint32_t *offset);
 void guest_xsave(uint8_t *img, uint64_t rfbm);
+void guest_xsaveopt(uint8_t *img, uint64_t rfbm);
+void guest_xsavec(uint8_t *img, uint64_t rfbm);
 
 /* AMX (guest_code/amx.c). @area: the XTILEDATA area of a standard-format image. */
 struct ex_regs;

@@ -24,6 +24,17 @@ enum kvmfpu_guest_mode {
 	KVMFPU_GUEST_BARE = 1,		/* exit, forever: a bare KVM_RUN round trip */
 };
 
+/*
+ * The instruction the swap guest saves its own view with (after re-entry, into xsave_gva):
+ * XSAVE and XSAVEOPT write the standard format, XSAVEC the compacted one with
+ * XCOMP_BV = 1 << 63 | (RFBM & XCR0) (SDM Vol. 1, 13.9 to 13.10).
+ */
+enum kvmfpu_save_insn {
+	KVMFPU_SAVE_XSAVE = 0,
+	KVMFPU_SAVE_XSAVEOPT = 1,	/* CPUID.(EAX=0xD,ECX=1):EAX[0] */
+	KVMFPU_SAVE_XSAVEC = 2,		/* CPUID.(EAX=0xD,ECX=1):EAX[1] */
+};
+
 #define KVMFPU_NR_COMPS		XS_NR	/* lib/xstate.h: the component table's size */
 
 /*
@@ -40,6 +51,7 @@ struct kvmfpu_guest_args {
 	uint64_t save_gva;		/* standard-format image the registers are stored to */
 	uint64_t xsave_gva;		/* non-zero: XSAVE the components here after the save */
 	uint64_t xcr0_seen;		/* XGETBV(0) after re-entry, when xsave_gva is set */
+	uint64_t save_insn;		/* enum kvmfpu_save_insn: how to save into xsave_gva */
 	uint32_t offset[KVMFPU_NR_COMPS];	/* standard-format offset of each component */
 };
 

@@ -35,7 +35,12 @@ void kvmfpu_guest_main(struct kvmfpu_guest_args *a)
 		guest_save_comps(a->components, a->save_gva, a->offset);
 		if (a->xsave_gva) {
 			a->xcr0_seen = guest_xgetbv0();
-			guest_xsave((uint8_t *)a->xsave_gva, a->components);
+			if (a->save_insn == KVMFPU_SAVE_XSAVEC)
+				guest_xsavec((uint8_t *)a->xsave_gva, a->components);
+			else if (a->save_insn == KVMFPU_SAVE_XSAVEOPT)
+				guest_xsaveopt((uint8_t *)a->xsave_gva, a->components);
+			else
+				guest_xsave((uint8_t *)a->xsave_gva, a->components);
 		}
 		guest_exit(KVMFPU_STAGE_SAVED);
 	}

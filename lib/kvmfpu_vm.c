@@ -702,6 +702,26 @@ void kvmfpu_vm_create(struct kvmfpu_vm *v, const struct kvmfpu_vm_config *cfg)
 	v->uabi_size = cap > 0 ? cap : sizeof(struct kvm_xsave);
 }
 
+bool kvmfpu_vm_save_insn(struct kvmfpu_vm *v, enum kvmfpu_save_insn insn, char *why, size_t len)
+{
+	static const char * const name[] = { "XSAVE", "XSAVEOPT", "XSAVEC" };
+	uint32_t eax = cpuid_value(v->vcpu->cpuid, 0xd, 1, CPUID_EAX);
+
+	if (!v->args || !v->xsave.buf) {
+		snprintf(why, len, "the guest has no XSAVE (CPUID.1:ECX.XSAVE[26] clear), so no "
+			 "%s", name[insn]);
+		return false;
+	}
+	if (insn != KVMFPU_SAVE_XSAVE && !(eax & (1u << (insn - 1)))) {
+		snprintf(why, len, "the guest lacks %s: CPUID.(0xD,1):EAX[%u] is 0 in the CPUID "
+			 "KVM gives it (0xD.1 EAX = 0x%x)", name[insn], insn - 1, eax);
+		return false;
+	}
+	v->args->save_insn = insn;
+	v->xsave.compacted = insn == KVMFPU_SAVE_XSAVEC;
+	return true;
+}
+
 void kvmfpu_vm_destroy(struct kvmfpu_vm *v)
 {
 	if (v->vm)

@@ -153,6 +153,14 @@ extern const struct kvmfpu_vm_config kvmfpu_vm_amx_config;
 void kvmfpu_vm_create(struct kvmfpu_vm *v, const struct kvmfpu_vm_config *cfg);
 void kvmfpu_vm_destroy(struct kvmfpu_vm *v);
 
+/*
+ * Swap guest: save its own view after re-entry with @insn instead of XSAVE. The guest must
+ * have it in the CPUID KVM gives it (KVM_GET_CPUID2.(0xD,1):EAX bit 0 XSAVEOPT, bit 1 XSAVEC):
+ * if not, returns false and says which bit is missing (for a skip). v->xsave takes the
+ * instruction's format (compacted for XSAVEC).
+ */
+bool kvmfpu_vm_save_insn(struct kvmfpu_vm *v, enum kvmfpu_save_insn insn, char *why, size_t len);
+
 /* AMX guest: load a program (up to KVMFPU_AMX_MAX_OPS - 1 operations), start at its first. */
 void kvmfpu_vm_program(struct kvmfpu_vm *v, const struct kvmfpu_amx_op *ops, unsigned int n);
 #define KVMFPU_VM_PROGRAM(v, ...)						\

@@ -22,6 +22,7 @@ enum swap_check {
 	CHECK_SET_XSAVE		= 1 << 4,	/* guest sees what KVM_SET_XSAVE wrote */
 	CHECK_MIGRATE		= 1 << 5,	/* state moved to a new VM, same CPUID */
 	CHECK_MIGRATE_FEWER	= 1 << 6,	/* ...to a vCPU whose CPUID has x87, SSE only */
+	CHECK_GUEST_VIEW	= 1 << 7,	/* guest's own XSAVE == KVM_GET_XSAVE2 after it */
 };
 
 struct swap_ctx {

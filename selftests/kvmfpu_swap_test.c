@@ -21,6 +21,11 @@
  *                  KVM_SET_CPUID2 and one with an empty CPUID (upstream state_test.c), and a
  *                  new VM whose CPUID has only x87/SSE: KVM_SET_XSAVE accepts it, KVM_GET_XSAVE2
  *                  reports only x87/SSE, and those are the image's, as the guest sees them
+ *   guest_view     the guest's own XSAVE after re-entry, taken just before it exits, equals
+ *                  KVM_GET_XSAVE2 taken just after, every register of every component (and
+ *                  both equal the pattern): rounds alternate plain re-entry and set_xsave
+ *   xsaveopt_view  the same with the guest saving by XSAVEOPT, where its CPUID has it
+ *   xsavec_view    the same with XSAVEC: the compacted image, XCOMP_BV = bit 63 | RFBM & XCR0
  * The variants cover an FXSAVE-only guest (XSAVE hidden in CPUID), XCR0 set by the guest with
  * XSETBV and by the host with KVM_SET_XCRS, and each XCR0 the guest code can drive.
  */
@@ -192,6 +197,61 @@ KVMFPU_TEST_F(swap, set_xsave)
 {
 	run_rounds(self, variant, "set_xsave", CHECK_SET_XSAVE);
 	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+/*
+ * The guest's view of itself against KVM's (swap_round.c, check_guest_view()): after
+ * re-entry the guest stores its registers one by one, saves them with @insn and exits; the
+ * host compares that image with the pattern and with KVM_GET_XSAVE2. Even rounds re-enter
+ * unchanged, odd rounds after a KVM_SET_XSAVE of new values, so both of KVM's ways into the
+ * guest (its own saved state, and the uABI's) are seen from inside.
+ */
+static void guest_view(FIXTURE_DATA(swap) *self, const FIXTURE_VARIANT(swap) *variant,
+		       const char *test)
+{
+	unsigned int r, first = opt_round != ALL_ROUNDS ? opt_round : 0;
+	unsigned int last = opt_round != ALL_ROUNDS ? opt_round + 1 : opt_rounds;
+
+	for (r = first; r < last; r++) {
+		struct pattern_key k = { .seed = opt_seed, .vcpu = 0, .round = r };
+		unsigned int checks = CHECK_GUEST_VIEW |
+				      (r & 1 ? CHECK_SET_XSAVE : CHECK_GUEST_REENTRY);
+		unsigned int bad = swap_round(&self->c, &k, checks);
+
+		if (bad) {
+			print_replay(variant, test, r);
+			kvmfpu_fail("%s: %u register(s) differ in round %u (seed 0x%llx)", test,
+				    bad, r, (unsigned long long)opt_seed);
+		}
+	}
+	kvmfpu_print_exercised(self->v.guest_comps);
+}
+
+KVMFPU_TEST_F(swap, guest_view)
+{
+	char why[256];
+
+	if (!kvmfpu_vm_save_insn(&self->v, KVMFPU_SAVE_XSAVE, why, sizeof(why)))
+		SKIP(return, "%s", why);
+	guest_view(self, variant, "guest_view");
+}
+
+KVMFPU_TEST_F(swap, xsaveopt_view)
+{
+	char why[256];
+
+	if (!kvmfpu_vm_save_insn(&self->v, KVMFPU_SAVE_XSAVEOPT, why, sizeof(why)))
+		SKIP(return, "%s", why);
+	guest_view(self, variant, "xsaveopt_view");
+}
+
+KVMFPU_TEST_F(swap, xsavec_view)
+{
+	char why[256];
+
+	if (!kvmfpu_vm_save_insn(&self->v, KVMFPU_SAVE_XSAVEC, why, sizeof(why)))
+		SKIP(return, "%s", why);
+	guest_view(self, variant, "xsavec_view");
 }
 
 /*
