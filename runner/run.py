@@ -58,6 +58,7 @@ class RunRequest:
     lab: str | None = None
     kernel: KernelSpec = dataclasses.field(default_factory=KernelSpec)
     append: str = ""
+    smp: int | None = None          # CPUs of a lab's kernel under test (None: the lab's own)
 
 
 SAVE_EVERY = 2.0          # seconds between rewrites of run.json and the files rendered from it
@@ -374,7 +375,7 @@ def execute(req: RunRequest) -> int:
     try:
         _preflight(req, root, via)
         if req.lab:
-            lab = labrun.Session(req.lab, req.append, req.quiet)
+            lab = labrun.Session(req.lab, req.append, req.quiet, req.smp)
             host = lab.host()
         else:
             host = hostinfo.describe(req.tier)
