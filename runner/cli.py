@@ -259,7 +259,7 @@ def request(opts: argparse.Namespace) -> RunRequest:
         tier=opts.tier, kmsg=opts.kmsg, kvm_dev=opts.kvm_dev, lab=opts.lab,
         kernel=KernelSpec(opts.kernel, opts.modules, opts.kernel_tree, opts.build_dir,
                           opts.kasan, opts.debian_package),
-        append=opts.append, smp=opts.smp)
+        append=opts.append, smp=opts.smp, bin_given=opts.bin is not None)
 
 
 def cmd_build_kernel(opts: argparse.Namespace) -> int:
