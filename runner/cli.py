@@ -61,10 +61,19 @@ def _lab_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     g.add_argument("--kasan", action="store_true", help="build with configs/labs/kasan.config")
     g.add_argument("--debian-package", help="a specific linux-image-*-unsigned package")
     p.add_argument("--append", default="", help="more kernel command line for the guest")
+    p.add_argument("--smp", type=_cpus, metavar="N",
+                   help="CPUs of the kernel under test (default: the lab's `smp`, 2)")
     p.add_argument("--require-exercised", action="store_true",
                    help="exit 2 unless every component the tier can test (a lab's configs/labs/ "
                         "`exercises`, a host's KVM XCR0) went through KVM in some instance")
     p.add_argument("-q", "--quiet", action="store_true", help="no lab progress lines")
+
+
+def _cpus(text: str) -> int:
+    n = int(text) if text.isdigit() else 0
+    if not 1 <= n <= 8:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of CPUs from 1 to 8")
+    return n
 
 
 def _test_args(p: argparse.ArgumentParser) -> None:
@@ -250,7 +259,7 @@ def request(opts: argparse.Namespace) -> RunRequest:
         tier=opts.tier, kmsg=opts.kmsg, kvm_dev=opts.kvm_dev, lab=opts.lab,
         kernel=KernelSpec(opts.kernel, opts.modules, opts.kernel_tree, opts.build_dir,
                           opts.kasan, opts.debian_package),
-        append=opts.append)
+        append=opts.append, smp=opts.smp, bin_given=opts.bin is not None)
 
 
 def cmd_build_kernel(opts: argparse.Namespace) -> int:
@@ -274,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     if opts.cmd in ("run", "lab"):
         from runner import run
         if opts.cmd == "run" and opts.lab is None and (opts.kernel or opts.kernel_tree
-                                                       or opts.append):
-            print("kvmfpu: --kernel, --kernel-tree and --append need --lab", file=sys.stderr)
+                                                       or opts.append or opts.smp):
+            print("kvmfpu: --kernel, --kernel-tree, --append and --smp need --lab",
+                  file=sys.stderr)
             return V.EXIT_ERROR
         return run.execute(request(opts))
     if opts.cmd in ("bisect", "bisect-step"):

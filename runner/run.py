@@ -24,7 +24,7 @@ from runner import (artifacts, catalog, config, gnuparallel, hostinfo, kmsg, pla
                     proctree, runstate, verdicts as V, xcr0)
 from runner.catalog import OPTION_FLAGS
 from runner.evaluate import Outcome
-from runner.lab import run as labrun
+from runner.lab import binaries, run as labrun
 from runner.lab.kernel import KernelSpec
 from runner.plan import Instance
 
@@ -58,6 +58,8 @@ class RunRequest:
     lab: str | None = None
     kernel: KernelSpec = dataclasses.field(default_factory=KernelSpec)
     append: str = ""
+    smp: int | None = None          # CPUs of a lab's kernel under test (None: the lab's own)
+    bin_given: bool = False         # bin_dir came from --bin (a lab then never picks others)
 
 
 SAVE_EVERY = 2.0          # seconds between rewrites of run.json and the files rendered from it
@@ -374,8 +376,9 @@ def execute(req: RunRequest) -> int:
     try:
         _preflight(req, root, via)
         if req.lab:
-            lab = labrun.Session(req.lab, req.append, req.quiet)
+            lab = labrun.Session(req.lab, req.append, req.quiet, req.smp)
             host = lab.host()
+            bin_dir = binaries.pick(bin_dir, req.bin_given, req.kernel, lab.log)
         else:
             host = hostinfo.describe(req.tier)
         kvm_xcr0 = req.kvm_xcr0
@@ -387,7 +390,7 @@ def execute(req: RunRequest) -> int:
             via = f"lab-{lab.lab.name}"
         run_dir, run_id = _new_run_dir(root, req.run_id or _run_id(profile.name, req.lab),
                                        numbered=not req.run_id)
-    except labrun.LabError as e:
+    except (labrun.LabError, binaries.BinariesError) as e:
         err(f"lab error: {e}")
         return V.EXIT_ERROR
     except SetupError as e:

@@ -67,7 +67,7 @@ def isolinux_cfg(cmdline: str) -> str:
 def bochsrc(lab: Lab, iso: Path, console: Path, channel: Path) -> str:
     return f"""\
 megs: {int(lab.memory)}
-cpu: model={lab.cpu}, count=1, ips={lab.ips}, reset_on_triple_fault=0
+cpu: model={lab.cpu}, count={lab.smp}, ips={lab.ips}, reset_on_triple_fault=0
 clock: sync=none, time0=local
 romimage: file={BIOS}
 vgaromimage: file={VGABIOS}

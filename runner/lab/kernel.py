@@ -154,12 +154,39 @@ def module_closure(modules_dir: Path, name: str) -> list[Path]:
     return order
 
 
+def _builtin(modules_dir: Path, name: str) -> bool:
+    builtin = modules_dir / "modules.builtin"
+    return builtin.is_file() and any(_norm(Path(line).name).startswith(_norm(name) + ".ko")
+                                     for line in builtin.read_text().splitlines())
+
+
 def kvm_modules(kernel: Kernel, kvm_module: str) -> list[Path]:
     """The module files to load for a lab's KVM module; [] when KVM is built in."""
-    if kernel.modules_dir is None:
-        return []
-    builtin = kernel.modules_dir / "modules.builtin"
-    if builtin.is_file() and any(_norm(Path(line).name).startswith(_norm(kvm_module) + ".ko")
-                                 for line in builtin.read_text().splitlines()):
+    if kernel.modules_dir is None or _builtin(kernel.modules_dir, kvm_module):
         return []
     return module_closure(kernel.modules_dir, kvm_module)
+
+
+def optional_modules(kernel: Kernel, names: list[str],
+                     have: list[Path]) -> tuple[list[Path], list[str]]:
+    """Modules @names with their dependencies, after @have and without repeating any of it,
+    and the names the kernel has neither built in nor as a module. A kernel without modules
+    (built from a tree) has what its config built in: nothing to load, nothing known missing."""
+    if kernel.modules_dir is None:
+        return [], []
+    seen = {_norm(module_name(p)) for p in have}
+    out: list[Path] = []
+    missing: list[str] = []
+    for name in names:
+        if _builtin(kernel.modules_dir, name):
+            continue
+        try:
+            closure = module_closure(kernel.modules_dir, name)
+        except KernelError:
+            missing.append(name)
+            continue
+        for p in closure:
+            if _norm(module_name(p)) not in seen:
+                seen.add(_norm(module_name(p)))
+                out.append(p)
+    return out, missing

@@ -38,6 +38,11 @@ class Lab:
     ips: int = 100000000
     kvm_xcr0: str = ""              # KVM's XCR0 there, for planning xcr0 matrices only
     exercises: list[str] = field(default_factory=list)
+    # Modules that give the kernel under test its own FPU users for the stress test's
+    # kernel_fpu stimulus: AF_ALG and the x86 SIMD drivers behind it. Loaded after KVM where
+    # the kernel has them as modules; one the kernel lacks is named in the lab log, and the
+    # stress test then skips kernel_fpu saying what /proc/crypto lacks.
+    kernel_fpu_modules: list[str] = field(default_factory=list)
     # Regexes for splat titles that the emulator itself causes while the kernel boots (before
     # any test runs). Matching boot splats are recorded as ignored, not counted. Never KVM's.
     ignore_boot_splats: list[str] = field(default_factory=list)

@@ -64,6 +64,7 @@ class GuestReport:
     quirks: list[str] = field(default_factory=list)
     modules: dict[str, str] = field(default_factory=dict)   # module -> nested parameter
     module_errors: list[str] = field(default_factory=list)
+    modules_skipped: list[str] = field(default_factory=list)   # optional ones insmod refused
     lab_error: str | None = None
     boot_dmesg: list[str] = field(default_factory=list)
     boot_dmesg_complete: bool = False
@@ -135,6 +136,8 @@ def parse(text: str) -> GuestReport:
             r.modules[args.get("name", "?")] = args.get("nested", "")
         elif word == "module-error":
             r.module_errors.append(args.get("name", "?"))
+        elif word == "module-skipped":
+            r.modules_skipped.append(args.get("name", "?"))
         elif word == "lab-error":
             r.lab_error = tail.partition("msg=")[2] or tail
         elif word == "test-begin":

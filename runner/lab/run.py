@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 from runner import hostinfo, splats
 from runner.evaluate import Outcome
 from runner.lab import bochs, boot, build, initramfs, kernel as K, labs, protocol, qemu
-from runner.lab.kernel import Kernel, kvm_modules
+from runner.lab.kernel import Kernel, kvm_modules, optional_modules
 from runner.lab.labs import Lab
 from runner.plan import Instance
 
@@ -243,6 +243,9 @@ class Executor:
         tracker.update(result.channel, result.console, final=True)
         report = self.info.report = protocol.parse(result.channel)
         self.info.boot = result
+        if report.modules_skipped:
+            self.log(f"lab {lab.name}: the guest could not load the kernel FPU modules "
+                     f"{', '.join(report.modules_skipped)} (kernel_fpu stress may skip)")
         error = guest_error(report, result, protocol.clean(result.console), self.kernel)
         error = tracker.abandon(report, result.console, result.how, error)
         if error is None and not report.done:
@@ -274,9 +277,15 @@ class Executor:
         module = qemu.kvm_module_for_host() if lab.kvm_module == "auto" else lab.kvm_module
         try:
             mods = kvm_modules(self.kernel, module)
+            fpu_mods, fpu_missing = optional_modules(self.kernel, lab.kernel_fpu_modules, mods)
         except Exception as e:  # KernelError and I/O errors alike: the lab cannot start
             raise LabError(str(e)) from e
-        setup = initramfs.GuestSetup(lab.name, lab.quirk_names, mods)
+        if fpu_missing:
+            self.log(f"lab {lab.name}: kernel FPU modules this kernel lacks: "
+                     f"{', '.join(fpu_missing)} (kernel_fpu stress may skip)")
+        mods = mods + fpu_mods
+        setup = initramfs.GuestSetup(lab.name, lab.quirk_names, mods,
+                                     optional={initramfs.module_name(p) for p in fpu_mods})
         t0 = time.monotonic()
         initrd = initramfs.write(workdir / "initrd.img", binaries, plan_entries(instances),
                                  setup)
@@ -306,12 +315,15 @@ class Session:
     executor, and what the boot told, written into the run record. LabError for anything
     that keeps the lab from starting."""
 
-    def __init__(self, name: str, append: str = "", quiet: bool = False):
+    def __init__(self, name: str, append: str = "", quiet: bool = False,
+                 smp: int | None = None):
         self.log = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr))
         with _lab_errors():
             self.lab = labs.load(name)
             if append:
                 self.lab.cmdline += " " + append
+            if smp:
+                self.lab.smp = smp
             preflight(self.lab)
         self.executor: Executor | None = None
 

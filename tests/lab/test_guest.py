@@ -60,6 +60,8 @@ class InitramfsTest(unittest.TestCase):
         self.prog.write_bytes(b"\x7fELF test")
         self.mod = self.dir / "kvm-amd.ko.xz"
         self.mod.write_bytes(lzma.compress(b"\x7fELF module", format=lzma.FORMAT_XZ))
+        self.opt = self.dir / "algif_hash.ko"
+        self.opt.write_bytes(b"\x7fELF optional")
 
     def tearDown(self):
         self.tmp.cleanup()
@@ -79,6 +81,14 @@ class InitramfsTest(unittest.TestCase):
         self.assertEqual(files["modules.order"][1], b"kvm-amd\n")
         self.assertEqual(files["plan"][1], b"kvmfpu_swap_test 60 kvmfpu_swap_test\n")
         self.assertIn(b"KVMFPU_QUIRKS=no_xinuse", files["lab.env"][1])
+
+    def test_optional_modules_are_listed_for_init(self):
+        setup = GuestSetup("tcg", [], [self.mod, self.opt], optional={"algif_hash"})
+        files = read_cpio(gzip.decompress(initramfs.build(
+            [self.prog], [PlanEntry("x", "kvmfpu_swap_test")], setup, busybox=self.busybox)))
+        self.assertEqual(files["modules.order"][1], b"kvm-amd\nalgif_hash\n")
+        self.assertEqual(files["modules.optional"][1], b"algif_hash\n")
+        self.assertIn("say module-skipped", initramfs.INIT)
 
     def test_missing_binary_is_an_error(self):
         with self.assertRaises(FileNotFoundError):

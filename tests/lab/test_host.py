@@ -115,6 +115,29 @@ class ModulesTest(unittest.TestCase):
             with self.assertRaises(kernel.KernelError):
                 kernel.module_closure(mods, "nosuch")
 
+    def test_kernel_fpu_modules_are_optional_and_not_repeated(self):
+        with tempfile.TemporaryDirectory() as d:
+            mods = Path(d)
+            fake_module(mods / "kernel/virt/lib/irqbypass.ko.xz", "")
+            fake_module(mods / "kernel/arch/x86/kvm/kvm.ko.xz", "irqbypass")
+            fake_module(mods / "kernel/crypto/cryptd.ko.xz", "")
+            fake_module(mods / "kernel/crypto/af_alg.ko.xz", "")
+            fake_module(mods / "kernel/crypto/algif_hash.ko.xz", "af_alg")
+            fake_module(mods / "kernel/arch/x86/crypto/aesni-intel.ko.xz", "cryptd")
+            (mods / "modules.builtin").write_text("kernel/arch/x86/crypto/sha256-ssse3.ko\n")
+            k = kernel.Kernel(Path("/k"), mods)
+            have = kernel.kvm_modules(k, "kvm")
+            out, missing = kernel.optional_modules(
+                k, ["sha256-ssse3", "algif_hash", "aesni-intel", "nosuch", "kvm"], have)
+            # built in: nothing to load; missing: named, not an error; KVM's not repeated
+            self.assertEqual([p.name for p in out],
+                             ["af_alg.ko.xz", "algif_hash.ko.xz", "cryptd.ko.xz",
+                              "aesni-intel.ko.xz"])
+            self.assertEqual(missing, ["nosuch"])
+            # a kernel built from a tree has them built in: nothing known missing
+            self.assertEqual(kernel.optional_modules(kernel.Kernel(Path("/k")), ["x"], []),
+                             ([], []))
+
     def test_newest_debian_package(self):
         pkgs = ["linux-image-6.12.9+deb12-amd64-unsigned",
                 "linux-image-6.12.117+deb12-amd64-unsigned",

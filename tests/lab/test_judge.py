@@ -262,6 +262,14 @@ class JudgeTest(unittest.TestCase):
         self.assertIn("/dev/kvm does not exist", j.lab_error)
         self.assertEqual(j.exit_code, 2)
 
+    def test_an_optional_module_that_fails_is_not_a_lab_error(self):
+        ch = channel_with(PASSING).replace(
+            f"{P} dmesg-begin name=@boot\n",
+            f"{P} module-skipped name=aesni_intel\n{P} dmesg-begin name=@boot\n")
+        j = judge(ch)
+        self.assertIsNone(j.lab_error)
+        self.assertEqual(j.exit_code, 0)
+
     def test_known_emulator_boot_noise_is_ignored_only_at_boot(self):
         noise = (DATA / "bochs_boot_warning.dmesg").read_text()
         ch = channel_with(PASSING).replace(
