@@ -51,8 +51,9 @@ def step_args(req: BisectRequest, tree: Path, steps: Path) -> list[str]:
     """The `kvmfpu bisect-step` arguments that repeat `req` at each commit."""
     r, k = req.run, req.run.kernel
     out = ["--lab", str(r.lab), "--kernel-tree", str(tree), "--steps-dir", str(steps),
-           "--bin", str(r.bin_dir.absolute()), "--configs", str(r.configs.absolute()),
-           "--timeout", str(r.timeout)]
+           "--configs", str(r.configs.absolute()), "--timeout", str(r.timeout)]
+    if r.bin_given:     # else each step picks the programs its kernel can run (binaries.py)
+        out += ["--bin", str(r.bin_dir.absolute())]
     for t in r.tests:
         out += ["--test", t]
     if r.profile and not r.tests:
@@ -69,6 +70,8 @@ def step_args(req: BisectRequest, tree: Path, steps: Path) -> list[str]:
         out.append("--kasan")
     if r.append:
         out += ["--append", r.append]
+    if r.smp:
+        out += ["--smp", str(r.smp)]
     if r.require_exercised:
         out.append("--require-exercised")
     return out

@@ -188,7 +188,7 @@ class BisectTest(unittest.TestCase):
                       "--timeout", "60"],
                      ["--profile", "smoke", "--filter", "swap", "--repeat", "2", "--kasan",
                       "--kvm-xcr0", "0x207", "--build-dir", "/b", "--append", "nokaslr",
-                      "--require-exercised", "--bin", "/static"]):
+                      "--require-exercised", "--bin", "/static", "--smp", "1"]):
             with self.subTest(argv=argv):
                 req = self.bisect_request("--good", "g", "--bad", "b", "--kernel-tree", "/t",
                                           *argv)
