@@ -1042,12 +1042,13 @@ void kvmfpu_vm_print_env(const struct kvmfpu_vm *v)
 
 	printf("# kvmfpu-env: kvm_xcr0=0x%llx host_xcr0=0x%llx guest_xcr0=0x%llx "
 	       "xsave_in_cpuid=%d xcr0_by=%s guest_cpuid_0xd=0x%llx allowed=0x%llx "
-	       "kvm_xsave_size=%u tier=%s guest_cpuid=%s\n",
+	       "kvm_xsave_size=%u tier=%s guest_cpuid=%s host_cpus=%ld\n",
 	       (unsigned long long)v->kvm_xcr0, (unsigned long long)host_xcr0(),
 	       (unsigned long long)v->guest_xcr0, !fxsave_only,
 	       fxsave_only ? "reset" : v->cfg.xcr0_by_host ? "KVM_SET_XCRS" : "XSETBV",
 	       (unsigned long long)v->cpuid_xcr0, (unsigned long long)v->allowed, v->uabi_size,
-	       tier && *tier ? tier : "host", cpuid_mode[v->cfg.cpuid]);
+	       tier && *tier ? tier : "host", cpuid_mode[v->cfg.cpuid],
+	       sysconf(_SC_NPROCESSORS_ONLN));
 	if (!v->cpuid_kept)
 		printf("# note: %s; checks whose expected value needs it skip\n", v->cpuid_lost);
 	fflush(stdout);
