@@ -97,14 +97,21 @@ def fake_module(path: Path, depends: str) -> None:
     path.write_bytes(lzma.compress(b"\x7fELF" + b"\0" * 16 + info, format=lzma.FORMAT_XZ))
 
 
+def fake_modules(mods: Path, deps: dict[str, str]) -> None:
+    """A lib/modules/<release> tree: module path under kernel/ -> its `depends`."""
+    for path, depends in deps.items():
+        fake_module(mods / "kernel" / path, depends)
+
+
+KVM_AMD = {"arch/x86/kvm/kvm-amd.ko.xz": "kvm,ccp", "arch/x86/kvm/kvm.ko.xz": "irqbypass",
+           "drivers/crypto/ccp/ccp.ko.xz": "", "virt/lib/irqbypass.ko.xz": ""}
+
+
 class ModulesTest(unittest.TestCase):
     def test_closure_loads_dependencies_first(self):
         with tempfile.TemporaryDirectory() as d:
             mods = Path(d)
-            fake_module(mods / "kernel/arch/x86/kvm/kvm-amd.ko.xz", "kvm,ccp")
-            fake_module(mods / "kernel/arch/x86/kvm/kvm.ko.xz", "irqbypass")
-            fake_module(mods / "kernel/drivers/crypto/ccp/ccp.ko.xz", "")
-            fake_module(mods / "kernel/virt/lib/irqbypass.ko.xz", "")
+            fake_modules(mods, KVM_AMD)
             order = [p.name for p in kernel.module_closure(mods, "kvm_amd")]
             self.assertEqual(order, ["irqbypass.ko.xz", "kvm.ko.xz", "ccp.ko.xz",
                                      "kvm-amd.ko.xz"])
@@ -118,12 +125,9 @@ class ModulesTest(unittest.TestCase):
     def test_kernel_fpu_modules_are_optional_and_not_repeated(self):
         with tempfile.TemporaryDirectory() as d:
             mods = Path(d)
-            fake_module(mods / "kernel/virt/lib/irqbypass.ko.xz", "")
-            fake_module(mods / "kernel/arch/x86/kvm/kvm.ko.xz", "irqbypass")
-            fake_module(mods / "kernel/crypto/cryptd.ko.xz", "")
-            fake_module(mods / "kernel/crypto/af_alg.ko.xz", "")
-            fake_module(mods / "kernel/crypto/algif_hash.ko.xz", "af_alg")
-            fake_module(mods / "kernel/arch/x86/crypto/aesni-intel.ko.xz", "cryptd")
+            fake_modules(mods, {**KVM_AMD, "crypto/cryptd.ko.xz": "", "crypto/af_alg.ko.xz": "",
+                                "crypto/algif_hash.ko.xz": "af_alg",
+                                "arch/x86/crypto/aesni-intel.ko.xz": "cryptd"})
             (mods / "modules.builtin").write_text("kernel/arch/x86/crypto/sha256-ssse3.ko\n")
             k = kernel.Kernel(Path("/k"), mods)
             have = kernel.kvm_modules(k, "kvm")
