@@ -38,7 +38,6 @@
  */
 #define _GNU_SOURCE	/* sched_setaffinity(), RUSAGE_THREAD; 6.1's CFLAGS do not define it */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/if_alg.h>
 #include <pthread.h>
 #include <sched.h>
@@ -48,12 +47,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu_hotplug.h"
 #include "kvmfpu_vm.h"
 #include "host_regs.h"
 #include "kernel_env.h"
@@ -333,91 +332,6 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
-/*
- * The CPU the hotplug test has offline (-1: none), in memory shared by the main process and
- * the forked test process, so that it is put back online whichever way the test ends: by the
- * hotplug thread after each cycle, at exit() of the test process (kvmfpu_fail(),
- * kvmfpu_error()), or at exit of the main process when the test process was killed (its
- * timeout). Only a SIGKILL of the main process leaves it offline.
- */
-static int *hotplug_offline;
-
-/* Write @online to /sys/devices/system/cpu/cpu@cpu/online: 0, or the errno. */
-static int cpu_set_online(int cpu, bool online)
-{
-	char path[64];
-	int fd, err = 0;
-
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return errno;
-	if (write(fd, online ? "1" : "0", 1) != 1)
-		err = errno ?: EIO;
-	close(fd);
-	return err;
-}
-
-static void hotplug_restore(void)
-{
-	int cpu = hotplug_offline ? *hotplug_offline : -1, err;
-
-	if (cpu < 0)
-		return;
-	err = cpu_set_online(cpu, true);
-	if (err)
-		fprintf(stderr, "kvmfpu: CPU %d is left offline: onlining it failed: %s "
-			"(echo 1 > /sys/devices/system/cpu/cpu%d/online)\n", cpu, strerror(err),
-			cpu);
-	else
-		*hotplug_offline = -1;
-}
-
-__attribute__((constructor)) static void hotplug_record_init(void)
-{
-	void *p = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		       -1, 0);
-
-	if (p == MAP_FAILED)
-		return;		/* the hotplug test then refuses to run */
-	hotplug_offline = p;
-	*hotplug_offline = -1;
-	atexit(hotplug_restore);
-}
-
-/*
- * An online CPU other than --cpu that the kernel can offline (it has an online file: not so
- * without CONFIG_HOTPLUG_CPU, nor for the boot CPU since 6.5), or -1 with the reason in @why.
- */
-static int hotplug_pick(char *why, size_t len)
-{
-	long cpu, nr = sysconf(_SC_NPROCESSORS_CONF);
-	char path[64], c;
-	bool online;
-	int fd;
-
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
-		snprintf(why, len, "one CPU online: none to offline while the vCPUs run");
-		return -1;
-	}
-	for (cpu = 0; cpu < nr && cpu < CPU_SETSIZE; cpu++) {
-		if (cpu == (long)opt_cpu)
-			continue;
-		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%ld/online", cpu);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		online = read(fd, &c, 1) == 1 && c == '1';
-		close(fd);
-		if (online)
-			return cpu;
-	}
-	snprintf(why, len, "no online CPU but --cpu %llu has /sys/devices/system/cpu/cpuN/online: "
-		 "the kernel cannot offline one (CONFIG_HOTPLUG_CPU not set, or only the boot CPU "
-		 "is left)", (unsigned long long)opt_cpu);
-	return -1;
-}
-
 /* Allow every vCPU thread CPU @a and, if not -1, CPU @b: 0 or the errno. */
 static int vcpus_allow(struct stress *s, int a, int b)
 {
@@ -468,24 +382,21 @@ static void *hotplug_main(void *arg)
 		if (err)
 			kvmfpu_error("hotplug: cannot set the vCPU threads' affinity: %s",
 				     strerror(err));
-		*hotplug_offline = s->hot_cpu;
-		err = cpu_set_online(s->hot_cpu, false);
+		err = cpu_hotplug_offline(s->hot_cpu);
 		if (err) {
 			if (!s->hot_cycles)
 				s->hot_errno = err;
 			else
 				printf("# hotplug: offlining CPU %d failed after %lu cycles: %s\n",
 				       s->hot_cpu, (unsigned long)s->hot_cycles, strerror(err));
-			hotplug_restore();
 			break;
 		}
 		nanosleep(&pause, NULL);
-		err = cpu_set_online(s->hot_cpu, true);
+		err = cpu_hotplug_online(s->hot_cpu);
 		if (err) {
 			s->hot_online_err = err;
 			break;
 		}
-		*hotplug_offline = -1;
 		s->hot_cycles++;
 		for (i = 0; i < s->nr_vcpus; i++)
 			before[i] = s->hot_rounds[i];
@@ -736,26 +647,18 @@ KVMFPU_TEST_F_TIMEOUT(stress, kernel_warn, 300)
  */
 KVMFPU_TEST_F_TIMEOUT(stress, hotplug, 300)
 {
-	const char *lab = getenv("KVMFPU_LAB");
 	uint64_t taint0 = 0, taint1 = 0;
-	char why[320], path[64];
+	char why[320];
 	unsigned int i;
 	bool see_warn;
 	int cpu;
 
 	self->s.test = "hotplug";
-	if (!opt_allow_hotplug && !(lab && *lab))
-		SKIP(return, "CPU hotplug changes the host: pass --allow-hotplug to allow it (the "
-		     "labs allow it: KVMFPU_LAB is set there)");
-	if (!hotplug_offline)
-		kvmfpu_error("hotplug: cannot map the record of the CPU it offlines");
-	cpu = hotplug_pick(why, sizeof(why));
+	if (!cpu_hotplug_allowed(opt_allow_hotplug, why, sizeof(why)))
+		SKIP(return, "%s", why);
+	cpu = cpu_hotplug_pick(opt_cpu, why, sizeof(why));
 	if (cpu < 0)
 		SKIP(return, "%s", why);
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
-	if (access(path, W_OK))
-		SKIP(return, "cannot write %s: %s (offlining a CPU needs root)", path,
-		     strerror(errno));
 	see_warn = kernel_env_taint(&taint0) && !(taint0 & KERNEL_ENV_TAINT_WARN);
 	if (!see_warn)
 		printf("# hotplug: a kernel WARN cannot be seen: %s\n", taint0 ?
