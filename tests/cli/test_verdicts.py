@@ -153,7 +153,7 @@ class Options(unittest.TestCase):
                            ["--seed", "--vcpus", "--duration", "--cpu", "--round",
                             "--allow-hotplug"]),
                           ("kvmfpu_amx_test", ["--seed"]),
-                          ("kvmfpu_xfd_test", ["--seed"]),
+                          ("kvmfpu_xfd_test", ["--seed", "--allow-hotplug"]),
                           ("kvmfpu_xcr0_test", [])]:
             with self.subTest(prog=prog):
                 p = run([str(BIN / prog), "-h"])
