@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "cpu_hotplug.h"
@@ -66,6 +67,39 @@ __attribute__((constructor)) static void record_init(void)
 	atexit(cpu_hotplug_restore);
 }
 
+/*
+ * A process that outlives the test process however it ends (a runner's SIGTERM of the main
+ * process makes the harness SIGKILL the test process, and no exit handler runs): it waits for
+ * end of file on a pipe whose write end only the test process holds, then onlines the
+ * recorded CPU. Started before the test's threads, so the child only runs plain syscalls.
+ */
+static int start_guard(void)
+{
+	int fds[2], fd;
+	pid_t pid;
+	char c;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return errno;
+	pid = fork();
+	if (pid < 0)
+		return errno;
+	if (!pid) {
+		/* Not killed with the test: no death signal, not in its process group. */
+		prctl(PR_SET_PDEATHSIG, 0);
+		setpgid(0, 0);
+		for (fd = 3; fd < 1024; fd++)	/* nor holding its VMs */
+			if (fd != fds[0])
+				close(fd);
+		while (read(fds[0], &c, 1) < 0 && errno == EINTR)
+			;
+		cpu_hotplug_restore();
+		_exit(0);
+	}
+	close(fds[0]);	/* fds[1] stays open until the test process is gone */
+	return 0;
+}
+
 bool cpu_hotplug_allowed(bool allow_opt, char *why, size_t len)
 {
 	const char *lab = getenv("KVMFPU_LAB");
@@ -82,7 +116,7 @@ int cpu_hotplug_pick(int not_cpu, char *why, size_t len)
 	long cpu, nr = sysconf(_SC_NPROCESSORS_CONF);
 	char path[64], c;
 	bool online;
-	int fd;
+	int fd, err;
 
 	if (!offline_cpu)
 		kvmfpu_error("cannot map the record of the CPU to put back online");
@@ -106,6 +140,10 @@ int cpu_hotplug_pick(int not_cpu, char *why, size_t len)
 				 strerror(errno));
 			return -1;
 		}
+		err = start_guard();
+		if (err)
+			kvmfpu_error("cannot start the process that puts CPU %ld back online: %s",
+				     cpu, strerror(err));
 		return cpu;
 	}
 	snprintf(why, len, "no online CPU but CPU %d has /sys/devices/system/cpu/cpuN/online: "

@@ -5,11 +5,11 @@
  * xfd_state: CVE-2024-35801). It changes the host: only with the program's --allow-hotplug
  * or in a lab (KVMFPU_LAB set).
  *
- * The CPU a test has offline is recorded in memory shared by the main process and the forked
- * test process, so that it is put back online whichever way the test ends: by the test, at
- * exit() of the test process (kvmfpu_fail(), kvmfpu_error()), or at exit of the main process
- * when the test process was killed (its timeout). Only a SIGKILL of the main process leaves
- * it offline.
+ * The CPU a test has offline is recorded in memory shared by the main process, the forked
+ * test process and a guard process, so that it is put back online whichever way the test
+ * ends: by the test, at exit() of the test process (kvmfpu_fail(), kvmfpu_error()), or by the
+ * guard that cpu_hotplug_pick() starts, which waits for the test process to be gone however
+ * it died (its timeout, a SIGTERM of the main process) and then onlines the recorded CPU.
  */
 #ifndef KVMFPU_CPU_HOTPLUG_H
 #define KVMFPU_CPU_HOTPLUG_H
@@ -22,8 +22,9 @@ bool cpu_hotplug_allowed(bool allow_opt, char *why, size_t len);
 
 /*
  * An online CPU other than @not_cpu that this process may offline: it has an online file
- * (not so without CONFIG_HOTPLUG_CPU, nor for the boot CPU since 6.5) that it can write.
- * Else -1 with the reason in @why; kvmfpu_error() if the record could not be mapped.
+ * (not so without CONFIG_HOTPLUG_CPU, nor for the boot CPU since 6.5) that it can write; it
+ * starts the guard. Call it before starting threads. Else -1 with the reason in @why;
+ * kvmfpu_error() if the record could not be mapped or the guard not started.
  */
 int cpu_hotplug_pick(int not_cpu, char *why, size_t len);
 

@@ -26,8 +26,8 @@
  *               on that CPU are counted, any WARN (taint W) fails. It changes the host, so
  *               it runs only with --allow-hotplug or in a lab (KVMFPU_LAB), else SKIP; SKIP
  *               too with one CPU, no CONFIG_HOTPLUG_CPU, or an offline refused (EPERM,
- *               EBUSY). The CPU is put back online on every way out but a SIGKILL of the
- *               main process.
+ *               EBUSY). The CPU is put back online however the test ends, a timeout or a
+ *               killed main process too (lib/cpu_hotplug.h).
  * Every vCPU thread checks each round fully (guest image, XSTATE_BV, host registers, re-entry,
  * KVM_SET_XSAVE on odd rounds). A failure names seed, VM, round and CPU and prints a replay
  * line: --round R makes every vCPU thread repeat round R's patterns under the same stimulus
