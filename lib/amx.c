@@ -250,3 +250,8 @@ int amx_guest_perm_request(unsigned int xfeature)
 {
 	return arch_prctl(AMX_ARCH_REQ_XCOMP_GUEST_PERM, xfeature);
 }
+
+int amx_perm_request(unsigned int xfeature)
+{
+	return arch_prctl(AMX_ARCH_REQ_XCOMP_PERM, xfeature);
+}

@@ -143,5 +143,7 @@ int amx_xcomp_supported(uint64_t *mask);
 int amx_guest_perm_get(uint64_t *mask);
 /* Request the facility whose highest component is @xfeature (18 for AMX). */
 int amx_guest_perm_request(unsigned int xfeature);
+/* The same for this process's own use (its threads' first use then enlarges their fpstate). */
+int amx_perm_request(unsigned int xfeature);
 
 #endif /* KVMFPU_AMX_H */

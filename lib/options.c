@@ -31,6 +31,7 @@ static const struct {
 	{ "--vcpus", "N", "vCPU threads, each with a VM of its own" },
 	{ "--duration", "S", "seconds to run" },
 	{ "--cpu", "N", "host CPU the vCPU threads are pinned to" },
+	{ "--allow-hotplug", "", "let the hotplug test offline and online a host CPU" },
 };
 
 /* The harness's selection options, which kvmfpu applies itself (kvmfpu_harness.h). */
@@ -66,7 +67,8 @@ static void print_help(void)
 				break;
 		if (k == sizeof(known_opts) / sizeof(known_opts[0]))
 			continue;
-		snprintf(left, sizeof(left), "%s %s", o->name, known_opts[k].arg);
+		snprintf(left, sizeof(left), "%s%s%s", o->name, *known_opts[k].arg ? " " : "",
+			 known_opts[k].arg);
 		printf("  %-15s %s", left, known_opts[k].help);
 		if (o->kind == KVMFPU_OPT_NUMBER && *o->value >= o->min && *o->value <= o->max)
 			printf(" (default %llu)", (unsigned long long)*o->value);
@@ -135,6 +137,12 @@ int kvmfpu_parse_opts(int argc, char **argv, const struct kvmfpu_opt *opts, unsi
 		if (!strncmp(a, "--", 2)) {
 			const struct kvmfpu_opt *o = find_opt(a, &value);
 
+			if (o->kind == KVMFPU_OPT_FLAG) {
+				if (value)
+					kvmfpu_usage_error("%s takes no value", o->name);
+				*o->value = 1;
+				continue;
+			}
 			if (!value) {
 				if (i + 1 >= argc)
 					kvmfpu_usage_error("%s needs a value", o->name);

@@ -14,6 +14,7 @@
 enum kvmfpu_opt_kind {
 	KVMFPU_OPT_NUMBER,	/* decimal or 0x-hex, within [min, max] */
 	KVMFPU_OPT_XCR0,	/* a number or a component list, a valid XCR0 */
+	KVMFPU_OPT_FLAG,	/* no value: given sets it to 1 */
 };
 
 struct kvmfpu_opt {

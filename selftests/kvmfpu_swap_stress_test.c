@@ -18,13 +18,23 @@
  *               guest's must both survive (CVE-2025-68171 was the AMX form);
  *   kernel_warn all of them at once, with the kernel's own FPU assertions as the oracle
  *               (WARN_ON_FPU, xfd_validate_state(): CONFIG_X86_DEBUG_FPU) through the W taint
- *               flag; SKIP when the kernel lacks CONFIG_X86_DEBUG_FPU or cannot tell.
+ *               flag; SKIP when the kernel lacks CONFIG_X86_DEBUG_FPU or cannot tell;
+ *   hotplug     a thread offlines and onlines another CPU through sysfs (the offline
+ *               migrates the vCPU threads off it), and between cycles the vCPU threads run
+ *               on the CPU that came back: the per-CPU caches fpu_fpregs_owner_ctx and
+ *               xfd_state must be right after CPU online (CVE-2024-35801); cycles and rounds
+ *               on that CPU are counted, any WARN (taint W) fails. It changes the host, so
+ *               it runs only with --allow-hotplug or in a lab (KVMFPU_LAB), else SKIP; SKIP
+ *               too with one CPU, no CONFIG_HOTPLUG_CPU, or an offline refused (EPERM,
+ *               EBUSY). The CPU is put back online however the test ends, a timeout or a
+ *               killed main process too (lib/cpu_hotplug.h).
  * Every vCPU thread checks each round fully (guest image, XSTATE_BV, host registers, re-entry,
  * KVM_SET_XSAVE on odd rounds). A failure names seed, VM, round and CPU and prints a replay
  * line: --round R makes every vCPU thread repeat round R's patterns under the same stimulus
  * (the patterns are deterministic, the interleaving is not).
  *
  * Run: kvmfpu_swap_stress_test [--vcpus N] [--duration S] [--seed N] [--cpu C] [--round R]
+ *                               [--allow-hotplug]
  */
 #define _GNU_SOURCE	/* sched_setaffinity(), RUSAGE_THREAD; 6.1's CFLAGS do not define it */
 #include <errno.h>
@@ -42,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu_hotplug.h"
 #include "kvmfpu_vm.h"
 #include "host_regs.h"
 #include "kernel_env.h"
@@ -56,6 +67,7 @@
 #define ALL_ROUNDS	UINT64_MAX
 
 static uint64_t opt_seed = 1, opt_vcpus = 2, opt_duration = 3, opt_cpu, opt_round = ALL_ROUNDS;
+static uint64_t opt_allow_hotplug;
 
 static const struct kvmfpu_opt opts[] = {
 	{ "--seed", KVMFPU_OPT_NUMBER, &opt_seed, 0, UINT64_MAX },
@@ -63,12 +75,14 @@ static const struct kvmfpu_opt opts[] = {
 	{ "--duration", KVMFPU_OPT_NUMBER, &opt_duration, 1, 24 * 3600 },
 	{ "--cpu", KVMFPU_OPT_NUMBER, &opt_cpu, 0, CPU_SETSIZE - 1 },
 	{ "--round", KVMFPU_OPT_NUMBER, &opt_round, 0, UINT32_MAX },
+	{ "--allow-hotplug", KVMFPU_OPT_FLAG, &opt_allow_hotplug, 0, 1 },
 };
 
 enum stimulus {
 	STIM_USER_FPU	= 1 << 0,
 	STIM_KERNEL_FPU	= 1 << 1,
 	STIM_SIGNALS	= 1 << 2,
+	STIM_HOTPLUG	= 1 << 3,
 };
 
 #define STIM_ALL	(STIM_USER_FPU | STIM_KERNEL_FPU | STIM_SIGNALS)
@@ -84,6 +98,11 @@ struct stress {
 	atomic_bool cpuid_lost;		/* KVM did not keep a guest CPUID (fpu_vm.h) */
 	atomic_ulong user_checks, kernel_ops, signals_sent;
 	int alg_op;			/* AF_ALG operation socket, or -1 */
+	int hot_cpu;			/* the CPU the hotplug thread offlines, or -1 */
+	int hot_errno;			/* why its first offline failed, or 0 */
+	atomic_ulong hot_cycles;	/* offline + online completed */
+	int hot_online_err;		/* why hot_cpu could not be onlined again, or 0 */
+	atomic_ulong hot_rounds[MAX_VCPUS];	/* rounds that ended on hot_cpu */
 	pthread_t vcpu_threads[MAX_VCPUS];
 	unsigned int nr_vcpus;
 	/* Written by each vCPU thread as it ends. */
@@ -121,9 +140,9 @@ static double now(void)
 static void print_replay(const struct stress *s, unsigned int round)
 {
 	printf("# kvmfpu-replay: args=--seed 0x%llx --vcpus %u --duration %llu --cpu %llu "
-	       "--round %u -r stress.%s.%s\n", (unsigned long long)opt_seed, s->nr_vcpus,
-	       (unsigned long long)opt_duration, (unsigned long long)opt_cpu, round, s->variant,
-	       s->test);
+	       "--round %u%s -r stress.%s.%s\n", (unsigned long long)opt_seed, s->nr_vcpus,
+	       (unsigned long long)opt_duration, (unsigned long long)opt_cpu, round,
+	       opt_allow_hotplug ? " --allow-hotplug" : "", s->variant, s->test);
 }
 
 /* Each vCPU thread owns a VM and runs verified swap rounds with its own patterns. */
@@ -159,6 +178,9 @@ static void *vcpu_main(void *arg)
 			s->failures++;
 			break;
 		}
+		/* After a first cycle, a round on the hot CPU ran after it came back. */
+		if (s->hot_cycles && sched_getcpu() == s->hot_cpu)
+			s->hot_rounds[t->index]++;
 	}
 	s->eintr[t->index] = v.eintr;
 	if (!getrusage(RUSAGE_THREAD, &ru))
@@ -310,6 +332,84 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
+/* Allow every vCPU thread CPU @a and, if not -1, CPU @b: 0 or the errno. */
+static int vcpus_allow(struct stress *s, int a, int b)
+{
+	cpu_set_t set;
+	unsigned int i;
+	int err;
+
+	CPU_ZERO(&set);
+	CPU_SET(a, &set);
+	if (b >= 0)
+		CPU_SET(b, &set);
+	for (i = 0; i < s->nr_vcpus; i++) {
+		err = pthread_setaffinity_np(s->vcpu_threads[i], sizeof(set), &set);
+		if (err && err != ESRCH)	/* ESRCH: the thread ended (its failure) */
+			return err;
+	}
+	return 0;
+}
+
+/* Has every vCPU thread completed @n more rounds on the hot CPU than in @before? */
+static bool vcpus_ran_on_hot_cpu(const struct stress *s, const unsigned long *before,
+				 unsigned long n)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->nr_vcpus; i++)
+		if (s->hot_rounds[i] < before[i] + n)
+			return false;
+	return true;
+}
+
+/*
+ * Offline and online s->hot_cpu in a loop. The vCPU threads may run on both CPUs while it goes
+ * down (the offline migrates those on it, maybe inside KVM_RUN); after it came back they are
+ * moved onto it until each has completed two verified rounds there, then the next cycle.
+ */
+static void *hotplug_main(void *arg)
+{
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	unsigned long before[MAX_VCPUS];
+	struct stress *s = arg;
+	unsigned int i;
+	int err;
+
+	pin();
+	while (!s->stop) {
+		err = vcpus_allow(s, opt_cpu, s->hot_cpu);
+		if (err)
+			kvmfpu_error("hotplug: cannot set the vCPU threads' affinity: %s",
+				     strerror(err));
+		err = cpu_hotplug_offline(s->hot_cpu);
+		if (err) {
+			if (!s->hot_cycles)
+				s->hot_errno = err;
+			else
+				printf("# hotplug: offlining CPU %d failed after %lu cycles: %s\n",
+				       s->hot_cpu, (unsigned long)s->hot_cycles, strerror(err));
+			break;
+		}
+		nanosleep(&pause, NULL);
+		err = cpu_hotplug_online(s->hot_cpu);
+		if (err) {
+			s->hot_online_err = err;
+			break;
+		}
+		s->hot_cycles++;
+		for (i = 0; i < s->nr_vcpus; i++)
+			before[i] = s->hot_rounds[i];
+		err = vcpus_allow(s, s->hot_cpu, -1);
+		if (err)
+			kvmfpu_error("hotplug: cannot move the vCPU threads to CPU %d: %s",
+				     s->hot_cpu, strerror(err));
+		while (!s->stop && !vcpus_ran_on_hot_cpu(s, before, 2))
+			usleep(1000);
+	}
+	return NULL;
+}
+
 FIXTURE(stress) {
 	struct stress s;
 };
@@ -336,6 +436,7 @@ FIXTURE_SETUP(stress)
 	self->s.cfg.xcr0_by_host = true;
 	self->s.variant = variant->name;
 	self->s.alg_op = -1;
+	self->s.hot_cpu = -1;
 	if (!kvmfpu_vm_config_supported(&self->s.cfg, why, sizeof(why)))
 		SKIP(return, "%s", why);
 }
@@ -355,7 +456,7 @@ static void run_stress(struct stress *s, unsigned int stim)
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 	unsigned long rounds = 0, eintr = 0, switches = 0;
 	struct vcpu_thread vt[MAX_VCPUS];
-	pthread_t load[3];
+	pthread_t load[4];
 	unsigned int i, nr_load = 0;
 	char names[128];
 	double t0;
@@ -380,6 +481,8 @@ static void run_stress(struct stress *s, unsigned int stim)
 		kvmfpu_error("cannot start the kernel_fpu thread");
 	if ((stim & STIM_SIGNALS) && pthread_create(&load[nr_load++], NULL, signal_main, s))
 		kvmfpu_error("cannot start the signal thread");
+	if ((stim & STIM_HOTPLUG) && pthread_create(&load[nr_load++], NULL, hotplug_main, s))
+		kvmfpu_error("cannot start the hotplug thread");
 
 	t0 = now();
 	while (now() - t0 < opt_duration && !s->failures)
@@ -394,14 +497,23 @@ static void run_stress(struct stress *s, unsigned int stim)
 		switches += s->switches[i];
 	}
 
-	printf("# %u vCPU threads (one VM each) on CPU %llu for %.1f s, seed 0x%llx: %lu verified "
-	       "rounds, %lu vCPU context switches, %lu non-vCPU register checks, %lu kernel "
-	       "SHA-256 ops, %lu signals sent, %lu handled, %lu KVM_RUN ended by a signal "
+	printf("# %u vCPU threads (one VM each) on CPU %llu%s for %.1f s, seed 0x%llx: %lu "
+	       "verified rounds, %lu vCPU context switches, %lu non-vCPU register checks, %lu "
+	       "kernel SHA-256 ops, %lu signals sent, %lu handled, %lu KVM_RUN ended by a signal "
 	       "(EINTR)\n",
-	       s->nr_vcpus, (unsigned long long)opt_cpu, now() - t0,
+	       s->nr_vcpus, (unsigned long long)opt_cpu,
+	       s->hot_cpu >= 0 ? " and the hotplugged CPU" : "", now() - t0,
 	       (unsigned long long)opt_seed, rounds, switches, (unsigned long)s->user_checks,
 	       (unsigned long)s->kernel_ops, (unsigned long)s->signals_sent,
 	       (unsigned long)signals_handled, eintr);
+	if (stim & STIM_HOTPLUG) {
+		printf("# hotplug: CPU %d offlined and onlined %lu times; verified rounds per vCPU "
+		       "thread (on CPU %d after it came back / all):", s->hot_cpu,
+		       (unsigned long)s->hot_cycles, s->hot_cpu);
+		for (i = 0; i < s->nr_vcpus; i++)
+			printf(" %lu/%lu", (unsigned long)s->hot_rounds[i], s->rounds[i]);
+		printf("\n");
+	}
 	if (s->failures)
 		kvmfpu_fail("%u thread(s) saw registers differ (seed, VM, round and CPU above)",
 			    (unsigned int)s->failures);
@@ -517,6 +629,57 @@ KVMFPU_TEST_F_TIMEOUT(stress, kernel_warn, 300)
 	if (taint1 & KERNEL_ENV_TAINT_WARN)
 		kvmfpu_fail("stress.%s.kernel_warn: the kernel WARNed (taint W appeared) during "
 			    "the stress, with CONFIG_X86_DEBUG_FPU: see dmesg", self->s.variant);
+	print_exercised(&self->s);
+}
+
+/*
+ * CPU hotplug: the kernel's per-CPU FPU caches must be right when a CPU comes back. Each CPU
+ * remembers whose registers it holds (fpu_fpregs_owner_ctx, trusted by fpregs_state_valid()
+ * to skip a restore) and what its IA32_XFD holds (xfd_state, trusted by xfd_update_state() to
+ * skip the WRMSR); offline and online reset the registers and MSRs under them.
+ * CVE-2024-35801 ("x86/fpu: Keep xfd_state in sync with MSR_IA32_XFD"): fpu__init_cpu_xstate()
+ * reset XFD on a CPU coming up and left xfd_state stale (its AMX form: kvmfpu_xfd_test's
+ * xfd.*.hotplug). A thread offlines and onlines another CPU while the vCPU threads run
+ * verified rounds, which the offline migrates off it, maybe inside KVM_RUN; after each online
+ * the vCPU threads are moved onto it until each has completed rounds there. Any kernel WARN
+ * (taint W) fails. It changes the host: it runs only with --allow-hotplug or in a lab
+ * (KVMFPU_LAB set), and every CPU it offlined is put back online however it ends.
+ */
+KVMFPU_TEST_F_TIMEOUT(stress, hotplug, 300)
+{
+	uint64_t taint0 = 0, taint1 = 0;
+	char why[320];
+	unsigned int i;
+	bool see_warn;
+	int cpu;
+
+	self->s.test = "hotplug";
+	if (!cpu_hotplug_allowed(opt_allow_hotplug, why, sizeof(why)))
+		SKIP(return, "%s", why);
+	cpu = cpu_hotplug_pick(opt_cpu, why, sizeof(why));
+	if (cpu < 0)
+		SKIP(return, "%s", why);
+	see_warn = kernel_env_taint(&taint0) && !(taint0 & KERNEL_ENV_TAINT_WARN);
+	if (!see_warn)
+		printf("# hotplug: a kernel WARN cannot be seen: %s\n", taint0 ?
+		       "the kernel is already tainted W" : "/proc/sys/kernel/tainted unreadable");
+	self->s.hot_cpu = cpu;
+	run_stress(&self->s, STIM_HOTPLUG);
+	if (self->s.hot_online_err)
+		kvmfpu_error("hotplug: CPU %d cannot be onlined again: %s", cpu,
+			     strerror(self->s.hot_online_err));
+	if (see_warn && kernel_env_taint(&taint1) && (taint1 & KERNEL_ENV_TAINT_WARN))
+		kvmfpu_fail("stress.%s.hotplug: the kernel WARNed (taint W appeared) while CPU %d "
+			    "went offline and online: see dmesg", self->s.variant, cpu);
+	if (self->s.hot_errno)
+		SKIP(return, "offlining CPU %d failed: %s", cpu, strerror(self->s.hot_errno));
+	if (!self->s.hot_cycles)
+		SKIP(return, "no offline/online cycle of CPU %d completed in %llu s (--duration)",
+		     cpu, (unsigned long long)opt_duration);
+	for (i = 0; i < self->s.nr_vcpus; i++)
+		if (!self->s.hot_rounds[i])
+			SKIP(return, "vCPU thread %u completed no round on CPU %d after it came "
+			     "back", i, cpu);
 	print_exercised(&self->s);
 }
 

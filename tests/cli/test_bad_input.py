@@ -69,7 +69,11 @@ class BadArguments(unittest.TestCase):
                 ("kvmfpu_swap_stress_test", ["--vcpus", "0"], "--vcpus must be from 1 to 8"),
                 ("kvmfpu_xsave_uabi_test", ["--rounds", "x"], "--rounds: 'x' is not a number"),
                 ("kvmfpu_amx_test", ["--seed"], "--seed needs a value"),
-                ("kvmfpu_xfd_test", ["--seed", "0x"], "--seed: '0x' is not a number")]:
+                ("kvmfpu_xfd_test", ["--seed", "0x"], "--seed: '0x' is not a number"),
+                ("kvmfpu_swap_stress_test", ["--allow-hotplug=1"],
+                 "--allow-hotplug takes no value"),
+                ("kvmfpu_swap_test", ["--allow-hotplug"],
+                 "kvmfpu_swap_test takes no --allow-hotplug (-h lists its options)")]:
             path = SWAP.parent / prog
             if not path.exists():
                 self.fail(f"{path} not built")

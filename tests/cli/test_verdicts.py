@@ -150,14 +150,15 @@ class Options(unittest.TestCase):
         for prog, own in [("kvmfpu_swap_test", ["--seed", "--rounds", "--round", "--xcr0"]),
                           ("kvmfpu_xsave_uabi_test", ["--seed", "--rounds"]),
                           ("kvmfpu_swap_stress_test",
-                           ["--seed", "--vcpus", "--duration", "--cpu", "--round"]),
+                           ["--seed", "--vcpus", "--duration", "--cpu", "--round",
+                            "--allow-hotplug"]),
                           ("kvmfpu_amx_test", ["--seed"]),
-                          ("kvmfpu_xfd_test", ["--seed"]),
+                          ("kvmfpu_xfd_test", ["--seed", "--allow-hotplug"]),
                           ("kvmfpu_xcr0_test", [])]:
             with self.subTest(prog=prog):
                 p = run([str(BIN / prog), "-h"])
                 self.assertEqual(p.returncode, EXIT_PASS, p.stderr)
-                listed = re.findall(r"^  (--[a-z0-9]+)", p.stdout, re.M)
+                listed = re.findall(r"^  (--[a-z0-9-]+)", p.stdout, re.M)
                 self.assertEqual(listed, own, p.stdout)
                 for opt in ("-l", "-r", "-f", "-F", "-v", "-V", "-t", "-T"):
                     self.assertRegex(p.stdout, rf"(?m)^  {opt} ", f"{prog} -h lacks {opt}")
