@@ -119,7 +119,10 @@ class CheckShTest(unittest.TestCase):
         p = subprocess.Popen([str(CHECK), "--skip-unit", "/bin-dir", "tcg", "bochs"],
                              env=dict(self.env(), FAKE_HANG="1"),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             start_new_session=True)
+                             start_new_session=True,
+                             # a shell cannot trap a signal ignored when it starts, as SIGINT
+                             # is under a non-interactive `cmd &`: give check.sh the default
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.addCleanup(lambda: p.poll() is None and os.killpg(p.pid, signal.SIGKILL))
         deadline = time.monotonic() + 30
         while not all((self.dir / f"started.{lab}").exists() for lab in ("tcg", "bochs")):
