@@ -10,13 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from runner import proctree
+from runner import proctree, splats
 from runner.lab import protocol
 
 POWER_DOWN = "reboot: Power down"
 GRACE = 5.0          # seconds an emulator gets to exit by itself after "done" or a panic
 TEST_SLACK = 30.0    # host watchdog per test: timeout * TEST_FACTOR + TEST_SLACK
 TEST_FACTOR = 3.0    # guest time can run slower than wall time in an emulator
+# A program under which the kernel oopsed or hit a BUG (a "dead" splat: not a WARNING, which
+# the kernel survives) and after which neither serial port has said anything for this long:
+# the guest is stuck (a task that died holding a lock, or with interrupts off), so stop now
+# instead of waiting out the program's whole test watchdog. The splat fails the program all
+# the same (runner/lab/run.py attributes it from the console).
+STALL_AFTER_OOPS = 60.0
+DEAD_SPLATS = ("oops", "bug", "kasan")
 
 
 @dataclass
@@ -24,6 +31,7 @@ class BootResult:
     console: str            # kernel console (ttyS0)
     channel: str            # result channel (ttyS1)
     how: str                # exited | done | panic | boot-timeout | test-timeout | wall-timeout
+                            # | stalled-after-oops
                             # | interrupted (the run was stopped)
     returncode: int | None  # the emulator's (-9 when the supervisor killed it)
     wall: float             # seconds
@@ -49,9 +57,19 @@ def _kill(proc: subprocess.Popen, mark: str) -> None:
     proctree.kill_all(mark)       # its children, re-parented to us when it died
 
 
+def _oopsed(console: str, name: str) -> bool:
+    """Did the kernel oops (or hit a BUG) since program @name began, by the console (where
+    /init echoes its markers)?"""
+    at = console.rfind(f"{protocol.PREFIX} test-begin name={name} ")
+    return at >= 0 and any(splats.start_kind(line) in DEAD_SPLATS
+                           for line in console[at:].splitlines())
+
+
 def _watch(channel: str, console: str, started: float, now: float, boot_timeout: float,
-           wall_timeout: float, test_seen: dict[str, float]) -> str | None:
-    """Why the emulator should be stopped now, or None to keep going."""
+           wall_timeout: float, test_seen: dict[str, float],
+           quiet_since: float | None = None) -> str | None:
+    """Why the emulator should be stopped now, or None to keep going. @quiet_since: when the
+    serial ports last grew."""
     if protocol.PREFIX + " done" in channel:
         return "done"
     if "Kernel panic - not syncing" in console:
@@ -66,6 +84,9 @@ def _watch(channel: str, console: str, started: float, now: float, boot_timeout:
         first = test_seen.setdefault(running.name, now)
         if now - first > running.timeout * TEST_FACTOR + TEST_SLACK:
             return "test-timeout"
+        if (quiet_since is not None and now - quiet_since > STALL_AFTER_OOPS
+                and _oopsed(console, running.name)):
+            return "stalled-after-oops"
     return None
 
 
@@ -90,6 +111,7 @@ def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
     how = None
     stop_at = None
     test_seen: dict[str, float] = {}
+    seen_size, quiet_since = -1, started
     try:
         while True:
             if proc.poll() is not None:
@@ -104,11 +126,13 @@ def run(cmd: list[str], workdir: Path, console_path: Path, channel_path: Path,
                 _kill(proc, mark)
                 break
             channel, console = _read(channel_path), _read(console_path)
+            if len(channel) + len(console) != seen_size:
+                seen_size, quiet_since = len(channel) + len(console), now
             if on_poll is not None:
                 on_poll(channel, console)
             if stop_at is None:
                 why = _watch(channel, console, started, now, boot_timeout, wall_timeout,
-                             test_seen)
+                             test_seen, quiet_since)
                 if why in ("done", "panic"):
                     how, stop_at = why, now + GRACE
                 elif why is not None:

@@ -64,6 +64,40 @@ class SuperviseTest(unittest.TestCase):
         self.assertEqual(r.how, "test-timeout")
         self.assertLess(took, 10)
 
+    def test_a_guest_stuck_after_an_oops_is_stopped_before_the_test_watchdog(self):
+        """The mutation runs' case: the kernel oopsed under a program with interrupts off, and
+        the guest said nothing more; waiting out timeout x 3 + 30 s per boot cost 6.5 min."""
+        begin = f"{P} test-begin name=t timeout=100 uptime=1"
+        script = (f'echo "{P} begin kernel=k lab=tcg" > "$2"; echo "{begin}" >> "$2"; '
+                  f'echo "{begin}" > "$1"; '
+                  'echo "[ 2.0] Oops: general protection fault, probably for non-canonical '
+                  'address" >> "$1"; exec sleep 60')
+        old = boot.STALL_AFTER_OOPS
+        boot.STALL_AFTER_OOPS = 0.5
+        try:
+            r, took = self.supervise(script)
+        finally:
+            boot.STALL_AFTER_OOPS = old
+        self.assertEqual(r.how, "stalled-after-oops")
+        self.assertLess(took, 10)
+
+    def test_a_warning_or_a_talking_guest_is_not_stalled(self):
+        """A WARNING is survivable, and a guest still printing after an Oops is not stuck:
+        both run into the ordinary test watchdog instead."""
+        begin = f"{P} test-begin name=t timeout=0 uptime=1"
+        for splat, keep_talking in (("WARNING: CPU: 0 PID: 1 at x.c:1 f", False),
+                                    ("Oops: 0000 [#1] SMP", True)):
+            talk = 'while :; do echo . >> "$2"; sleep 0.1; done' if keep_talking else "exec sleep 60"
+            script = (f'echo "{P} begin kernel=k lab=tcg" > "$2"; echo "{begin}" >> "$2"; '
+                      f'echo "{begin}" > "$1"; echo "[ 2.0] {splat}" >> "$1"; {talk}')
+            old = boot.STALL_AFTER_OOPS, boot.TEST_SLACK
+            boot.STALL_AFTER_OOPS, boot.TEST_SLACK = 0.3, 1.5
+            try:
+                r, _ = self.supervise(script)
+            finally:
+                boot.STALL_AFTER_OOPS, boot.TEST_SLACK = old
+            self.assertEqual(r.how, "test-timeout", splat)
+
     def test_done_then_power_off(self):
         script = (f'echo "{P} begin kernel=k lab=tcg" > "$2"; echo "{P} done" >> "$2"; '
                   'echo "[ 3.0] reboot: Power down" > "$1"; exec sleep 60')
