@@ -439,6 +439,14 @@ FIXTURE_SETUP(stress)
 	self->s.hot_cpu = -1;
 	if (!kvmfpu_vm_config_supported(&self->s.cfg, why, sizeof(why)))
 		SKIP(return, "%s", why);
+	/*
+	 * The selftest library fills its KVM_GET_SUPPORTED_CPUID cache on first use, without a
+	 * lock, and publishes the pointer before the ioctl fills the table
+	 * (kvm_get_supported_cpuid()): vCPU threads creating their VMs at once can read it
+	 * half-filled (seen in the tcg lab with 2 CPUs: "Linear address width (32 bits) not
+	 * supported", from a leaf 0x80000008 not there yet). Fill it before any thread starts.
+	 */
+	kvm_get_supported_cpuid();
 }
 
 FIXTURE_TEARDOWN(stress)
