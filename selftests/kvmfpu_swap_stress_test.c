@@ -109,6 +109,8 @@ struct stress {
 	unsigned long rounds[MAX_VCPUS], eintr[MAX_VCPUS], switches[MAX_VCPUS];
 };
 
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Handled signals, counted by the handler: it cannot reach the fixture. */
 static atomic_ulong signals_handled;
 
@@ -159,7 +161,15 @@ static void *vcpu_main(void *arg)
 	unsigned int bad;
 
 	pin();
+	/*
+	 * One VM creation at a time: the selftest library fills its KVM_GET_SUPPORTED_CPUID
+	 * cache lazily and unlocked (kvm_get_supported_cpuid() publishes the table before the
+	 * ioctl fills it), so a second thread could read it empty and assert "Linear address
+	 * width (32 bits) not supported" in vm_create(): a harness error read as a failure.
+	 */
+	pthread_mutex_lock(&create_lock);
 	kvmfpu_vm_create(&v, &s->cfg);
+	pthread_mutex_unlock(&create_lock);
 	if (swap_ctx_init(&c, &v))
 		kvmfpu_error("cannot allocate images");
 	c.max_print = 8;
