@@ -175,13 +175,48 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The command line that repeats round @round of this test under the same stimulus. */
-static void print_replay(const struct stress *s, unsigned int round)
+/*
+ * The command line that repeats round @round of this test under the same stimulus, every
+ * vCPU thread (every VM of it) on that round's patterns.
+ */
+static void print_replay(const struct stress *s, uint64_t round)
 {
-	printf("# kvmfpu-replay: args=--seed 0x%llx --vcpus %u --duration %llu --cpu %llu "
-	       "--round %u%s -r stress.%s.%s\n", (unsigned long long)opt_seed, s->nr_vcpus,
-	       (unsigned long long)opt_duration, (unsigned long long)opt_cpu, round,
+	char r[32] = "";
+
+	/* ALL_ROUNDS: a failure of the whole test (a kernel WARN), replayed as it ran. */
+	if (round != ALL_ROUNDS)
+		snprintf(r, sizeof(r), " --round %llu", (unsigned long long)round);
+	printf("# kvmfpu-replay: args=--seed 0x%llx --vcpus %u --duration %llu --cpu %llu%s%s "
+	       "-r stress.%s.%s\n", (unsigned long long)opt_seed, s->nr_vcpus,
+	       (unsigned long long)opt_duration, (unsigned long long)opt_cpu, r,
 	       opt_allow_hotplug ? " --allow-hotplug" : "", s->variant, s->test);
+}
+
+/* Where a vCPU thread is, for its failure lines. */
+struct round_where {
+	const struct stress *s;
+	unsigned int thread, vm;
+	const struct kvmfpu_vm *v;
+	struct pattern_key k;
+	int cpu0;		/* the CPU the round began on */
+};
+
+/*
+ * The replay line and where the round ran: seed, VM, vCPU, round, CPU. Also what kvmfpu_fail()
+ * prints first when a check inside the round fails (kvmfpu_fail_context()).
+ */
+static void print_where(void *arg)
+{
+	const struct round_where *w = arg;
+
+	print_replay(w->s, w->k.round);
+	printf("# in: seed 0x%llx, VM %u of vCPU thread %u (XCR0 0x%llx%s), its vCPU 0, pattern "
+	       "vCPU %u, round %u, CPU %d (the round began on CPU %d)\n",
+	       (unsigned long long)opt_seed, w->vm, w->thread,
+	       (unsigned long long)w->v->guest_xcr0,
+	       kvmfpu_vm_fxsave_only(&w->v->cfg) ? ", FXSAVE-only" : "", w->k.vcpu,
+	       w->k.round, sched_getcpu(), w->cpu0);
+	fflush(stdout);
 }
 
 /* What a vCPU thread owns for one of its VMs. */
@@ -220,14 +255,15 @@ static void *vcpu_main(void *arg)
 			      CHECK_GUEST_REENTRY | CHECK_SET_XSAVE;
 	struct vcpu_thread *t = arg;
 	struct stress *s = t->s;
-	struct pattern_key k = { .seed = opt_seed };
+	struct round_where w = { .s = s, .thread = t->index, .k = { .seed = opt_seed } };
+	struct pattern_key *k = &w.k;
 	struct swap_ctx quiet = { .max_print = 8 };
 	struct vcpu_vm vms[MAX_VMS];
 	struct ximage own_fill = { 0 }, own_out = { 0 };
 	struct xs_layout l;
 	struct rusage ru;
 	unsigned int bad, j, n;
-	int cpu0, cpu1, last_cpu = -1;
+	int cpu1, last_cpu = -1;
 
 	pin(s);
 	if (s->mig_cpu >= 0) {
@@ -255,29 +291,27 @@ static void *vcpu_main(void *arg)
 	}
 	pthread_mutex_unlock(&create_lock);
 	s->vms_ready++;
+	kvmfpu_fail_context(print_where, &w);
 	for (n = 0; !s->stop; n++) {
 		j = n % s->nr_vms;
-		k.vcpu = t->index + j * MAX_VCPUS;
-		k.round = opt_round != ALL_ROUNDS ? opt_round : s->vm_rounds[t->index][j];
-		cpu0 = sched_getcpu();
-		s->round_moves[t->index] += last_cpu >= 0 && cpu0 != last_cpu;
+		w.vm = j;
+		w.v = &vms[j].v;
+		k->vcpu = t->index + j * MAX_VCPUS;
+		k->round = opt_round != ALL_ROUNDS ? opt_round : s->vm_rounds[t->index][j];
+		w.cpu0 = sched_getcpu();
+		s->round_moves[t->index] += last_cpu >= 0 && w.cpu0 != last_cpu;
 		/* Alternate the round's checks so SET_XSAVE and plain re-entry both run. */
-		bad = swap_round(&vms[j].c, &k, k.round & 1 ? checks : checks & ~CHECK_SET_XSAVE);
+		bad = swap_round(&vms[j].c, k, k->round & 1 ? checks : checks & ~CHECK_SET_XSAVE);
 		if (!bad && s->mig_cpu >= 0 && own_fill.buf) {
-			bad = own_regs_check(&quiet, &own_fill, &own_out, t->index, k.round);
+			bad = own_regs_check(&quiet, &own_fill, &own_out, t->index, k->round);
 			s->own_checks[t->index] += !bad;
 		}
 		cpu1 = sched_getcpu();
-		s->round_moves[t->index] += cpu1 != cpu0;
+		s->round_moves[t->index] += cpu1 != w.cpu0;
 		last_cpu = cpu1;
 		if (bad) {
-			printf("# %u register(s) differ: seed 0x%llx, VM %u of vCPU thread %u (XCR0 "
-			       "0x%llx%s), its vCPU 0, pattern vCPU %u, round %u, CPU %d (the round "
-			       "began on CPU %d)\n", bad, (unsigned long long)opt_seed, j, t->index,
-			       (unsigned long long)vms[j].v.guest_xcr0,
-			       s->vm_cfg[j].xsave_hidden ? ", FXSAVE-only" : "", k.vcpu, k.round,
-			       cpu1, cpu0);
-			print_replay(s, k.round);
+			print_where(&w);
+			printf("# %u register(s) differ in that round (above)\n", bad);
 			s->failures++;
 			break;
 		}
@@ -287,6 +321,7 @@ static void *vcpu_main(void *arg)
 		if (s->hot_cycles && cpu1 == s->hot_cpu)
 			s->hot_rounds[t->index]++;
 	}
+	kvmfpu_fail_context(NULL, NULL);
 	for (j = 0; j < s->nr_vms; j++) {
 		s->eintr[t->index] += vms[j].v.eintr;
 		s->run_moves[t->index] += vms[j].v.run_cpu_moves;
@@ -326,11 +361,11 @@ static void *user_fpu_main(void *arg)
 		memset(out.buf, 0, out.size);
 		host_regs_syscall(SYS_sched_yield, 0, 0, 0, &fill, &out, mask);
 		if (swap_diff(&quiet, &fill, &out, mask, "user_fpu")) {
+			print_replay(s, k.round);
 			printf("# non-vCPU thread %u's registers changed across sched_yield(): "
 			       "seed 0x%llx, no VM (pattern vCPU 0x%x), round %u, CPU %d\n",
 			       t->index, (unsigned long long)opt_seed, k.vcpu, k.round,
 			       sched_getcpu());
-			print_replay(s, k.round);
 			s->failures++;
 			break;
 		}
@@ -827,9 +862,11 @@ KVMFPU_TEST_F_TIMEOUT(stress, kernel_warn, 300)
 	run_stress(&self->s, self->s.alg_op >= 0 ? STIM_ALL : STIM_ALL & ~STIM_KERNEL_FPU);
 	if (!kernel_env_taint(&taint1))
 		kvmfpu_error("/proc/sys/kernel/tainted became unreadable during the stress");
-	if (taint1 & KERNEL_ENV_TAINT_WARN)
+	if (taint1 & KERNEL_ENV_TAINT_WARN) {
+		print_replay(&self->s, ALL_ROUNDS);
 		kvmfpu_fail("stress.%s.kernel_warn: the kernel WARNed (taint W appeared) during "
 			    "the stress, with CONFIG_X86_DEBUG_FPU: see dmesg", self->s.variant);
+	}
 	print_exercised(&self->s);
 }
 
@@ -869,9 +906,11 @@ KVMFPU_TEST_F_TIMEOUT(stress, hotplug, 300)
 	if (self->s.hot_online_err)
 		kvmfpu_error("hotplug: CPU %d cannot be onlined again: %s", cpu,
 			     strerror(self->s.hot_online_err));
-	if (see_warn && kernel_env_taint(&taint1) && (taint1 & KERNEL_ENV_TAINT_WARN))
+	if (see_warn && kernel_env_taint(&taint1) && (taint1 & KERNEL_ENV_TAINT_WARN)) {
+		print_replay(&self->s, ALL_ROUNDS);
 		kvmfpu_fail("stress.%s.hotplug: the kernel WARNed (taint W appeared) while CPU %d "
 			    "went offline and online: see dmesg", self->s.variant, cpu);
+	}
 	if (self->s.hot_errno)
 		SKIP(return, "offlining CPU %d failed: %s", cpu, strerror(self->s.hot_errno));
 	if (!self->s.hot_cycles)
