@@ -2,8 +2,12 @@
 /*
  * The one VM of kvmfpu (see kvmfpu_vm.h).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* sched_getcpu(); 6.1's CFLAGS do not define it */
+#endif
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -801,14 +805,18 @@ uint32_t kvmfpu_vm_run_host_regs(struct kvmfpu_vm *v, const struct ximage *host_
 {
 	struct kvm_run *run = v->vcpu->run;
 	long r;
+	int cpu;
 
 	do {
+		cpu = sched_getcpu();
 		if (host_fill)
 			r = host_regs_kvm_run(v->vcpu->fd, host_fill, host_out, host_mask);
 		else
 			r = ioctl(v->vcpu->fd, KVM_RUN, NULL) ? -errno : 0;
 		/* A pending signal ends KVM_RUN with EINTR (KVM_EXIT_INTR): run again. */
 		v->eintr += r == -EINTR;
+		/* The vCPU thread was migrated while inside KVM_RUN (stress's migrate). */
+		v->run_cpu_moves += cpu >= 0 && sched_getcpu() != cpu;
 	} while (r == -EINTR);
 	if (r)
 		kvmfpu_fail("KVM_RUN failed: %s", strerror(-r));

@@ -93,6 +93,7 @@ struct kvmfpu_vm {
 	uint32_t uabi_size;		/* KVM_CAP_XSAVE2 on the VM, or 4096 */
 	unsigned int exits;
 	unsigned long eintr;		/* KVM_RUN returned EINTR: a signal came in */
+	unsigned long run_cpu_moves;	/* KVM_RUNs that returned on another CPU than entered */
 };
 
 /* Components the swap guest can drive: those guest_code/comps.c has routines for. */

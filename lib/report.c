@@ -66,11 +66,23 @@ void kvmfpu_replay_set(uint64_t seed, const char *fixture, const char *variant, 
 	kvmfpu_replay_args(replay, sizeof(replay), seed, fixture, variant, test);
 }
 
+/* A thread's own failure context (kvmfpu_fail_context()). */
+static __thread void (*fail_context_fn)(void *arg);
+static __thread void *fail_context_arg;
+
+void kvmfpu_fail_context(void (*fn)(void *arg), void *arg)
+{
+	fail_context_fn = fn;
+	fail_context_arg = arg;
+}
+
 void kvmfpu_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (replay[0])
+	if (fail_context_fn)
+		fail_context_fn(fail_context_arg);
+	else if (replay[0])
 		printf("# kvmfpu-replay: args=%s\n", replay);
 	va_start(ap, fmt);
 	vprint("", fmt, ap);

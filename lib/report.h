@@ -58,5 +58,12 @@ int kvmfpu_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture
 void kvmfpu_replay_set(uint64_t seed, const char *fixture, const char *variant, const char *test);
 #define KVMFPU_REPLAY(seed, vname)	\
 	kvmfpu_replay_set(seed, _metadata->fixture->name, vname, _metadata->name)
+/*
+ * A thread's own failure context (the stress test's vCPU threads): while set, kvmfpu_fail()
+ * in this thread calls @fn(@arg) before its message instead of printing the test's replay
+ * line; @fn prints the replay line and where the thread was (seed, VM, vCPU, round, CPU).
+ * NULL clears it.
+ */
+void kvmfpu_fail_context(void (*fn)(void *arg), void *arg);
 
 #endif /* KVMFPU_REPORT_H */

@@ -28,10 +28,26 @@
  *               too with one CPU, no CONFIG_HOTPLUG_CPU, or an offline refused (EPERM,
  *               EBUSY). The CPU is put back online however the test ends, a timeout or a
  *               killed main process too (lib/cpu_hotplug.h).
+ *   migrate     a thread flips the vCPU threads' affinity between two CPUs while they run,
+ *               so they move between rounds and inside KVM_RUN; more FPU-using threads than
+ *               CPUs at different nice levels (non-vCPU threads as in user_fpu, one more than
+ *               the CPUs); each vCPU thread also checks its own registers across
+ *               sched_yield() between KVM_RUNs. A vCPU task moved inside KVM_RUN has the
+ *               guest fpstate (then its own) saved by the context switch and restored on
+ *               the new CPU (switch_fpu_return() in vcpu_enter_guest()), which
+ *               fpregs_state_valid() must not skip (fpu_fpregs_owner_ctx, fpu->last_cpu).
+ *               Passes only if some KVM_RUN returned on another CPU than it entered on
+ *               (sched_getcpu() around the ioctl), else SKIP (e.g. one CPU);
+ *   many_vms    each vCPU thread runs the vCPUs of several VMs in turn (the variant's own, and
+ *               XCR0 x87|SSE, x87|SSE|AVX and the maximum the guest code drives, those this
+ *               KVM supports), so that one task swaps between guest fpstates whose XCR0 and
+ *               so XSTATE_BV/XCOMP_BV differ; every VM's guest checks its own pattern on each
+ *               re-entry. With and without AMX permission is out of scope here (the AMX guest
+ *               is kvmfpu_amx_test's). Passes only if every VM completed rounds.
  * Every vCPU thread checks each round fully (guest image, XSTATE_BV, host registers, re-entry,
- * KVM_SET_XSAVE on odd rounds). A failure names seed, VM, round and CPU and prints a replay
- * line: --round R makes every vCPU thread repeat round R's patterns under the same stimulus
- * (the patterns are deterministic, the interleaving is not).
+ * KVM_SET_XSAVE on odd rounds). A failure names seed, VM, vCPU, round and CPU and prints a
+ * replay line: --round R makes every vCPU thread (every VM of it) repeat round R's patterns
+ * under the same stimulus (the patterns are deterministic, the interleaving is not).
  *
  * Run: kvmfpu_swap_stress_test [--vcpus N] [--duration S] [--seed N] [--cpu C] [--round R]
  *                               [--allow-hotplug]
@@ -64,6 +80,8 @@
 #include "kvmfpu_harness.h"
 
 #define MAX_VCPUS	8
+#define MAX_VMS		4	/* VMs per vCPU thread (many_vms) */
+#define MAX_LOAD	8	/* stimulus threads */
 #define ALL_ROUNDS	UINT64_MAX
 
 static uint64_t opt_seed = 1, opt_vcpus = 2, opt_duration = 3, opt_cpu, opt_round = ALL_ROUNDS;
@@ -83,6 +101,7 @@ enum stimulus {
 	STIM_KERNEL_FPU	= 1 << 1,
 	STIM_SIGNALS	= 1 << 2,
 	STIM_HOTPLUG	= 1 << 3,
+	STIM_MIGRATE	= 1 << 4,
 };
 
 #define STIM_ALL	(STIM_USER_FPU | STIM_KERNEL_FPU | STIM_SIGNALS)
@@ -103,11 +122,21 @@ struct stress {
 	atomic_ulong hot_cycles;	/* offline + online completed */
 	int hot_online_err;		/* why hot_cpu could not be onlined again, or 0 */
 	atomic_ulong hot_rounds[MAX_VCPUS];	/* rounds that ended on hot_cpu */
+	int mig_cpu;			/* migrate: the second CPU, or -1 */
+	atomic_ulong mig_flips;		/* affinity changes made by the migrate thread */
+	unsigned int nr_vms;		/* VMs per vCPU thread: 1, more for many_vms */
+	struct kvmfpu_vm_config vm_cfg[MAX_VMS];	/* vm_cfg[0] is cfg */
+	atomic_ulong vm_rounds[MAX_VCPUS][MAX_VMS];
 	pthread_t vcpu_threads[MAX_VCPUS];
 	unsigned int nr_vcpus;
 	/* Written by each vCPU thread as it ends. */
 	unsigned long rounds[MAX_VCPUS], eintr[MAX_VCPUS], switches[MAX_VCPUS];
+	unsigned long run_moves[MAX_VCPUS];	/* KVM_RUNs that returned on another CPU */
+	unsigned long round_moves[MAX_VCPUS];	/* CPU changes seen between rounds */
+	unsigned long own_checks[MAX_VCPUS];	/* own registers checked across sched_yield() */
 };
+
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Handled signals, counted by the handler: it cannot reach the fixture. */
 static atomic_ulong signals_handled;
@@ -117,15 +146,25 @@ struct vcpu_thread {
 	unsigned int index;
 };
 
-static void pin(void)
+/* Pin the calling thread to --cpu, or for migrate allow it --cpu and the second CPU. */
+static void pin(const struct stress *s)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
 	CPU_SET(opt_cpu, &set);
+	if (s->mig_cpu >= 0)
+		CPU_SET(s->mig_cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
 		kvmfpu_error("cannot pin to CPU %llu: %s", (unsigned long long)opt_cpu,
 			     strerror(errno));
+}
+
+/* Raise the calling thread's nice value (always allowed): a mix of weights on each CPU. */
+static void nice_thread(int nice)
+{
+	if (nice && setpriority(PRIO_PROCESS, syscall(SYS_gettid), nice))
+		kvmfpu_error("cannot set a thread's nice value to %d: %s", nice, strerror(errno));
 }
 
 static double now(void)
@@ -136,72 +175,183 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The command line that repeats round @round of this test under the same stimulus. */
-static void print_replay(const struct stress *s, unsigned int round)
+/*
+ * The command line that repeats round @round of this test under the same stimulus, every
+ * vCPU thread (every VM of it) on that round's patterns.
+ */
+static void print_replay(const struct stress *s, uint64_t round)
 {
-	printf("# kvmfpu-replay: args=--seed 0x%llx --vcpus %u --duration %llu --cpu %llu "
-	       "--round %u%s -r stress.%s.%s\n", (unsigned long long)opt_seed, s->nr_vcpus,
-	       (unsigned long long)opt_duration, (unsigned long long)opt_cpu, round,
+	char r[32] = "";
+
+	/* ALL_ROUNDS: a failure of the whole test (a kernel WARN), replayed as it ran. */
+	if (round != ALL_ROUNDS)
+		snprintf(r, sizeof(r), " --round %llu", (unsigned long long)round);
+	printf("# kvmfpu-replay: args=--seed 0x%llx --vcpus %u --duration %llu --cpu %llu%s%s "
+	       "-r stress.%s.%s\n", (unsigned long long)opt_seed, s->nr_vcpus,
+	       (unsigned long long)opt_duration, (unsigned long long)opt_cpu, r,
 	       opt_allow_hotplug ? " --allow-hotplug" : "", s->variant, s->test);
 }
 
-/* Each vCPU thread owns a VM and runs verified swap rounds with its own patterns. */
+/* Where a vCPU thread is, for its failure lines. */
+struct round_where {
+	const struct stress *s;
+	unsigned int thread, vm;
+	const struct kvmfpu_vm *v;
+	struct pattern_key k;
+	int cpu0;		/* the CPU the round began on */
+};
+
+/*
+ * The replay line and where the round ran: seed, VM, vCPU, round, CPU. Also what kvmfpu_fail()
+ * prints first when a check inside the round fails (kvmfpu_fail_context()).
+ */
+static void print_where(void *arg)
+{
+	const struct round_where *w = arg;
+
+	print_replay(w->s, w->k.round);
+	printf("# in: seed 0x%llx, VM %u of vCPU thread %u (XCR0 0x%llx%s), its vCPU 0, pattern "
+	       "vCPU %u, round %u, CPU %d (the round began on CPU %d)\n",
+	       (unsigned long long)opt_seed, w->vm, w->thread,
+	       (unsigned long long)w->v->guest_xcr0,
+	       kvmfpu_vm_fxsave_only(&w->v->cfg) ? ", FXSAVE-only" : "", w->k.vcpu,
+	       w->k.round, sched_getcpu(), w->cpu0);
+	fflush(stdout);
+}
+
+/* What a vCPU thread owns for one of its VMs. */
+struct vcpu_vm {
+	struct kvmfpu_vm v;
+	struct swap_ctx c;
+};
+
+/*
+ * Migrate: the vCPU thread's own registers, loaded with a pattern of its own and checked
+ * across sched_yield() between two KVM_RUNs, while it is being moved between CPUs. Returns the
+ * number of differing registers (0 when the host cannot load them: no OSXSAVE).
+ */
+static unsigned int own_regs_check(struct swap_ctx *quiet, struct ximage *fill,
+				   struct ximage *out, unsigned int index, uint32_t round)
+{
+	struct pattern_key k = { .seed = opt_seed, .vcpu = PATTERN_HOST - 16 - index,
+				 .round = round };
+	uint64_t mask = host_check_mask();
+
+	if (!mask)
+		return 0;
+	pattern_fill_image(fill, mask, &k);
+	memset(out->buf, 0, out->size);
+	host_regs_syscall(SYS_sched_yield, 0, 0, 0, fill, out, mask);
+	return swap_diff(quiet, fill, out, mask, "vcpu_own_regs");
+}
+
+/*
+ * Each vCPU thread owns its VMs (one, several for many_vms, taken in turn) and runs verified
+ * swap rounds with its own patterns: VM j of thread i uses pattern vCPU i + j * MAX_VCPUS.
+ */
 static void *vcpu_main(void *arg)
 {
 	unsigned int checks = CHECK_GUEST_IMAGE | CHECK_XSTATE_BV | CHECK_HOST_REGS |
 			      CHECK_GUEST_REENTRY | CHECK_SET_XSAVE;
 	struct vcpu_thread *t = arg;
 	struct stress *s = t->s;
-	struct pattern_key k = { .seed = opt_seed, .vcpu = t->index };
+	struct round_where w = { .s = s, .thread = t->index, .k = { .seed = opt_seed } };
+	struct pattern_key *k = &w.k;
+	struct swap_ctx quiet = { .max_print = 8 };
+	struct vcpu_vm vms[MAX_VMS];
+	struct ximage own_fill = { 0 }, own_out = { 0 };
+	struct xs_layout l;
 	struct rusage ru;
-	struct swap_ctx c;
-	struct kvmfpu_vm v;
-	unsigned int bad;
+	unsigned int bad, j, n;
+	int cpu1, last_cpu = -1;
 
-	pin();
-	kvmfpu_vm_create(&v, &s->cfg);
-	if (swap_ctx_init(&c, &v))
-		kvmfpu_error("cannot allocate images");
-	c.max_print = 8;
-	if (!v.cpuid_kept)
-		s->cpuid_lost = true;
+	pin(s);
+	if (s->mig_cpu >= 0) {
+		nice_thread(t->index & 1 ? 5 : 0);
+		xs_layout_host(&l);
+		if (host_check_mask() &&
+		    (ximage_alloc(&own_fill, &l, host_check_mask(), false) ||
+		     ximage_alloc(&own_out, &l, host_check_mask(), false)))
+			kvmfpu_error("cannot allocate images");
+	}
+	/*
+	 * One VM creation at a time: the selftest library fills its KVM_GET_SUPPORTED_CPUID
+	 * cache lazily and unlocked (kvm_get_supported_cpuid() publishes the table before the
+	 * ioctl fills it), so a second thread could read it empty and assert "Linear address
+	 * width (32 bits) not supported" in vm_create(): a harness error read as a failure.
+	 */
+	pthread_mutex_lock(&create_lock);
+	for (j = 0; j < s->nr_vms; j++) {
+		kvmfpu_vm_create(&vms[j].v, &s->vm_cfg[j]);
+		if (swap_ctx_init(&vms[j].c, &vms[j].v))
+			kvmfpu_error("cannot allocate images");
+		vms[j].c.max_print = 8;
+		if (!vms[j].v.cpuid_kept)
+			s->cpuid_lost = true;
+	}
+	pthread_mutex_unlock(&create_lock);
 	s->vms_ready++;
-	for (; !s->stop; s->rounds[t->index]++) {
-		k.round = opt_round != ALL_ROUNDS ? opt_round : s->rounds[t->index];
+	kvmfpu_fail_context(print_where, &w);
+	for (n = 0; !s->stop; n++) {
+		j = n % s->nr_vms;
+		w.vm = j;
+		w.v = &vms[j].v;
+		k->vcpu = t->index + j * MAX_VCPUS;
+		k->round = opt_round != ALL_ROUNDS ? opt_round : s->vm_rounds[t->index][j];
+		w.cpu0 = sched_getcpu();
+		s->round_moves[t->index] += last_cpu >= 0 && w.cpu0 != last_cpu;
 		/* Alternate the round's checks so SET_XSAVE and plain re-entry both run. */
-		bad = swap_round(&c, &k, k.round & 1 ? checks : checks & ~CHECK_SET_XSAVE);
+		bad = swap_round(&vms[j].c, k, k->round & 1 ? checks : checks & ~CHECK_SET_XSAVE);
+		if (!bad && s->mig_cpu >= 0 && own_fill.buf) {
+			bad = own_regs_check(&quiet, &own_fill, &own_out, t->index, k->round);
+			s->own_checks[t->index] += !bad;
+		}
+		cpu1 = sched_getcpu();
+		s->round_moves[t->index] += cpu1 != w.cpu0;
+		last_cpu = cpu1;
 		if (bad) {
-			printf("# %u register(s) differ: seed 0x%llx, VM %u (its one vCPU, pattern "
-			       "vCPU %u), round %u, CPU %d\n", bad, (unsigned long long)opt_seed,
-			       t->index, t->index, k.round, sched_getcpu());
-			print_replay(s, k.round);
+			print_where(&w);
+			printf("# %u register(s) differ in that round (above)\n", bad);
 			s->failures++;
 			break;
 		}
+		s->vm_rounds[t->index][j]++;
+		s->rounds[t->index]++;
 		/* After a first cycle, a round on the hot CPU ran after it came back. */
-		if (s->hot_cycles && sched_getcpu() == s->hot_cpu)
+		if (s->hot_cycles && cpu1 == s->hot_cpu)
 			s->hot_rounds[t->index]++;
 	}
-	s->eintr[t->index] = v.eintr;
+	kvmfpu_fail_context(NULL, NULL);
+	for (j = 0; j < s->nr_vms; j++) {
+		s->eintr[t->index] += vms[j].v.eintr;
+		s->run_moves[t->index] += vms[j].v.run_cpu_moves;
+		swap_ctx_free(&vms[j].c);
+		kvmfpu_vm_destroy(&vms[j].v);
+	}
 	if (!getrusage(RUSAGE_THREAD, &ru))
 		s->switches[t->index] = ru.ru_nvcsw + ru.ru_nivcsw;
-	swap_ctx_free(&c);
-	kvmfpu_vm_destroy(&v);
+	ximage_free(&own_fill);
+	ximage_free(&own_out);
 	return NULL;
 }
 
-/* A thread that is not a vCPU: its registers must survive sched_yield() next to vCPUs. */
+/*
+ * A thread that is not a vCPU: its registers must survive sched_yield() next to vCPUs. Thread
+ * i (several for migrate, at nice 0, 5, 10, ...) uses pattern vCPU PATTERN_HOST - 1 - i.
+ */
 static void *user_fpu_main(void *arg)
 {
-	struct stress *s = arg;
-	struct pattern_key k = { .seed = opt_seed, .vcpu = PATTERN_HOST - 1 };
+	struct vcpu_thread *t = arg;
+	struct stress *s = t->s;
+	struct pattern_key k = { .seed = opt_seed, .vcpu = PATTERN_HOST - 1 - t->index };
 	struct xs_layout l;
 	struct ximage fill, out;
 	uint64_t mask = host_check_mask();
 	struct swap_ctx quiet = { .max_print = 8 };
 	unsigned int n;
 
-	pin();
+	pin(s);
+	nice_thread(5 * t->index);
 	xs_layout_host(&l);
 	if (ximage_alloc(&fill, &l, mask, false) || ximage_alloc(&out, &l, mask, false))
 		kvmfpu_error("cannot allocate images");
@@ -211,10 +361,11 @@ static void *user_fpu_main(void *arg)
 		memset(out.buf, 0, out.size);
 		host_regs_syscall(SYS_sched_yield, 0, 0, 0, &fill, &out, mask);
 		if (swap_diff(&quiet, &fill, &out, mask, "user_fpu")) {
-			printf("# a non-vCPU thread's registers changed across sched_yield(): "
-			       "seed 0x%llx, round %u, CPU %d\n", (unsigned long long)opt_seed,
-			       k.round, sched_getcpu());
 			print_replay(s, k.round);
+			printf("# non-vCPU thread %u's registers changed across sched_yield(): "
+			       "seed 0x%llx, no VM (pattern vCPU 0x%x), round %u, CPU %d\n",
+			       t->index, (unsigned long long)opt_seed, k.vcpu, k.round,
+			       sched_getcpu());
 			s->failures++;
 			break;
 		}
@@ -292,7 +443,7 @@ static void *kernel_fpu_main(void *arg)
 	struct stress *s = arg;
 	char digest[32];
 
-	pin();
+	pin(s);
 	while (!s->stop) {
 		if (write(s->alg_op, buf, sizeof(buf)) != sizeof(buf) ||
 		    read(s->alg_op, digest, sizeof(digest)) != sizeof(digest)) {
@@ -322,7 +473,7 @@ static void *signal_main(void *arg)
 	struct stress *s = arg;
 	unsigned int i;
 
-	pin();
+	pin(s);
 	while (!s->stop) {
 		for (i = 0; i < s->nr_vcpus; i++)
 			if (!pthread_kill(s->vcpu_threads[i], SIGUSR1))
@@ -376,7 +527,7 @@ static void *hotplug_main(void *arg)
 	unsigned int i;
 	int err;
 
-	pin();
+	pin(s);
 	while (!s->stop) {
 		err = vcpus_allow(s, opt_cpu, s->hot_cpu);
 		if (err)
@@ -410,6 +561,52 @@ static void *hotplug_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Migrate: flip each vCPU thread's affinity between --cpu and the second CPU, the threads in
+ * opposite phase, at a pace that lands flips both between rounds and inside KVM_RUN (which
+ * the vCPU threads count: sched_setaffinity() of a running task migrates it at once, through
+ * the stopper, out of guest mode if need be).
+ */
+static void *migrate_main(void *arg)
+{
+	struct timespec pause = { 0, 300 * 1000 };
+	struct stress *s = arg;
+	unsigned int i, flip;
+	cpu_set_t set;
+	int err;
+
+	pin(s);
+	for (flip = 0; !s->stop; flip++) {
+		for (i = 0; i < s->nr_vcpus; i++) {
+			CPU_ZERO(&set);
+			CPU_SET((flip + i) & 1 ? s->mig_cpu : (int)opt_cpu, &set);
+			err = pthread_setaffinity_np(s->vcpu_threads[i], sizeof(set), &set);
+			if (err == ESRCH)	/* the thread ended (its failure) */
+				continue;
+			if (err)
+				kvmfpu_error("migrate: cannot set vCPU thread %u's affinity: %s", i,
+					     strerror(err));
+			s->mig_flips++;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* A CPU this process may run on other than --cpu, or -1. */
+static int second_cpu(void)
+{
+	cpu_set_t set;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -1;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (cpu != (int)opt_cpu && CPU_ISSET(cpu, &set))
+			return cpu;
+	return -1;
+}
+
 FIXTURE(stress) {
 	struct stress s;
 };
@@ -437,6 +634,9 @@ FIXTURE_SETUP(stress)
 	self->s.variant = variant->name;
 	self->s.alg_op = -1;
 	self->s.hot_cpu = -1;
+	self->s.mig_cpu = -1;
+	self->s.nr_vms = 1;
+	self->s.vm_cfg[0] = self->s.cfg;
 	if (!kvmfpu_vm_config_supported(&self->s.cfg, why, sizeof(why)))
 		SKIP(return, "%s", why);
 	/*
@@ -462,11 +662,14 @@ FIXTURE_TEARDOWN(stress)
 static void run_stress(struct stress *s, unsigned int stim)
 {
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
-	unsigned long rounds = 0, eintr = 0, switches = 0;
-	struct vcpu_thread vt[MAX_VCPUS];
-	pthread_t load[4];
-	unsigned int i, nr_load = 0;
-	char names[128];
+	unsigned long rounds = 0, eintr = 0, switches = 0, run_moves = 0, round_moves = 0;
+	unsigned long own_checks = 0;
+	struct vcpu_thread vt[MAX_VCPUS], ut[MAX_LOAD];
+	/* Migrate: one more non-vCPU FPU thread than CPUs, besides the vCPU threads. */
+	unsigned int nr_user = s->mig_cpu >= 0 ? 3 : 1;
+	pthread_t load[MAX_LOAD];
+	unsigned int i, j, nr_load = 0;
+	char names[128], cpus[64];
 	double t0;
 
 	sigaction(SIGUSR1, &sa, NULL);
@@ -483,14 +686,19 @@ static void run_stress(struct stress *s, unsigned int stim)
 	 */
 	while (s->vms_ready < s->nr_vcpus && !s->failures)
 		usleep(1000);
-	if ((stim & STIM_USER_FPU) && pthread_create(&load[nr_load++], NULL, user_fpu_main, s))
-		kvmfpu_error("cannot start the user_fpu thread");
+	for (i = 0; (stim & STIM_USER_FPU) && i < nr_user; i++) {
+		ut[i] = (struct vcpu_thread){ s, i };
+		if (pthread_create(&load[nr_load++], NULL, user_fpu_main, &ut[i]))
+			kvmfpu_error("cannot start the user_fpu thread %u", i);
+	}
 	if ((stim & STIM_KERNEL_FPU) && pthread_create(&load[nr_load++], NULL, kernel_fpu_main, s))
 		kvmfpu_error("cannot start the kernel_fpu thread");
 	if ((stim & STIM_SIGNALS) && pthread_create(&load[nr_load++], NULL, signal_main, s))
 		kvmfpu_error("cannot start the signal thread");
 	if ((stim & STIM_HOTPLUG) && pthread_create(&load[nr_load++], NULL, hotplug_main, s))
 		kvmfpu_error("cannot start the hotplug thread");
+	if ((stim & STIM_MIGRATE) && pthread_create(&load[nr_load++], NULL, migrate_main, s))
+		kvmfpu_error("cannot start the migrate thread");
 
 	t0 = now();
 	while (now() - t0 < opt_duration && !s->failures)
@@ -503,14 +711,22 @@ static void run_stress(struct stress *s, unsigned int stim)
 		rounds += s->rounds[i];
 		eintr += s->eintr[i];
 		switches += s->switches[i];
+		run_moves += s->run_moves[i];
+		round_moves += s->round_moves[i];
+		own_checks += s->own_checks[i];
 	}
 
-	printf("# %u vCPU threads (one VM each) on CPU %llu%s for %.1f s, seed 0x%llx: %lu "
+	if (s->mig_cpu >= 0)
+		snprintf(cpus, sizeof(cpus), "CPUs %llu and %d", (unsigned long long)opt_cpu,
+			 s->mig_cpu);
+	else
+		snprintf(cpus, sizeof(cpus), "CPU %llu%s", (unsigned long long)opt_cpu,
+			 s->hot_cpu >= 0 ? " and the hotplugged CPU" : "");
+	printf("# %u vCPU threads (%u VM%s each) on %s for %.1f s, seed 0x%llx: %lu "
 	       "verified rounds, %lu vCPU context switches, %lu non-vCPU register checks, %lu "
 	       "kernel SHA-256 ops, %lu signals sent, %lu handled, %lu KVM_RUN ended by a signal "
 	       "(EINTR)\n",
-	       s->nr_vcpus, (unsigned long long)opt_cpu,
-	       s->hot_cpu >= 0 ? " and the hotplugged CPU" : "", now() - t0,
+	       s->nr_vcpus, s->nr_vms, s->nr_vms > 1 ? "s" : "", cpus, now() - t0,
 	       (unsigned long long)opt_seed, rounds, switches, (unsigned long)s->user_checks,
 	       (unsigned long)s->kernel_ops, (unsigned long)s->signals_sent,
 	       (unsigned long)signals_handled, eintr);
@@ -522,9 +738,24 @@ static void run_stress(struct stress *s, unsigned int stim)
 			printf(" %lu/%lu", (unsigned long)s->hot_rounds[i], s->rounds[i]);
 		printf("\n");
 	}
+	if (stim & STIM_MIGRATE)
+		printf("# migrate: %lu affinity changes, %u non-vCPU FPU threads; %lu KVM_RUNs "
+		       "returned on another CPU than they entered on, %lu CPU changes between or "
+		       "across rounds, %lu own-register checks by the vCPU threads\n",
+		       (unsigned long)s->mig_flips, nr_user, run_moves, round_moves, own_checks);
+	if (s->nr_vms > 1) {
+		for (j = 0; j < s->nr_vms; j++) {
+			printf("# many_vms: VM %u (XCR0 0x%llx%s): verified rounds per vCPU thread:",
+			       j, (unsigned long long)s->vm_cfg[j].xcr0,
+			       s->vm_cfg[j].xsave_hidden ? ", FXSAVE-only" : "");
+			for (i = 0; i < s->nr_vcpus; i++)
+				printf(" %lu", (unsigned long)s->vm_rounds[i][j]);
+			printf("\n");
+		}
+	}
 	if (s->failures)
-		kvmfpu_fail("%u thread(s) saw registers differ (seed, VM, round and CPU above)",
-			    (unsigned int)s->failures);
+		kvmfpu_fail("%u thread(s) saw registers differ (seed, VM, vCPU, round and CPU "
+			    "above)", (unsigned int)s->failures);
 	if (!rounds)
 		kvmfpu_error("stress: no round completed in %llu s",
 			     (unsigned long long)opt_duration);
@@ -537,7 +768,12 @@ static void run_stress(struct stress *s, unsigned int stim)
 
 static void print_exercised(const struct stress *s)
 {
-	kvmfpu_print_exercised(s->cfg.xsave_hidden ? XS_MASK_FPSSE : s->cfg.xcr0);
+	uint64_t mask = 0;
+	unsigned int j;
+
+	for (j = 0; j < s->nr_vms; j++)
+		mask |= s->vm_cfg[j].xsave_hidden ? XS_MASK_FPSSE : s->vm_cfg[j].xcr0;
+	kvmfpu_print_exercised(mask);
 }
 
 /* vCPU threads only: they must really have taken turns on the CPU. */
@@ -634,9 +870,11 @@ KVMFPU_TEST_F_TIMEOUT(stress, kernel_warn, 300)
 	run_stress(&self->s, self->s.alg_op >= 0 ? STIM_ALL : STIM_ALL & ~STIM_KERNEL_FPU);
 	if (!kernel_env_taint(&taint1))
 		kvmfpu_error("/proc/sys/kernel/tainted became unreadable during the stress");
-	if (taint1 & KERNEL_ENV_TAINT_WARN)
+	if (taint1 & KERNEL_ENV_TAINT_WARN) {
+		print_replay(&self->s, ALL_ROUNDS);
 		kvmfpu_fail("stress.%s.kernel_warn: the kernel WARNed (taint W appeared) during "
 			    "the stress, with CONFIG_X86_DEBUG_FPU: see dmesg", self->s.variant);
+	}
 	print_exercised(&self->s);
 }
 
@@ -676,9 +914,11 @@ KVMFPU_TEST_F_TIMEOUT(stress, hotplug, 300)
 	if (self->s.hot_online_err)
 		kvmfpu_error("hotplug: CPU %d cannot be onlined again: %s", cpu,
 			     strerror(self->s.hot_online_err));
-	if (see_warn && kernel_env_taint(&taint1) && (taint1 & KERNEL_ENV_TAINT_WARN))
+	if (see_warn && kernel_env_taint(&taint1) && (taint1 & KERNEL_ENV_TAINT_WARN)) {
+		print_replay(&self->s, ALL_ROUNDS);
 		kvmfpu_fail("stress.%s.hotplug: the kernel WARNed (taint W appeared) while CPU %d "
 			    "went offline and online: see dmesg", self->s.variant, cpu);
+	}
 	if (self->s.hot_errno)
 		SKIP(return, "offlining CPU %d failed: %s", cpu, strerror(self->s.hot_errno));
 	if (!self->s.hot_cycles)
@@ -689,6 +929,86 @@ KVMFPU_TEST_F_TIMEOUT(stress, hotplug, 300)
 			SKIP(return, "vCPU thread %u completed no round on CPU %d after it came "
 			     "back", i, cpu);
 	print_exercised(&self->s);
+}
+
+/*
+ * Migration and preemption: KVM must give each vCPU its own registers back whichever CPU its
+ * thread resumes on. Inside KVM_RUN the task's fpu->fpstate is the guest's
+ * (fpu_swap_kvm_fpstate()); a migration there saves it at the switch (switch_fpu_prepare())
+ * and vcpu_enter_guest() restores it on the new CPU (switch_fpu_return() with
+ * TIF_NEED_FPU_LOAD), which fpregs_state_valid() must not skip: that CPU's
+ * fpu_fpregs_owner_ctx and fpu->last_cpu say whose registers it holds. The other threads'
+ * registers (non-vCPU threads at several nice levels, more FPU users than CPUs) must come
+ * back too, and the vCPU thread's own: live when it enters KVM_RUN (host_regs_kvm_run()
+ * loads them right before it), checked after it and across sched_yield() between rounds.
+ */
+KVMFPU_TEST_F_TIMEOUT(stress, migrate, 300)
+{
+	unsigned long run_moves = 0, round_moves = 0;
+	unsigned int i;
+
+	self->s.test = "migrate";
+	self->s.mig_cpu = second_cpu();
+	if (self->s.mig_cpu < 0)
+		SKIP(return, "no CPU but %llu available to this process: nothing to migrate to",
+		     (unsigned long long)opt_cpu);
+	run_stress(&self->s, STIM_MIGRATE | (host_check_mask() ? STIM_USER_FPU : 0));
+	for (i = 0; i < self->s.nr_vcpus; i++) {
+		run_moves += self->s.run_moves[i];
+		round_moves += self->s.round_moves[i];
+	}
+	if (!run_moves)
+		SKIP(return, "no KVM_RUN returned on another CPU than it entered on (%lu affinity "
+		     "changes, %lu CPU changes between rounds): no migration inside KVM_RUN",
+		     (unsigned long)self->s.mig_flips, round_moves);
+	print_exercised(&self->s);
+}
+
+/*
+ * Many VMs per thread: KVM swaps the task's fpstate with the guest fpstate of whichever vCPU
+ * the thread runs (fpu_swap_kvm_fpstate() in kvm_load_guest_fpu()). Each VM's guest fpstate
+ * is allocated at the kernel's default size (fpu_alloc_guest_fpstate()); what differs between
+ * them is the guest XCR0, so XSTATE_BV and the components XRSTOR restores or initializes. A
+ * stale fpstate pointer, or a restore with another vCPU's features, shows as one guest seeing
+ * another's registers or its own components reset. AMX permission, which grows a guest
+ * fpstate (fpstate_realloc()), is out of scope here: kvmfpu_amx_test covers it.
+ */
+KVMFPU_TEST_F_TIMEOUT(stress, many_vms, 300)
+{
+	uint64_t kvm = kvmfpu_vm_supported_xcr0() & KVMFPU_VM_GUEST_COMPS;
+	const uint64_t want[] = { XS_MASK_FPSSE, XS_MASK_FPSSE | XS_BIT(XS_AVX), kvm };
+	struct kvmfpu_vm_config cfg;
+	struct stress *s = &self->s;
+	char why[512];
+	unsigned int i, j;
+
+	s->test = "many_vms";
+	for (i = 0; i < sizeof(want) / sizeof(want[0]) && s->nr_vms < MAX_VMS; i++) {
+		cfg = (struct kvmfpu_vm_config){ .xcr0 = want[i], .xcr0_by_host = true };
+		if ((want[i] & kvm) != want[i])
+			continue;	/* this KVM lacks AVX: the max VM covers what it has */
+		for (j = 0; j < s->nr_vms; j++)
+			if (!s->vm_cfg[j].xsave_hidden && s->vm_cfg[j].xcr0 == cfg.xcr0)
+				break;
+		if (j < s->nr_vms)
+			continue;
+		if (!kvmfpu_vm_config_supported(&cfg, why, sizeof(why))) {
+			printf("# many_vms: no VM with XCR0 0x%llx: %s\n",
+			       (unsigned long long)cfg.xcr0, why);
+			continue;
+		}
+		s->vm_cfg[s->nr_vms++] = cfg;
+	}
+	if (s->nr_vms < 2)
+		SKIP(return, "only one VM configuration is supported here: no swap between "
+		     "different guest XCR0s");
+	run_stress(s, 0);
+	for (i = 0; i < s->nr_vcpus; i++)
+		for (j = 0; j < s->nr_vms; j++)
+			if (!s->vm_rounds[i][j])
+				SKIP(return, "VM %u of vCPU thread %u completed no round in %llu s",
+				     j, i, (unsigned long long)opt_duration);
+	print_exercised(s);
 }
 
 KVMFPU_MAIN(opts, NULL)
