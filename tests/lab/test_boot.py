@@ -7,6 +7,8 @@ import time
 import unittest
 from pathlib import Path
 
+from unittest import mock
+
 from runner.lab import boot, protocol
 
 P = protocol.PREFIX
@@ -55,12 +57,8 @@ class SuperviseTest(unittest.TestCase):
     def test_a_test_that_hangs_the_guest_is_killed(self):
         script = (f'echo "{P} begin kernel=k lab=tcg" > "$2"; '
                   f'echo "{P} test-begin name=t timeout=0 uptime=1" >> "$2"; exec sleep 60')
-        old = boot.TEST_SLACK
-        boot.TEST_SLACK = 0.5
-        try:
+        with mock.patch.object(boot, "TEST_SLACK", 0.5):
             r, took = self.supervise(script)
-        finally:
-            boot.TEST_SLACK = old
         self.assertEqual(r.how, "test-timeout")
         self.assertLess(took, 10)
 
@@ -72,12 +70,8 @@ class SuperviseTest(unittest.TestCase):
                   f'echo "{begin}" > "$1"; '
                   'echo "[ 2.0] Oops: general protection fault, probably for non-canonical '
                   'address" >> "$1"; exec sleep 60')
-        old = boot.STALL_AFTER_OOPS
-        boot.STALL_AFTER_OOPS = 0.5
-        try:
+        with mock.patch.object(boot, "STALL_AFTER_OOPS", 0.5):
             r, took = self.supervise(script)
-        finally:
-            boot.STALL_AFTER_OOPS = old
         self.assertEqual(r.how, "stalled-after-oops")
         self.assertLess(took, 10)
 
@@ -90,12 +84,9 @@ class SuperviseTest(unittest.TestCase):
             talk = 'while :; do echo . >> "$2"; sleep 0.1; done' if keep_talking else "exec sleep 60"
             script = (f'echo "{P} begin kernel=k lab=tcg" > "$2"; echo "{begin}" >> "$2"; '
                       f'echo "{begin}" > "$1"; echo "[ 2.0] {splat}" >> "$1"; {talk}')
-            old = boot.STALL_AFTER_OOPS, boot.TEST_SLACK
-            boot.STALL_AFTER_OOPS, boot.TEST_SLACK = 0.3, 1.5
-            try:
+            with mock.patch.object(boot, "STALL_AFTER_OOPS", 0.3), \
+                    mock.patch.object(boot, "TEST_SLACK", 1.5):
                 r, _ = self.supervise(script)
-            finally:
-                boot.STALL_AFTER_OOPS, boot.TEST_SLACK = old
             self.assertEqual(r.how, "test-timeout", splat)
 
     def test_done_then_power_off(self):
