@@ -62,7 +62,7 @@ def _lab_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     g.add_argument("--debian-package", help="a specific linux-image-*-unsigned package")
     p.add_argument("--append", default="", help="more kernel command line for the guest")
     p.add_argument("--smp", type=_cpus, metavar="N",
-                   help="CPUs of the kernel under test (default: the lab's `smp`, 2)")
+                   help="CPUs of the kernel under test (default: the lab's `smp`: tcg 2, bochs 1)")
     p.add_argument("--require-exercised", action="store_true",
                    help="exit 2 unless every component the tier can test (a lab's configs/labs/ "
                         "`exercises`, a host's KVM XCR0) went through KVM in some instance")
