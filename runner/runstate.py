@@ -15,9 +15,10 @@ from runner import evaluate, ktap, verdicts as V
 from runner.plan import Instance
 
 # The schema version of run.json and of instances.jsonl (results/README.md). Version 1 had
-# the same fields except that a pending instance's `tests` held its test filter.
-FORMAT = "kvmfpu-run/2"
-OLD_FORMATS = ("kvmfpu-run/1",)
+# the same fields except that a pending instance's `tests` held its test filter; version 2
+# had no `hosts` (the identity of each machine that ran instances) and no `merged_from`.
+FORMAT = "kvmfpu-run/3"
+OLD_FORMATS = ("kvmfpu-run/1", "kvmfpu-run/2")
 JOURNAL = "instances.jsonl"
 
 
@@ -168,6 +169,10 @@ class Run(_ByKey):
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     bin_dir: str = ""
     host: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Identity of every machine that ran instances (hostinfo.identity()), by host key; an
+    # instance's `host` names its key. A merged run (`kvmfpu merge`) lists its sources.
+    hosts: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    merged_from: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     programs: dict[str, Any] = dataclasses.field(default_factory=dict)
     kernel_log: dict[str, Any] = dataclasses.field(default_factory=dict)
     instances: dict[str, InstanceResult] = dataclasses.field(default_factory=dict)

@@ -24,7 +24,7 @@ class Schema(TempTree):
         runstate.record_finish(run, insts[0], Outcome(returncode=0, duration=0.1), PASSING)
         runstate.save(run, self.root)
         data = json.loads((self.root / "run.json").read_text())
-        self.assertEqual(data["format"], "kvmfpu-run/2")
+        self.assertEqual(data["format"], "kvmfpu-run/3")
         self.assertEqual([e["id"] for e in data["instances"]], ["p.v0", "p.v1", "p.v2"])
         self.assertEqual(data["instances"][1]["tests"], [])          # no results yet
         self.assertEqual(data["instances"][1]["test_filter"], ["a"])
