@@ -9,6 +9,9 @@
 #                     (LABS=tcg for one lab, LABS= for none); exit 2 if no KVM test ran at all
 #   make static       statically linked programs for lab initramfs images (out/static)
 #   make bench        verified swap cycles vs. bare KVM_RUN round trips
+#   make lab-kasan    build Debian's 6.12 source with KASAN + X86_DEBUG_FPU (once, ~1 h on 2
+#                     cores, kept in ~/.cache/kvmfpu) and run the swap and stress tests on it
+#                     in the tcg lab (PROFILE=kasan, LAB=tcg)
 #   make export KDIR=...   put the suite into KDIR's own KVM selftests (make unexport undoes it)
 #   make export-patches KDIR=... OUT=DIR   the same change as a git format-patch series
 #
@@ -35,7 +38,7 @@ KVM_SELFTESTS = $(KDIR_ABS)/tools/testing/selftests/kvm
 overlay_make = $(MAKE) $(if $(V),,-s) --no-print-directory -C $(KVM_SELFTESTS) -f Makefile \
 	-f $(KVMFPU_SRC)/mk/kvm-overlay.mk KVMFPU_SRC=$(KVMFPU_SRC)
 
-.PHONY: all build static run check unit bench kdir deps deps-check clean help
+.PHONY: all build static run check unit bench lab-kasan kdir deps deps-check clean help
 .PHONY: export unexport export-patches kdir-given
 
 all: build
@@ -78,6 +81,12 @@ unit: deps build
 
 check: deps-check build $(if $(strip $(LABS)),static)
 	@$(KVMFPU_SRC)/mk/check.sh $(OUT_ROOT)/bin $(LABS)
+
+# Long, not part of check or CI: a KASAN kernel under test (docs/labs.md "KASAN").
+LAB ?= tcg
+lab-kasan: deps-check static
+	@$(PYTHON) $(KVMFPU_SRC)/runner/kvmfpu run --lab $(LAB) --kasan \
+		--profile $(if $(filter command line environment,$(origin PROFILE)),$(PROFILE),kasan)
 
 # BENCH_ARGS: e.g. --repeats 9 --seconds 2 (bench/kvmfpu_swap_bench.c)
 bench: deps build

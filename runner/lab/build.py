@@ -4,11 +4,17 @@
 fragment changes and refreshed with olddefconfig on every build (bisect moves Kconfig around).
 Runs `nice -n 19 make -j<cpus> bzImage`; a first build of 6.12 takes ~14 min on 2 cores, a
 rebuild after touching a few files in arch/x86/kvm ~30 s.
+
+`--kasan` without a tree builds Debian's linux-source-6.12, unpacked once into the user's
+cache (USER_CACHE, outside the checkout, so that a fresh clone or `git clean` keeps it); KASAN
+builds of any tree go there too, and a second run only relinks what changed.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -46,8 +52,46 @@ def config_problems(config: str, fragment: str) -> list[str]:
             for k, v in wanted_options(fragment).items() if have.get(k) != v]
 
 
+# Where KASAN kernels (and Debian's unpacked source) are kept: outside the checkout.
+USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kvmfpu"
+DEBIAN_SOURCE = Path("/usr/src/linux-source-6.12.tar.xz")   # Debian package linux-source-6.12
+
+
 def default_build_dir(tree: Path, kasan: bool) -> Path:
-    return CACHE / "build" / (tree.resolve().name + ("-kasan" if kasan else ""))
+    if kasan:
+        return USER_CACHE / "build" / (tree.resolve().name + "-kasan")
+    return CACHE / "build" / tree.resolve().name
+
+
+def debian_source_tree(tarball: Path = DEBIAN_SOURCE, cache: Path | None = None,
+                       log=print) -> Path:
+    """Debian's kernel source, unpacked once under @cache (default USER_CACHE/src) and reused;
+    BuildError if the package is not installed. The tree stays clean (builds are out of tree)."""
+    if not tarball.is_file():
+        raise BuildError(f"{tarball} missing: install Debian's {tarball.name.split('.tar')[0]} "
+                         "package (apt-get install linux-source-6.12), or give --kernel-tree")
+    root = cache or USER_CACHE / "src"
+    tree = root / tarball.name.split(".tar")[0]
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".unpack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)      # another run may be unpacking it
+        if (tree / "Makefile").is_file() and (tree / ".kvmfpu-unpacked").is_file():
+            return tree
+        tmp = root / f".unpack-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        log(f"build: unpacking {tarball} into {root} (a minute, once)")
+        r = subprocess.run(["tar", "-xf", str(tarball), "-C", str(tmp)],
+                           capture_output=True, text=True, check=False)
+        tops = list(tmp.iterdir()) if r.returncode == 0 else []
+        if r.returncode != 0 or len(tops) != 1:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise BuildError(f"could not unpack {tarball}: {r.stderr.strip() or 'unexpected layout'}")
+        shutil.rmtree(tree, ignore_errors=True)       # a half-unpacked one from a killed run
+        tops[0].rename(tree)
+        tmp.rmdir()
+        (tree / ".kvmfpu-unpacked").write_text(f"{tarball}\n")
+        return tree
 
 
 def _make(tree: Path, out: Path, args: list[str], log: Path) -> None:
@@ -107,6 +151,11 @@ def kernel_for(spec: KernelSpec, log) -> Kernel:
     fetched; KernelError or BuildError if not."""
     if spec.tree:
         return build(spec.tree, spec.build_dir, kasan=spec.kasan, log=log)
+    if spec.kasan:              # KASAN is a build option: build Debian's 6.12 source
+        if spec.image or spec.debian_package:
+            raise KernelError("--kasan builds a kernel: give --kernel-tree, or neither "
+                              "(Debian's linux-source-6.12), not --kernel/--debian-package")
+        return build(debian_source_tree(log=log), spec.build_dir, kasan=True, log=log)
     if spec.image:
         if not spec.image.is_file():
             raise KernelError(f"--kernel {spec.image}: no such file")

@@ -27,6 +27,7 @@ from runner.lab.labs import Lab
 from runner.plan import Instance
 
 CONSOLE_TAIL = 40
+KASAN_SLOWDOWN = 3     # a KASAN kernel (inline checks on every access) boots ~3x slower
 
 
 class LabError(Exception):
@@ -334,6 +335,8 @@ class Session:
         """Fetch or build the kernel (after planning: a bad profile fails first)."""
         with _lab_errors():
             self.executor = Executor(self.lab, build.kernel_for(spec, self.log), self.log)
+        if spec.kasan:      # instrumented memory accesses: boot and tests run ~3x slower
+            self.lab.boot_timeout *= KASAN_SLOWDOWN
 
     def record(self, run: dict[str, Any]) -> None:
         """What the boot told, into the run record; the console's tail after a lab error."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import lzma
+import subprocess
 import tempfile
 import unittest
 from pathlib import Path
@@ -170,6 +171,44 @@ class BuildTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             with self.assertRaisesRegex(build.BuildError, "not a kernel source tree"):
                 build.build(Path(d))
+
+    def test_kasan_builds_live_outside_the_checkout(self):
+        """A KASAN kernel takes long to build: its build directory is in the user's cache,
+        which a fresh clone or `git clean` does not drop."""
+        out = build.default_build_dir(Path("/src/linux-6.12"), kasan=True)
+        self.assertEqual(out, build.USER_CACHE / "build" / "linux-6.12-kasan")
+        self.assertFalse(out.is_relative_to(kernel.REPO))
+        self.assertTrue(build.default_build_dir(Path("/src/t"), False).is_relative_to(
+            kernel.REPO))
+
+    def test_debian_source_unpacked_once(self):
+        with tempfile.TemporaryDirectory() as d:
+            d = Path(d)
+            top = d / "pkg" / "linux-source-6.12"
+            (top / "arch" / "x86").mkdir(parents=True)
+            (top / "Makefile").write_text("# top\n")
+            tarball = d / "linux-source-6.12.tar.xz"
+            subprocess.run(["tar", "-cJf", str(tarball), "-C", str(d / "pkg"),
+                            "linux-source-6.12"], check=True)
+            logs: list[str] = []
+            tree = build.debian_source_tree(tarball, d / "cache", log=logs.append)
+            self.assertEqual(tree, d / "cache" / "linux-source-6.12")
+            self.assertTrue((tree / "arch" / "x86").is_dir())
+            self.assertEqual(len(logs), 1)
+            (tree / "Makefile").write_text("# kept\n")      # a second call reuses it
+            self.assertEqual(build.debian_source_tree(tarball, d / "cache", log=logs.append),
+                             tree)
+            self.assertEqual((tree / "Makefile").read_text(), "# kept\n")
+            self.assertEqual(len(logs), 1)
+            with self.assertRaisesRegex(build.BuildError, "install Debian's linux-source"):
+                build.debian_source_tree(d / "linux-source-6.99.tar.xz", d / "c2")
+
+    def test_kasan_is_a_build_option(self):
+        """--kasan with a ready image would boot a kernel without KASAN: refused."""
+        for spec in (kernel.KernelSpec(image=Path("/bz"), kasan=True),
+                     kernel.KernelSpec(debian_package="linux-image-x", kasan=True)):
+            with self.assertRaisesRegex(kernel.KernelError, "--kasan builds a kernel"):
+                build.kernel_for(spec, log=lambda m: None)
 
 
 class BisectTest(unittest.TestCase):
