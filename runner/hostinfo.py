@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import struct
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -250,6 +252,35 @@ def identity(root: str | Path = "/", tier: str = "host",
     return {"hostname": _read(proc / "hostname") or (u.node if live else None),
             "cpu": cpu_identity(root), "kernel": kernel,
             "kvm": kvm_identity(root, kvm_dev), "tier": tier}
+
+
+PROBE_TIMEOUT = 60.0
+
+
+def probe(sshlogin: str, repo: Path, timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
+    """identity() of the host behind a GNU parallel sshlogin, asked through the ssh command
+    parallel uses (the checkout is at the same path there); {"error": why} if it cannot be
+    had, never a guess."""
+    from runner import gnuparallel
+    cmd = gnuparallel.ssh_command(sshlogin) + [
+        f"cd {shlex.quote(str(repo))} && python3 -m runner.hostinfo"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return {"error": f"identity probe timed out after {timeout:g} s"}
+    except OSError as e:
+        return {"error": f"identity probe could not start {cmd[0]}: {e.strerror}"}
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        return {"error": f"identity probe exited with status {proc.returncode}: {last}"}
+    try:
+        ident = json.loads(proc.stdout)
+    except ValueError:
+        ident = None
+    if not isinstance(ident, dict):
+        return {"error": "identity probe printed no JSON object"}
+    return ident
 
 
 def main(argv: list[str]) -> int:

@@ -8,10 +8,12 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import unittest.mock
 from pathlib import Path
 
-from runner import hostinfo
-from tests.runner.helpers import REPO
+from runner import hostinfo, run as runner_run
+from runner.run import RunRequest
+from tests.runner.helpers import REPO, TempTree
 
 CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -136,6 +138,62 @@ class Identity(unittest.TestCase):
         ident = json.loads(proc.stdout)
         self.assertEqual(ident["hostname"], "amx-07")
         self.assertEqual(ident["kvm"]["module"], "kvm_intel")
+
+
+# Stands in for ssh: runs the last argument (the remote command line) here, as ssh runs it on
+# the host; FAKE_SSH_FAIL makes it fail as ssh does when it cannot connect.
+FAKE_SSH = """#!/bin/sh
+for last; do :; done
+[ -n "$FAKE_SSH_FAIL" ] && { echo "ssh: connect to host: Connection refused" >&2; exit 255; }
+exec sh -c "$last"
+"""
+
+
+class FleetIdentity(TempTree):
+    def fake_ssh(self) -> Path:
+        ssh = self.root / "fakessh"
+        ssh.write_text(FAKE_SSH)
+        ssh.chmod(0o755)
+        return ssh
+
+    def test_probe_runs_the_probe_through_the_logins_ssh_command(self) -> None:
+        ident = hostinfo.probe(f"1/{self.fake_ssh()} -p 2201 root@127.0.0.1", REPO)
+        self.assertNotIn("error", ident)
+        self.assertEqual(ident["tier"], "host")
+        self.assertEqual(ident["hostname"], hostinfo.identity(kvm_dev=None)["hostname"])
+
+    def test_a_login_that_cannot_be_probed_gets_an_error_and_nothing_else(self) -> None:
+        with unittest.mock.patch.dict("os.environ", {"FAKE_SSH_FAIL": "1"}):
+            ident = hostinfo.probe(f"{self.fake_ssh()} root@10.0.0.9", REPO)
+        self.assertEqual(list(ident), ["error"])
+        self.assertIn("status 255", ident["error"])
+        self.assertIn("Connection refused", ident["error"])
+
+    def test_every_login_is_a_host_key_and_local_only_when_listed(self) -> None:
+        ssh = self.fake_ssh()
+        logins = self.root / "sshloginfile"
+        logins.write_text(f"1/{ssh} -p 2201 root@127.0.0.1\n# a comment\n"
+                          f"1/{ssh} -p 2202 root@127.0.0.1\n")
+        req = RunRequest(sshloginfile=str(logins), kvm_dev=str(self.kvm_dev))
+        key, hosts = runner_run.machines(req)
+        self.assertEqual(sorted(hosts), ["root@127.0.0.1:2201", "root@127.0.0.1:2202"])
+        self.assertTrue(all(h["hostname"] for h in hosts.values()))
+        logins.write_text(f":\n1/{ssh} -p 2201 root@127.0.0.1\n")
+        key, hosts = runner_run.machines(req)
+        self.assertEqual(sorted(hosts), sorted([key, "root@127.0.0.1:2201"]))
+
+    def test_local_run_records_this_host_for_every_instance(self) -> None:
+        """Before: a local run's instances had host null and run.json no hosts."""
+        self.variants_profile("two", ["pass", "skip"])
+        proc, run_dir = self.run_profile("two", "--tier", "host")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        run = self.load(run_dir)
+        self.assertEqual(len(run["hosts"]), 1, run["hosts"])
+        key, ident = next(iter(run["hosts"].items()))
+        self.assertEqual(key, ident["hostname"])
+        self.assertEqual(ident["tier"], "host")
+        self.assertIn("not a KVM device", ident["kvm"]["supported_xcr0_why"])   # the stand-in
+        self.assertEqual({e["host"] for e in run["instances"]}, {key})
 
 
 if __name__ == "__main__":
