@@ -3,14 +3,15 @@
 #
 # Install what kvmfpu needs on Debian 12, when it is missing (root only then).
 #   mk/deps.sh            building and running the tests
-#   mk/deps.sh --check    also what the project's own tests use (GNU parallel, Chromium)
+#   mk/deps.sh --check    also what the project's own tests use (GNU parallel, Chromium,
+#                         python3-jsonschema for the KCIDB export's schema check)
 #   mk/deps.sh --lab      also the labs' emulators and tools (runner/lab/deps.sh)
 set -eu
 pkgs="gcc make libc6-dev python3 xz-utils bc flex bison rsync"
 lab=0
 for arg in "$@"; do
 	case $arg in
-	--check) pkgs="$pkgs parallel chromium" ;;
+	--check) pkgs="$pkgs parallel chromium python3-jsonschema" ;;
 	--lab) lab=1 ;;
 	*) echo "usage: $0 [--check] [--lab]" >&2; exit 2 ;;
 	esac

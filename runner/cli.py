@@ -1,4 +1,4 @@
-"""Command line of runner/kvmfpu: list, run, report, compare, and for the labs: lab (an
+"""Command line of runner/kvmfpu: list, run, report, compare, export, and for the labs: lab (an
 alias of `run --lab`), bisect, bisect-step, build-kernel. argparse into a typed request
 (runner.run.RunRequest); each command is a function of it."""
 from __future__ import annotations
@@ -145,6 +145,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_b")
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("export", help="a run in another format: --kcidb (KernelCI's KCIDB)")
+    p.add_argument("--kcidb", action="store_true", required=True,
+                   help="a KCIDB I/O JSON document (kcidb-io schema v5), for kci-submit")
+    p.add_argument("run", help="run directory, or a run id under --results")
+    p.add_argument("--origin", default="kvmfpu",
+                   help="the KCIDB origin: the CI system submitting (default kvmfpu)")
+    p.add_argument("--out", type=Path, help="write it here (default: stdout)")
+    p.add_argument("--results", default=str(DEFAULT_RESULTS))
     return ap
 
 
@@ -242,6 +250,35 @@ def cmd_compare(opts: argparse.Namespace) -> int:
     return int(result["exit_code"])
 
 
+def cmd_export(opts: argparse.Namespace) -> int:
+    from runner import kcidb
+    run_dir = _resolve(opts.run, opts.results)
+    try:
+        run = runstate.load(run_dir)
+    except (OSError, ValueError, RecursionError) as e:
+        print(f"kvmfpu: cannot read run: {_one_line(e)}", file=sys.stderr)
+        return V.EXIT_ERROR
+    try:
+        text = kcidb.render(run, run_dir if run_dir.is_dir() else run_dir.parent,
+                            opts.origin)
+    except kcidb.ExportError as e:
+        print(f"kvmfpu: {e}", file=sys.stderr)
+        return V.EXIT_ERROR
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        print(f"kvmfpu: {run_dir}: corrupt run.json ({type(e).__name__}: {_one_line(e)})",
+              file=sys.stderr)
+        return V.EXIT_ERROR
+    if opts.out is None:
+        sys.stdout.write(text)
+        return V.EXIT_PASS
+    try:
+        opts.out.write_text(text)
+    except OSError as e:
+        print(f"kvmfpu: cannot write {opts.out}: {e.strerror}", file=sys.stderr)
+        return V.EXIT_ERROR
+    return V.EXIT_PASS
+
+
 def request(opts: argparse.Namespace) -> RunRequest:
     """The typed request of a `run`, `lab`, `bisect` or `bisect-step` command line."""
     results, run_id = Path(opts.results or DEFAULT_RESULTS), opts.run_id
@@ -299,4 +336,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_build_kernel(opts)
     if opts.cmd == "report":
         return cmd_report(opts)
+    if opts.cmd == "export":
+        return cmd_export(opts)
     return cmd_compare(opts)

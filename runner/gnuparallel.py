@@ -90,6 +90,17 @@ def short_host(sshlogin: str) -> str:
     return host
 
 
+def ssh_command(sshlogin: str) -> list[str]:
+    """The command GNU parallel starts a job on `sshlogin` with, the job's line appended:
+    ['ssh', '-p', '2201', 'root@h'] of '4/ssh -p 2201 root@h'; ['ssh', 'h'] of 'h'."""
+    text = sshlogin.strip()
+    first = text.split()[0] if text.split() else ""
+    if "/" in first and first.split("/", 1)[0].isdigit():      # ncpus/
+        text = text.split("/", 1)[1]
+    words = shlex.split(text)
+    return words if len(words) > 1 else ["ssh"] + words
+
+
 def outcome_of(entry: dict[str, str]) -> Outcome:
     rc, sig = int(entry["exitval"]), int(entry["signal"])
     host = short_host(entry["host"])

@@ -51,6 +51,14 @@ def _count(root: ET.Element) -> None:
         root.set(k, str(v))
 
 
+def identity_fields(key: str, ident: dict[str, Any]) -> dict[str, str | None]:
+    """What junit.xml and results.ktap say of the machine an instance ran on (run.json
+    `hosts[key]`): None where its identity does not know (or could not be probed)."""
+    cpu, kernel = ident.get("cpu") or {}, ident.get("kernel") or {}
+    return {"host": key, "cpu_model": cpu.get("model_name"), "kernel": kernel.get("release"),
+            "tier": ident.get("tier"), "microcode": cpu.get("microcode")}
+
+
 def render(run: dict[str, Any], run_dir: Path) -> str:
     root = ET.Element("testsuites", name=f"kvmfpu {run['run_id']}")
     for e in run["instances"]:
@@ -62,6 +70,10 @@ def render(run: dict[str, Any], run_dir: Path) -> str:
         ET.SubElement(props, "property", name="command", value=" ".join(e["command"]))
         ET.SubElement(props, "property", name="exercised",
                       value=",".join(e.get("exercised", [])))
+        if e.get("host"):                   # it ran: the identity of the machine that ran it
+            ident = run.get("hosts", {}).get(e["host"], {})
+            for name, value in identity_fields(e["host"], ident).items():
+                ET.SubElement(props, "property", name=name, value=_clean(value or ""))
         diag = "\n".join(e.get("diagnostics", []))
         for t in tests:
             case = ET.SubElement(suite, "testcase", name=t["name"], classname=e["id"])

@@ -6,6 +6,7 @@ emulated guest: all called the same way) and writes results/<run-id>/ as instanc
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime
 import hashlib
@@ -354,16 +355,18 @@ def _new_run_dir(root: Path, run_id: str, numbered: bool) -> tuple[Path, str]:
 
 
 def record_finish(run: runstate.Run, logs_dir: Path, inst: Instance, out: Outcome,
-                  host_splats: Iterable[kmsg.Splat] = ()) -> str:
+                  host_splats: Iterable[kmsg.Splat] = (), host_key: str | None = None) -> str:
     """Record a finished instance from its log and Outcome, final: with the splats of this
     host's kernel log read so far, and those its executor saw in a lab guest's kernel log
-    while it ran (Outcome.splats). Returns its verdict."""
+    while it ran (Outcome.splats); its host is out.host (a remote one), else host_key.
+    Returns its verdict."""
     try:
         text = (logs_dir / f"{inst.id}.log").read_text(errors="replace")
     except OSError:
         text = ""
     guest = [kmsg.Splat(line=line, time=time.time(), instances=[inst.id]) for line in out.splats]
-    entry = runstate.record_finish(run, inst, out, text, [*host_splats, *guest])
+    entry = runstate.record_finish(run, inst, out, text, [*host_splats, *guest],
+                                   host_key)
     runstate.record_splats(run, guest)
     return entry.verdict or V.ERROR
 
@@ -413,6 +416,14 @@ def execute(req: RunRequest) -> int:
                   for n, p in programs.items()}
     run = runstate.new_run(run_id, profile.name, profile.description, host, instances,
                            str(bin_dir), options, progs_json)
+    if lab is None:
+        host_key, hosts = machines(req)
+        run.hosts.update(hosts)
+        for key, ident in hosts.items():
+            if ident.get("error"):
+                err(f"host {key}: {ident['error']} (its identity is unknown; the run goes on)")
+    else:
+        host_key = f"lab-{lab.lab.name}"        # the guest's identity: lab.record()
     if via == "parallel" and req.sshloginfile:
         hosts = _remote_hosts(Path(req.sshloginfile))
         run["kernel_log"]["remote_hosts"] = {h: "not reached yet" for h in hosts}
@@ -421,7 +432,7 @@ def execute(req: RunRequest) -> int:
     artifacts.write_all(run, run_dir)
     print(f"kvmfpu: run {run_id}: {len(instances)} instance(s) of profile {profile.name} "
           f"via {via}, {jobs} at a time; results in {run_dir}", file=sys.stderr)
-    return _execute(req, run, run_dir, instances, bin_dir, via, jobs, lab)
+    return _execute(req, run, run_dir, instances, bin_dir, via, jobs, lab, host_key)
 
 
 def require_exercised(run: dict[str, Any]) -> None:
@@ -438,18 +449,41 @@ def require_exercised(run: dict[str, Any]) -> None:
                         "(--require-exercised)")
 
 
-def _remote_hosts(sshloginfile: Path) -> list[str]:
+def _sshlogins(sshloginfile: Path) -> list[str]:
     try:
         lines = sshloginfile.read_text().splitlines()
     except OSError:
         return []
-    hosts = [gnuparallel.short_host(ln.strip()) for ln in lines
-             if ln.strip() and not ln.startswith("#")]
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def _remote_hosts(sshloginfile: Path) -> list[str]:
+    hosts = [gnuparallel.short_host(ln) for ln in _sshlogins(sshloginfile)]
     return [h for h in hosts if h]
 
 
+def machines(req: RunRequest) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The host key of instances that run here (this machine's hostname), and the identity
+    of each machine the run starts instances on, by host key: this one, or under
+    --sshloginfile each ssh login (gnuparallel.short_host: user@host:port, as the joblog
+    names it), probed once, at the same time, before the jobs."""
+    local = hostinfo.identity(tier=req.tier, kvm_dev=req.kvm_dev)
+    key = local["hostname"] or "localhost"
+    if not req.sshloginfile:
+        return key, {key: local}
+    logins = _sshlogins(Path(req.sshloginfile))
+    hosts = {key: local} if any(not gnuparallel.short_host(ln) for ln in logins) else {}
+    remote = {gnuparallel.short_host(ln): ln for ln in logins if gnuparallel.short_host(ln)}
+    if remote:
+        with concurrent.futures.ThreadPoolExecutor(min(16, len(remote))) as pool:
+            found = pool.map(lambda ln: hostinfo.probe(ln, REPO), remote.values())
+            hosts.update(zip(remote, found))
+    return key, hosts
+
+
 def _execute(req: RunRequest, run: dict[str, Any], run_dir: Path, instances: list[Instance],
-             bin_dir: Path, via: str, jobs: int, lab: labrun.Session | None) -> int:
+             bin_dir: Path, via: str, jobs: int, lab: labrun.Session | None,
+             host_key: str) -> int:
     stop = threading.Event()
     progress = Progress(len(instances), sys.stderr)
     saver = Saver(run, run_dir)
@@ -478,7 +512,7 @@ def _execute(req: RunRequest, run: dict[str, Any], run_dir: Path, instances: lis
         if lab is None:
             watcher.poll()  # this host's kernel log up to now: the verdict is final when recorded
         progress.finish(inst.id, record_finish(run, run_dir / "logs", inst, out,
-                                               watcher.splats))
+                                               watcher.splats, host_key))
         saver.changed()
 
     token = proctree.run_token(run["run_id"])

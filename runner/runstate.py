@@ -264,9 +264,10 @@ class Splat(Protocol):
 
 
 def record_finish(run: Run, inst: Instance, out: evaluate.Outcome, log_text: str,
-                  splats: Iterable[Splat] = ()) -> InstanceResult:
+                  splats: Iterable[Splat] = (), host_key: str | None = None) -> InstanceResult:
     """The instance's verdict, final: `splats` are the kernel log splats read so far (the
-    caller reads the log up to now first); those logged while it ran fail it."""
+    caller reads the log up to now first); those logged while it ran fail it. Its host is
+    the remote host that ran it (out.host), else `host_key` (this host's, or a lab's)."""
     doc = ktap.parse(log_text)
     verdict, diags = evaluate.evaluate(doc, out, inst.timeout)
     for r in doc.records:
@@ -280,7 +281,7 @@ def record_finish(run: Run, inst: Instance, out: evaluate.Outcome, log_text: str
                 exercised.append(c)
     entry.update(
         status="done", verdict=verdict, duration=round(out.duration, 3),
-        finished=now_iso(), host=out.host,
+        finished=now_iso(), host=out.host or host_key,
         exit={"returncode": out.returncode, "signal": out.signal,
               "timed_out": out.timed_out, "interrupted": out.interrupted},
         exercised=exercised, env=_env(doc), diagnostics=diags,

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -327,6 +329,7 @@ class Session:
                 self.lab.smp = smp
             preflight(self.lab)
         self.executor: Executor | None = None
+        self.git: dict[str, Any] = {}
 
     def host(self) -> dict[str, Any]:
         return host_record(self.lab)
@@ -337,12 +340,15 @@ class Session:
             self.executor = Executor(self.lab, build.kernel_for(spec, self.log), self.log)
         if spec.kasan:      # instrumented memory accesses: boot and tests run ~3x slower
             self.lab.boot_timeout *= KASAN_SLOWDOWN
+        self.git = tree_commit(spec.tree) if spec.tree else {}
 
     def record(self, run: dict[str, Any]) -> None:
         """What the boot told, into the run record; the console's tail after a lab error."""
         assert self.executor is not None
         info = self.executor.info
         record(run, info, self.executor.kernel)
+        run["hosts"][f"lab-{self.lab.name}"] = identity(run, info, self.executor.kernel,
+                                                        self.git)
         if info.error and info.console_tail:
             print(f"lab {self.lab.name}: lab error; console tail:", file=sys.stderr)
             print("\n".join(f"  | {ln}" for ln in info.console_tail), file=sys.stderr)
@@ -386,3 +392,68 @@ def record(run: dict[str, Any], info: LabInfo, kernel: Kernel) -> None:
                                     for s in info.boot_splats]
     if info.error:
         run["error"] = f"lab error: {info.error}"
+
+
+def tree_commit(tree: Path) -> dict[str, Any]:
+    """The commit a kernel tree was built at, as the run's record keeps it: git_commit (full
+    hash), git_describe, git_dirty (uncommitted changes to tracked files: the kernel is not
+    that commit alone); {} when the tree is not a git checkout."""
+    def git(*args: str) -> str | None:
+        try:
+            r = subprocess.run(["git", "-C", str(tree), *args], capture_output=True,
+                               text=True, timeout=60, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    commit = git("rev-parse", "--verify", "HEAD")
+    if not commit:
+        return {}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_describe": git("describe", "--always", "--tags"),
+            "git_dirty": None if status is None else bool(status)}
+
+
+def kernel_config(kernel: Kernel) -> Path | None:
+    """The .config a lab kernel was built with, when it is at hand: Debian's package keeps
+    boot/config-<release> beside the image, a tree build <build dir>/.config."""
+    image = kernel.image
+    found = [image.parent / f"config-{kernel.version}"] if kernel.version else []
+    if kernel.source.startswith("tree:") and len(image.parents) > 3:
+        found.append(image.parents[3] / ".config")          # arch/x86/boot/bzImage
+    return next((p for p in found if p.is_file()), None)
+
+
+def identity(run: dict[str, Any], info: LabInfo, kernel: Kernel,
+             git: dict[str, Any]) -> dict[str, Any]:
+    """hostinfo.identity() of a lab's kernel under test, from what the lab knows: the
+    guest's report (kernel release, CPU model and flags, the KVM module and its `nested`),
+    the kernel it booted, KVM's XCR0 as the tests reported it. Anything the guest does not
+    report is null, with why."""
+    r, host = info.report, run["host"]
+    unreported = "the lab guest does not report it"
+    config = kernel_config(kernel)
+    kern: dict[str, Any] = {"release": r.kernel or kernel.version or None, "version": None,
+                            "version_why": unreported, "source": kernel.source or None}
+    if config is not None:
+        kern.update(config_sha256=hashlib.sha256(config.read_bytes()).hexdigest(),
+                    config_source=str(config))
+    else:
+        kern.update(config_sha256=None,
+                    config_sha256_why=f"no .config known for {kernel.source or kernel.image}")
+    kern.update(git)
+    xcr0 = host.get("kvm_supported_xcr0") if "kvmfpu-env" in str(
+        host.get("kvm_supported_xcr0_source")) else None
+    kvm = {"module": ",".join(r.modules) or "none",
+           "params": {f"{m}.nested": v for m, v in r.modules.items() if v != ""},
+           "supported_xcr0": xcr0, "supported_xss": None, "supported_xss_why": unreported,
+           "cap_xsave2": None, "cap_xsave2_why": unreported}
+    if xcr0 is None:
+        kvm["supported_xcr0_why"] = "no test reported it (kvmfpu-env kvm_xcr0)"
+    flags = r.cpu_flags
+    return {"hostname": None, "hostname_why": "a lab guest (the kernel under test)",
+            "cpu": {"vendor": None, "family": None, "model": None, "stepping": None,
+                    "model_name": r.cpu_model or None, "microcode": None,
+                    "cpus": host["cpu"].get("cpus"),
+                    "fpu_features": [f for f in hostinfo.FPU_FLAGS if f in flags]},
+            "kernel": kern, "kvm": kvm, "tier": host.get("tier")}

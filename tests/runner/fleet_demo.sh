@@ -70,13 +70,34 @@ runner/kvmfpu run --profile "$profile" --sshloginfile "$tmp/sshloginfile" --jobs
 end=$(date +%s.%N)
 echo "--- fleet run exit status $rc, wall time $(echo "$end - $start" | bc) s"
 echo "--- which host ran what (results/latest/run.json):"
-python3 - <<'PY'
+# Each "host" must have been probed for its identity, and every instance that ran must name
+# one of them: exit 1 (whatever the run's own status) if not.
+python3 - "${ports[@]}" <<'PY' || rc=1
 import json
+import sys
 run = json.load(open("results/latest/run.json"))
 for e in run["instances"]:
     print(f"  {e.get('host') or 'local':20} {e['verdict'] or 'pending':7} {e['id']}")
 for host, state in run["kernel_log"].get("remote_hosts", {}).items():
     print(f"  {host}: kernel log {state}")
+bad = []
+want = [f"root@127.0.0.1:{p}" for p in sys.argv[1:]]
+for key in want:
+    ident = run["hosts"].get(key)
+    if not ident or "error" in ident or not ident.get("hostname"):
+        bad.append(f"no identity for {key}: {ident}")
+        continue
+    print(f"  {key}: hostname {ident['hostname']}, cpu {ident['cpu']['model_name']}, "
+          f"microcode {ident['cpu']['microcode']}, kernel {ident['kernel']['release']}, "
+          f"kvm {ident['kvm']['module']} {ident['kvm']['params']}, tier {ident['tier']}")
+ran = [e for e in run["instances"] if e["status"] == "done" and e["verdict"] != "interrupted"]
+bad += [f"{e['id']}: host {e['host']!r} has no identity" for e in ran
+        if e.get("host") not in run["hosts"]]
+used = {e["host"] for e in ran}
+bad += [f"{key} ran no instance" for key in want if key not in used]
+for line in bad:
+    print(f"FLEET IDENTITY: {line}", file=sys.stderr)
+sys.exit(1 if bad or not ran else 0)
 PY
 echo "--- joblog (results/latest/parallel.joblog):"
 cut -f1-8 results/latest/parallel.joblog
