@@ -1,4 +1,4 @@
-"""Command line of runner/kvmfpu: list, run, report, compare, and for the labs: lab (an
+"""Command line of runner/kvmfpu: list, run, report, compare, merge, and for the labs: lab (an
 alias of `run --lab`), bisect, bisect-step, build-kernel. argparse into a typed request
 (runner.run.RunRequest); each command is a function of it."""
 from __future__ import annotations
@@ -145,6 +145,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_b")
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("merge", help="merge runs of several hosts or kernels into one run")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--out", type=Path, required=True, help="the merged run's directory "
+                   "(new, or empty)")
+    p.add_argument("--results", default=str(DEFAULT_RESULTS))
     return ap
 
 
@@ -242,6 +247,24 @@ def cmd_compare(opts: argparse.Namespace) -> int:
     return int(result["exit_code"])
 
 
+def cmd_merge(opts: argparse.Namespace) -> int:
+    """Writes the merged run and, like `report`, prints its summary and exits with its code."""
+    from runner import artifacts, merge
+    try:
+        run = merge.merge([_resolve(r, opts.results) for r in opts.runs], opts.out,
+                          sys.argv)
+        artifacts.write_all(run, opts.out)
+    except merge.MergeError as e:
+        print(f"kvmfpu: {_one_line(e)}", file=sys.stderr)
+        return V.EXIT_ERROR
+    except OSError as e:
+        print(f"kvmfpu: cannot write the merged run {opts.out}: {_one_line(e)}",
+              file=sys.stderr)
+        return V.EXIT_ERROR
+    print(artifacts.summary_text(run))
+    return int(run.summary["exit_code"])
+
+
 def request(opts: argparse.Namespace) -> RunRequest:
     """The typed request of a `run`, `lab`, `bisect` or `bisect-step` command line."""
     results, run_id = Path(opts.results or DEFAULT_RESULTS), opts.run_id
@@ -299,4 +322,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_build_kernel(opts)
     if opts.cmd == "report":
         return cmd_report(opts)
+    if opts.cmd == "merge":
+        return cmd_merge(opts)
     return cmd_compare(opts)
