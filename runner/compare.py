@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from runner import verdicts as V
-from runner.runstate import Run
+from runner.runstate import InstanceResult, Run
 
 # Exit codes: 0 no new failures in a complete comparison, 1 new failures (V.EXIT_FAIL), 2 a
 # run can't be read (V.EXIT_ERROR), 3 no new failures seen but the comparison is incomplete:
@@ -22,16 +22,22 @@ def outcomes(run: Run) -> dict[str, list[str]]:
     for e in run.instances.values():
         if e.status != "done" or e.verdict in (None, V.INTERRUPTED):
             continue
-        tests = [(t.name, t.verdict) for t in e.tests] or [("(instance)", e.verdict)]
-        failed_test = any(v in BAD for _, v in tests)
-        for name, verdict in tests:
-            if e.verdict == V.FAIL and verdict in (V.PASS, V.SKIP) and not failed_test:
-                verdict = V.FAIL   # the instance failed as a whole (splat, timeout, crash)
+        for name, verdict in instance_tests(e):
             out.setdefault(f"{e.key} :: {name}", []).append(verdict)
     kl = run.kernel_log
     if kl.get("watched"):
         out["kernel-log :: splats"] = [V.FAIL if kl.get("splats") else V.PASS]
     return out
+
+
+def instance_tests(e: InstanceResult) -> list[tuple[str, str]]:
+    """(test, verdict) of a finished instance; "(instance)" when it reported no test. A test
+    that passed or skipped in an instance that failed as a whole (splat, timeout, crash, with
+    no failed test to blame) fails."""
+    tests = [(t.name, t.verdict) for t in e.tests] or [("(instance)", e.verdict or V.ERROR)]
+    if e.verdict == V.FAIL and not any(v in BAD for _, v in tests):
+        return [(name, V.FAIL if v in (V.PASS, V.SKIP) else v) for name, v in tests]
+    return tests
 
 
 def not_run(run: Run) -> set[str]:

@@ -43,7 +43,10 @@ def _fallback_identity(host: dict[str, Any]) -> dict[str, Any]:
     cpu = host.get("cpu") or {}
     return {"hostname": host.get("hostname", ""), "tier": host.get("tier", ""),
             "cpu": {"model_name": cpu.get("model", "")},
-            "kernel": {"release": host.get("kernel", "")}, "source": FALLBACK_SOURCE}
+            "kernel": {"release": host.get("kernel", "")},
+            "kvm": {"module": host.get("kvm_module", ""),
+                    "supported_xcr0": host.get("kvm_supported_xcr0")},
+            "source": FALLBACK_SOURCE}
 
 
 def columns(run: Run) -> dict[str, dict[str, Any]]:
@@ -186,7 +189,7 @@ def _kernel_log(sources: list[Source]) -> dict[str, Any]:
             splats.append(sp)
     unwatched = sorted(k for k, state in states.items() if not state.startswith("watched"))
     return {"watched": any(st.startswith("watched") for st in states.values()),
-            "path": "per host: remote_hosts", "error": "; ".join(errors) or None,
+            "path": "each host's own (per host below)", "error": "; ".join(errors) or None,
             "splats": splats, "remote_hosts": states, "unwatched_hosts": unwatched}
 
 
@@ -194,9 +197,15 @@ def _host(hosts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """`Run.host` of a merged run: what its hosts have, listed (report and compare print it)."""
     def joined(values: list[str]) -> str:
         return ", ".join(dict.fromkeys(v for v in values if v))
+    kvm = [i.get("kvm") or {} for i in hosts.values()]
+    xcr0 = {k.get("supported_xcr0") for k in kvm}
     return {"hostname": joined(list(hosts)), "tier": "merged",
             "kernel": joined([kernel_release(i) for i in hosts.values()]),
-            "cpu": {"model": joined([cpu_name(i) for i in hosts.values()])}}
+            "cpu": {"model": joined([cpu_name(i) for i in hosts.values()])},
+            "kvm_module": joined([k.get("module", "") for k in kvm]),
+            # the report's "not exercised" list needs one XCR0: only when all hosts agree
+            "kvm_supported_xcr0": xcr0.pop() if len(xcr0) == 1 else None,
+            "kvm_supported_xcr0_source": "the merged hosts' identity (per host: hosts)"}
 
 
 def merge(paths: list[Path], out: Path, argv: list[str]) -> Run:
