@@ -1,6 +1,7 @@
 """merge RUN... --out DIR: one run of several hosts or kernels; bad input is exit 2."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -123,3 +124,16 @@ class Merge(TempTree):
         self.assertEqual(list(merge.columns(fleet)), list(D.FLEET_HOSTS))
         self.assertEqual(merge.kernel_release(merge.columns(fleet)[D.FLEET_HOSTS[0]]),
                          "6.13.0-kvm")
+
+    def test_a_test_failing_on_one_host_only_is_not_flaky(self) -> None:
+        """The same key passed on three hosts and failed on two: that is not "repeats
+        disagree" (summary.flaky); repeats on one host that disagree still are."""
+        self.assertEqual(self.merge(self.fleet, self.tcg, self.host).returncode, 1)
+        self.assertEqual(self.load(self.out)["summary"]["flaky"], [])
+        run = runstate.load(self.host)
+        for n, verdict in ((1, "pass"), (2, "fail")):
+            e = run.instances[D.PKRU]
+            run.instances[f"{D.PKRU}~{n}"] = dataclasses.replace(e, id=f"{e.id}~{n}",
+                                                                 verdict=verdict)
+        del run.instances[D.PKRU]
+        self.assertEqual(runstate.summarize(run)["flaky"], [D.PKRU])
