@@ -34,7 +34,11 @@ class Gate(TempTree):
         summary = self.root / "summary.md"
         env = dict(self.env, RUN=str(run), RC=str(rc), GOOD=str(good),
                    GITHUB_STEP_SUMMARY=str(summary))
-        proc = subprocess.run(["bash", "-e", "-c", step(job, "Gate")], cwd=REPO, env=env,
+        work = self.root / "checkout"     # the job's working directory: files it writes
+        if not work.exists():              # (compare.txt) stay out of this repository
+            work.mkdir()
+            (work / "runner").symlink_to(REPO / "runner")
+        proc = subprocess.run(["bash", "-e", "-c", step(job, "Gate")], cwd=work, env=env,
                               capture_output=True, text=True, timeout=60)
         self.last = proc.stdout + proc.stderr
         return proc.returncode
