@@ -204,3 +204,37 @@ class PerHost(TempTree):
         r = json.loads(proc.stdout)
         self.assertEqual(list(r["new_failures_by_host"]), [D.FLEET_HOSTS[1]])
         self.assertEqual(r["new_failures_by_host"][D.FLEET_HOSTS[1]]["cpu_model"], D.EMR)
+
+    def test_one_host_matched_by_hostname_and_tier(self) -> None:
+        """A fleet's column is its ssh login; a one-host run of the same machine is matched
+        by the hostname and tier of its identity, and a choice of two is no match."""
+        a = runstate.load(D.fleet_run(self.root / "fleet"))
+        b = runstate.load(D.host_run(self.root / "spr", hostname="spr-1", pkru_fails=True))
+        r = compare.compare(a, b)
+        self.assertEqual(r["paired_hosts"], [{"a": D.FLEET_HOSTS[0], "b": "spr-1"},
+                                             {"a": D.FLEET_HOSTS[1], "b": None}])
+        self.assertEqual(self.keys(r, "new_failures"),
+                         [("spr-1", f"{D.PKRU} :: swap.pkru.set_xsave")])   # never ran there
+        a = self.merged("two", D.host_run(self.root / "k1"),
+                        D.host_run(self.root / "k2", kernel="6.14.0-rc1"))
+        b = runstate.load(D.host_run(self.root / "k3", kernel="6.15.0"))
+        r = compare.compare(a, b)
+        self.assertEqual(r["paired_hosts"][0], {"a": None, "b": "amx-host-1"})
+        self.assertEqual(r["exit_code"], compare.EXIT_INCOMPLETE)
+        self.assertIn("share no test", compare.text(r))
+
+    def test_a_splat_is_new_on_its_host(self) -> None:
+        tcg = D.tcg_run(self.root / "tcg")
+        a = self.merged("a", D.host_run(self.root / "h1"), tcg)
+        splat = D.host_run(self.root / "h2")
+        run = json.loads((splat / "run.json").read_text())
+        run["kernel_log"]["splats"] = [{"line": "WARNING: CPU: 3 PID: 7 at "
+                                        "arch/x86/kernel/fpu/core.c:42", "time": 1.0,
+                                        "instances": [D.PKRU]}]
+        (splat / "run.json").write_text(json.dumps(run))
+        b = self.merged("b", splat, tcg)
+        self.assertEqual(b.kernel_log["splats"][0]["host"], "amx-host-1")
+        self.assertEqual(b.kernel_log["splats"][0]["instances"], [f"amx-host-1/{D.PKRU}"])
+        self.assertEqual(runstate.summarize(b)["exit_code"], 1)
+        r = compare.compare(a, b)
+        self.assertEqual(self.keys(r, "new_failures"), [("amx-host-1", "kernel-log :: splats")])

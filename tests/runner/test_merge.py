@@ -120,6 +120,9 @@ class Merge(TempTree):
         self.assertEqual(merge.cpu_name(cols["amx-host-1"]), D.SPR)
         self.assertEqual(merge.kernel_release(cols["amx-host-1"]), "6.13.0-kvm")
         self.assertEqual(cols["amx-host-1"]["tier"], "host")
+        data = json.loads((self.host / "run.json").read_text())
+        data.update(format=runstate.FORMAT, hosts={})        # v3 before host identity
+        self.assertEqual(merge.columns(runstate.from_json(data, "v3")), cols)
         fleet = runstate.load(self.fleet)
         self.assertEqual(list(merge.columns(fleet)), list(D.FLEET_HOSTS))
         self.assertEqual(merge.kernel_release(merge.columns(fleet)[D.FLEET_HOSTS[0]]),
