@@ -11,7 +11,7 @@ def write_all(run: Run, run_dir: Path) -> None:
     view = runstate.save(run, run_dir)
     runstate.write_atomic(run_dir / "results.ktap", ktap_out.render(view))
     runstate.write_atomic(run_dir / "junit.xml", junit.render(view, run_dir))
-    runstate.write_atomic(run_dir / "report.html", report_html.render(view))
+    runstate.write_atomic(run_dir / "report.html", report_html.render(view, run))
 
 
 def _not_exercised(run: Run) -> str:

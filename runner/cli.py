@@ -1,6 +1,6 @@
-"""Command line of runner/kvmfpu: list, run, report, compare, export, and for the labs: lab (an
-alias of `run --lab`), bisect, bisect-step, build-kernel. argparse into a typed request
-(runner.run.RunRequest); each command is a function of it."""
+"""Command line of runner/kvmfpu: list, run, report, compare, merge, export, and for the
+labs: lab (an alias of `run --lab`), bisect, bisect-step, build-kernel. argparse into a typed
+request (runner.run.RunRequest); each command is a function of it."""
 from __future__ import annotations
 
 import argparse
@@ -147,11 +147,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("export", help="a run in another format: --kcidb (KernelCI's KCIDB)")
     p.add_argument("--kcidb", action="store_true", required=True,
-                   help="a KCIDB I/O JSON document (kcidb-io schema v5), for kci-submit")
+                   help="a KCIDB I/O JSON document (kcidb-io schema v5), for kcidb-submit")
     p.add_argument("run", help="run directory, or a run id under --results")
     p.add_argument("--origin", default="kvmfpu",
                    help="the KCIDB origin: the CI system submitting (default kvmfpu)")
     p.add_argument("--out", type=Path, help="write it here (default: stdout)")
+    p.add_argument("--results", default=str(DEFAULT_RESULTS))
+    p = sub.add_parser("merge", help="merge runs of several hosts or kernels into one run")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--out", type=Path, required=True, help="the merged run's directory "
+                   "(new, or empty)")
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
     return ap
 
@@ -279,6 +284,24 @@ def cmd_export(opts: argparse.Namespace) -> int:
     return V.EXIT_PASS
 
 
+def cmd_merge(opts: argparse.Namespace) -> int:
+    """Writes the merged run and, like `report`, prints its summary and exits with its code."""
+    from runner import artifacts, merge
+    try:
+        run = merge.merge([_resolve(r, opts.results) for r in opts.runs], opts.out,
+                          sys.argv)
+        artifacts.write_all(run, opts.out)
+    except merge.MergeError as e:
+        print(f"kvmfpu: {_one_line(e)}", file=sys.stderr)
+        return V.EXIT_ERROR
+    except OSError as e:
+        print(f"kvmfpu: cannot write the merged run {opts.out}: {_one_line(e)}",
+              file=sys.stderr)
+        return V.EXIT_ERROR
+    print(artifacts.summary_text(run))
+    return int(run.summary["exit_code"])
+
+
 def request(opts: argparse.Namespace) -> RunRequest:
     """The typed request of a `run`, `lab`, `bisect` or `bisect-step` command line."""
     results, run_id = Path(opts.results or DEFAULT_RESULTS), opts.run_id
@@ -338,4 +361,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_report(opts)
     if opts.cmd == "export":
         return cmd_export(opts)
+    if opts.cmd == "merge":
+        return cmd_merge(opts)
     return cmd_compare(opts)

@@ -1,5 +1,5 @@
 """`kvmfpu export --kcidb RUN`: a run as a KCIDB I/O JSON document (kernelci/kcidb-io schema
-v5.3), for `kci-submit`. Standard library only; tests/runner/test_kcidb.py validates what
+v5.3), for `kcidb-submit`. Standard library only; tests/runner/test_kcidb.py validates what
 it writes against tests/kcidb/kcidb-io-v5.schema.json.
 
 What the document holds (docs/runner.md has the status table):

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
-from runner import verdicts as V, xcr0, xsave_svg
+from runner import compare, merge, verdicts as V, xcr0, xsave_svg
+from runner.runstate import InstanceResult, Run
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222}
@@ -19,6 +21,8 @@ tr.inst>td{border-top:1px solid #ddd}
 pre{background:#f6f6f6;padding:6px;overflow:auto;max-height:24em}
 .ximage rect.diff:hover{stroke:#000;stroke-width:2}.muted{color:#777}
 #filters label{margin-right:1em}
+#matrix td{border-top:1px solid #eee;white-space:nowrap}#matrix th{vertical-align:bottom}
+#matrix a.v{text-decoration:none;color:inherit}
 """
 
 JS = """
@@ -94,8 +98,10 @@ def _summary(run: dict[str, Any]) -> str:
         ("status", escape(run["status"])),
         ("host", escape(f'{host.get("hostname", "")} (tier: {host.get("tier", "")})')),
         ("kernel", escape(f'{host.get("kernel", "")} {host.get("kernel_version", "")}')),
-        ("CPU", escape(f'{cpu.get("model", "")}; {cpu.get("cpus", "")} CPUs; '
-                       f'{" ".join(cpu.get("fpu_features", []))}')),
+        ("CPU", escape(f'{cpu.get("model", "")}'
+                       + (f'; {cpu["cpus"]} CPUs' if cpu.get("cpus") else "")
+                       + (f'; {" ".join(cpu["fpu_features"])}' if cpu.get("fpu_features")
+                          else ""))),
         ("KVM", escape(f'{host.get("kvm_module", "")}; supported XCR0 {kvm or "unknown"} '
                        f'({kvm_names})')),
         ("components exercised", _components_line(run)),
@@ -106,8 +112,59 @@ def _summary(run: dict[str, Any]) -> str:
     ]
     if s.get("flaky"):
         rows.append(("flaky", escape(f'repeats disagree: {", ".join(s["flaky"])}')))
+    if run.get("merged_from"):
+        rows.append(("merged from", escape("; ".join(
+            f'{m["run_id"]} ({m["profile"]}, {m["status"]}) on {", ".join(m["hosts"])}'
+            for m in run["merged_from"]))))
     return (f'<section id="summary"><h1>kvmfpu run {escape(run["run_id"])}</h1>{banner}'
             f'{_kv_table(rows)}</section>')
+
+
+def _matrix(run: Run) -> str:
+    """Tests (program.fixture.variant.test) down, hosts across; a cell is the worst verdict
+    of the test's instances on that host, linked to the log of one that has it, and to the
+    picture of its failed image comparison when there is one."""
+    if not merge.is_multi_host(run):
+        return ""
+    cols = merge.columns(run)
+    cells: dict[str, dict[str, list[tuple[str, int, InstanceResult, int | None]]]] = {}
+    for n, e in enumerate(run.instances.values()):
+        if e.status == "done" and e.verdict not in (None, V.INTERRUPTED):
+            tests = compare.instance_tests(e)
+        else:
+            tests = [(t.name, t.verdict) for t in e.tests] or [
+                ("(instance)", e.verdict or "pending")]
+        pictures: dict[str, int] = {}
+        for k, (test, _) in enumerate(_images_of(e.to_json())):
+            pictures.setdefault(test, k)
+        for name, verdict in tests:
+            row = f"{e.key} (instance)" if name == "(instance)" else f"{e.program}.{name}"
+            cells.setdefault(row, {}).setdefault(merge.column_of(run, e), []).append(
+                (verdict, n, e, pictures.get(name)))
+    head = "".join(f'<th data-host="{escape(c)}">{escape(c)}<span class="muted">'
+                   + "".join(f"<br>{escape(str(x))}" for x in (
+                       i.get("hostname") if i.get("hostname") != c else "",
+                       merge.cpu_name(i), merge.kernel_release(i), i.get("tier")) if x)
+                   + "</span></th>" for c, i in cols.items())
+    rows = [f'<tr><td><code>{escape(r)}</code></td>'
+            + "".join(_cell(c, cells[r].get(c, [])) for c in cols) + "</tr>" for r in cells]
+    return (f'<section id="matrix"><h2>Tests x hosts</h2><table><tr><th>test</th>{head}</tr>'
+            + "".join(rows) + "</table></section>")
+
+
+def _cell(col: str, items: list[tuple[str, int, InstanceResult, int | None]]) -> str:
+    if not items:
+        return f'<td data-host="{escape(col)}" class="muted">not run here</td>'
+    known = [v for v, *_ in items if v in V.VERDICTS]
+    worst = V.worst(known) if known else "pending"
+    verdict, n, e, picture = next(it for it in items if it[0] == worst)
+    title = "; ".join(f"{it[2].id}: {it[0]}" for it in items)
+    count = (f' <span class="muted">{sum(1 for it in items if it[0] == worst)}/{len(items)}'
+             '</span>' if len(items) > 1 else "")
+    diff = f' <a class="diff" href="#img-{n}-{picture}">diff</a>' if picture is not None else ""
+    return (f'<td data-host="{escape(col)}" data-verdict="{escape(worst)}"><a class="v '
+            f'v-{escape(worst)}" href="{escape(quote(e.log))}" title="{escape(title)}">'
+            f'{escape(worst)}</a>{count}{diff}</td>')
 
 
 def _kernel_log(run: dict[str, Any]) -> str:
@@ -231,9 +288,12 @@ def _skips(run: dict[str, Any]) -> str:
             f'{"<ul>" + items + "</ul>" if items else "<p>Nothing skipped.</p>"}</section>')
 
 
-def render(run: dict[str, Any]) -> str:
+def render(run: dict[str, Any], record: Run | None = None) -> str:
+    """The page of a run's JSON view; with its typed record, the hosts x tests matrix of a
+    run that has more than one host (or was merged)."""
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>kvmfpu {escape(run['run_id'])}</title><script>{ONERROR}</script>"
             f"<style>{CSS}</style></head><body>"
-            + _summary(run) + _kernel_log(run) + _skips(run) + _images(run) + _filters(run)
-            + _instances(run) + f"<script>{JS}</script></body></html>\n")
+            + _summary(run) + (_matrix(record) if record else "") + _kernel_log(run)
+            + _skips(run) + _images(run) + _filters(run) + _instances(run)
+            + f"<script>{JS}</script></body></html>\n")

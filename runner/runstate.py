@@ -362,10 +362,12 @@ def summarize(run: Run) -> dict[str, Any]:
 
 
 def flaky(done: list[InstanceResult]) -> list[str]:
-    """Keys of instances whose repeats disagree: some passed, some failed or errored."""
+    """Keys of instances whose repeats on one host disagree: some passed, some failed or
+    errored (`<host>/<key>` for instances that name their host). The same test passing on
+    one host and failing on another is a difference between hosts, not flakiness."""
     seen: dict[str, set[str | None]] = {}
     for e in done:
-        seen.setdefault(e.key, set()).add(e.verdict)
+        seen.setdefault(f"{e.host}/{e.key}" if e.host else e.key, set()).add(e.verdict)
     return sorted(k for k, vs in seen.items()
                   if V.PASS in vs and vs & {V.FAIL, V.ERROR})
 
