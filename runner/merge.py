@@ -11,6 +11,8 @@ with more than one kernel; an instance id becomes `<column>/<id>`, its `key` sta
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -223,8 +225,12 @@ def merge(paths: list[Path], out: Path, argv: list[str]) -> Run:
     programs: dict[str, Any] = {}
     for r in reversed(runs):
         programs.update(r.programs)
+    # Its id names what was merged, not where it was written: exports of two merges (KCIDB
+    # ids are <origin>:<run id>/...) never collide, and merging the same runs again gives
+    # the same id.
+    sources_key = json.dumps([(r.run_id, r.started, r.host.get("hostname")) for r in runs])
     run = Run(
-        run_id=out.name, profile="+".join(dict.fromkeys(r.profile for r in runs)),
+        run_id="merge-" + hashlib.sha256(sources_key.encode()).hexdigest()[:12], profile="+".join(dict.fromkeys(r.profile for r in runs)),
         profile_description=f"merge of {len(runs)} run(s): "
                             + ", ".join(r.run_id for r in runs),
         status=status, cut_short=bool(cut), cut_short_reason="; ".join(cut) or None,

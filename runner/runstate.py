@@ -363,11 +363,13 @@ def summarize(run: Run) -> dict[str, Any]:
 
 def flaky(done: list[InstanceResult]) -> list[str]:
     """Keys of instances whose repeats on one host disagree: some passed, some failed or
-    errored (`<host>/<key>` for instances that name their host). The same test passing on
-    one host and failing on another is a difference between hosts, not flakiness."""
+    errored (`<host>/<key>` when the instances ran on more than one host). The same test
+    passing on one host and failing on another is a difference between hosts, not
+    flakiness."""
+    several = len({e.host for e in done}) > 1
     seen: dict[str, set[str | None]] = {}
     for e in done:
-        seen.setdefault(f"{e.host}/{e.key}" if e.host else e.key, set()).add(e.verdict)
+        seen.setdefault(f"{e.host}/{e.key}" if several else e.key, set()).add(e.verdict)
     return sorted(k for k, vs in seen.items()
                   if V.PASS in vs and vs & {V.FAIL, V.ERROR})
 

@@ -22,6 +22,19 @@ class Merge(TempTree):
     def merge(self, *runs: Path, out: Path | None = None):
         return self.kvmfpu("merge", *map(str, runs), "--out", str(out or self.out))
 
+    def test_run_id_names_the_sources_not_the_directory(self) -> None:
+        """KCIDB ids start with the run id: two merges written to directories of the same
+        name must not share it; the same runs merged again get the same one."""
+        ids = []
+        for runs, out in (((self.fleet, self.tcg), self.root / "a" / "night"),
+                          ((self.fleet, self.tcg), self.root / "b" / "night"),
+                          ((self.fleet, self.host), self.root / "c" / "night")):
+            self.merge(*runs, out=out)
+            ids.append(self.load(out)["run_id"])
+        self.assertTrue(ids[0].startswith("merge-"), ids)
+        self.assertEqual(ids[0], ids[1])
+        self.assertNotEqual(ids[0], ids[2])
+
     def test_three_runs_one_record(self) -> None:
         proc = self.merge(self.fleet, self.tcg, self.host)
         self.assertEqual(proc.returncode, 1, proc.stderr)     # PKRU failed on two hosts
