@@ -90,7 +90,7 @@ struct xvm {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
 	struct kvmfpu_xcr0_args *args;	/* in guest memory */
-	struct xsz_layout kvm;		/* KVM_GET_SUPPORTED_CPUID leaf 0xD */
+	struct xs_layout kvm;		/* KVM_GET_SUPPORTED_CPUID leaf 0xD */
 	uint64_t cpuid_xcr0;		/* the guest's CPUID.(0xD,0).EDX:EAX as set */
 	uint64_t allowed;		/* & KVM's: what __kvm_set_xcr() lets this guest have */
 	uint32_t d0_ecx;		/* the guest's CPUID.(0xD,0).ECX as set */
@@ -159,7 +159,7 @@ static bool xvm_create(struct xvm *v, uint64_t cpuid_xcr0, bool osxsave, const c
 	v->created = kvmfpu_vm_supported_cpuid();
 	if (!v->created)
 		kvmfpu_error("%s: KVM_GET_SUPPORTED_CPUID failed", name);
-	xsz_layout_from_cpuid(&v->kvm, kvmfpu_vm_table_fn, v->created);
+	xs_layout_from_cpuid(&v->kvm, kvmfpu_vm_table_fn, v->created);
 	e1 = find_entry(v->created, 1, 0);
 	d0 = find_entry(v->created, 0xd, 0);
 	d1 = find_entry(v->created, 0xd, 1);
@@ -167,14 +167,14 @@ static bool xvm_create(struct xvm *v, uint64_t cpuid_xcr0, bool osxsave, const c
 		kvmfpu_fail("%s: KVM_GET_SUPPORTED_CPUID has XSAVE but no leaf %s", name,
 			    e1 ? "0xD.0" : "1");
 	v->cpuid_xcr0 = cpuid_xcr0;
-	v->allowed = cpuid_xcr0 & v->kvm.xcr0;
-	v->d0_ecx = xsz_standard(&v->kvm, cpuid_xcr0);
+	v->allowed = cpuid_xcr0 & v->kvm.supported;
+	v->d0_ecx = xs_size_standard(&v->kvm, cpuid_xcr0);
 	e1->ecx = (e1->ecx | CPUID_1_ECX_XSAVE) & ~CPUID_1_ECX_OSXSAVE;
 	d0->eax = (uint32_t)cpuid_xcr0;
 	d0->edx = cpuid_xcr0 >> 32;
 	d0->ecx = v->d0_ecx;
-	d0->ebx = xsz_standard(&v->kvm, XS_BIT(XS_X87));
-	v->compacted = d1 && (d1->eax & (XSZ_D1_XSAVEC | XSZ_D1_XSAVES));
+	d0->ebx = xs_size_standard(&v->kvm, XS_BIT(XS_X87));
+	v->compacted = d1 && (d1->eax & (XS_D1_XSAVEC | XS_D1_XSAVES));
 	if (__vcpu_ioctl(v->vcpu, KVM_SET_CPUID2, v->created))
 		kvmfpu_fail("%s: KVM_SET_CPUID2 (leaf 0xD.0 EDX:EAX 0x%llx) before KVM_RUN failed: "
 			    "%s", name, (unsigned long long)cpuid_xcr0, strerror(errno));
@@ -310,7 +310,7 @@ static unsigned int check_seen(struct xvm *v, const char *step, uint64_t xcr0)
 		       (unsigned long long)s->xcr0, (unsigned long long)kvm_xcr0);
 		bad++;
 	}
-	bad += check_u32(v, step, xcr0, "CPUID.(0xD,0).EBX", xsz_standard(&v->kvm, xcr0),
+	bad += check_u32(v, step, xcr0, "CPUID.(0xD,0).EBX", xs_size_standard(&v->kvm, xcr0),
 			 s->d0[1], "the standard-format size of XCR0's components "
 			 "(xstate_required_size(xcr0, false))");
 	bad += check_u32(v, step, xcr0, "CPUID.(0xD,0).EAX", (uint32_t)v->cpuid_xcr0, s->d0[0],
@@ -322,7 +322,7 @@ static unsigned int check_seen(struct xvm *v, const char *step, uint64_t xcr0)
 	/* IA32_XSS is never written here: its reset value 0. */
 	if (v->compacted)
 		bad += check_u32(v, step, xcr0, "CPUID.(0xD,1).EBX",
-				 xsz_compacted(&v->kvm, xcr0), s->d1[1],
+				 xs_size_compacted(&v->kvm, xcr0), s->d1[1],
 				 "the compacted size of XCR0 | IA32_XSS, each component aligned "
 				 "to 64 bytes when CPUID.(0xD,i).ECX[1] says so "
 				 "(xstate_required_size(xcr0, true))");
@@ -341,7 +341,7 @@ static void print_env(const struct xvm *v)
 
 	printf("# kvmfpu-env: kvm_xcr0=0x%llx kvm_xss=0x%llx host_xcr0=0x%llx "
 	       "guest_cpuid_0xd=0x%llx allowed=0x%llx compacted_size_checked=%d "
-	       "kvm_0xd_1_eax=0x%x tier=%s\n", (unsigned long long)v->kvm.xcr0,
+	       "kvm_0xd_1_eax=0x%x tier=%s\n", (unsigned long long)v->kvm.supported,
 	       (unsigned long long)v->kvm.xss, (unsigned long long)host_xcr0(),
 	       (unsigned long long)v->cpuid_xcr0, (unsigned long long)v->allowed, v->compacted,
 	       v->kvm.d1_eax, tier && *tier ? tier : "host");
@@ -374,7 +374,7 @@ FIXTURE_VARIANT_ADD(xcr0, narrow) {
 
 FIXTURE_SETUP(xcr0)
 {
-	struct xsz_layout l;
+	struct xs_layout l;
 	struct kvm_cpuid2 *c;
 	uint64_t cpuid_xcr0;
 	char why[512];
@@ -383,9 +383,9 @@ FIXTURE_SETUP(xcr0)
 	if (xcr0_unsupported(why, sizeof(why)))
 		SKIP(return, "%s", why);
 	c = kvmfpu_vm_supported_cpuid();
-	xsz_layout_from_cpuid(&l, kvmfpu_vm_table_fn, c);
+	xs_layout_from_cpuid(&l, kvmfpu_vm_table_fn, c);
 	free(c);
-	cpuid_xcr0 = l.xcr0;
+	cpuid_xcr0 = l.supported;
 	if (variant->narrow)
 		cpuid_xcr0 &= XS_MASK_FPSSE | XS_BIT(XS_AVX);
 	if (!xvm_create(&self->v, cpuid_xcr0, true, self->name, why, sizeof(why))) {
@@ -590,7 +590,7 @@ KVMFPU_TEST_F(xcr0, set_cpuid_again)
 		       "CPUID.(0xD,0).EBX %u as created, %u now), which KVM must apply to the "
 		       "new CPUID before comparing (kvm_set_cpuid())\n", v->name,
 		       (unsigned long long)target, strerror(err),
-		       find_entry(v->created, 0xd, 0)->ebx, xsz_standard(&v->kvm, target));
+		       find_entry(v->created, 0xd, 0)->ebx, xs_size_standard(&v->kvm, target));
 		bad++;
 	}
 	xvm_run(v, KVMFPU_XCR0_OP_REPORT, 0);
@@ -623,11 +623,11 @@ KVMFPU_TEST_F(xcr0, set_cpuid_again)
  * reported since @xcr0 was set: @guest_ran) and what KVM_GET_XSAVE2 writes, against the
  * host CPU's layout @host.
  */
-static unsigned int fpstate_size_check(struct xvm *v, const struct xsz_layout *host,
+static unsigned int fpstate_size_check(struct xvm *v, const struct xs_layout *host,
 				       const char *step, uint64_t xcr0, bool guest_ran)
 {
 	uint64_t kvm_xcr0 = kvmfpu_vm_supported_xcr0(), guest = v->allowed | XS_MASK_FPSSE;
-	uint32_t want_cap = xsz_standard(host, kvm_xcr0), std_guest = xsz_standard(host, guest);
+	uint32_t want_cap = xs_size_standard(host, kvm_xcr0), std_guest = xs_size_standard(host, guest);
 	int cap_vm = vm_check_cap(v->vm, KVM_CAP_XSAVE2), cap_sys = kvm_check_cap(KVM_CAP_XSAVE2);
 	uint32_t ebx = v->args->seen.d0[1], written, i;
 	unsigned int bad = 0;
@@ -643,10 +643,10 @@ static unsigned int fpstate_size_check(struct xvm *v, const struct xsz_layout *h
 		       (unsigned long long)kvm_xcr0);
 		bad++;
 	}
-	if (guest_ran && (ebx != xsz_standard(host, xcr0) || (int)ebx > cap_vm)) {
+	if (guest_ran && (ebx != xs_size_standard(host, xcr0) || (int)ebx > cap_vm)) {
 		printf("# %s: %s: the guest's CPUID.(0xD,0).EBX %u for XCR0 0x%llx, expected %u "
 		       "(the standard size from the host's CPUID 0xD), at most KVM_CAP_XSAVE2 %d\n",
-		       v->name, step, ebx, (unsigned long long)xcr0, xsz_standard(host, xcr0),
+		       v->name, step, ebx, (unsigned long long)xcr0, xs_size_standard(host, xcr0),
 		       cap_vm);
 		bad++;
 	}
@@ -708,11 +708,11 @@ KVMFPU_TEST_F(xcr0, fpstate_size)
 {
 	uint64_t target = self->valid[self->nr_valid - 1];
 	struct xvm *v = &self->v;
-	struct xsz_layout host;
+	struct xs_layout host;
 	unsigned int bad;
 	int err;
 
-	xsz_layout_from_cpuid(&host, xs_host_cpuid, NULL);
+	xs_layout_from_cpuid(&host, xs_host_cpuid, NULL);
 	bad = fpstate_size_check(v, &host, "before KVM_RUN", XS_BIT(XS_X87), false);
 	if ((err = xvm_set_xcr0(v, target)))
 		kvmfpu_fail("%s: KVM_SET_XCRS(0x%llx), valid, failed: %s", v->name,
@@ -737,7 +737,7 @@ TEST(kvm_supported)
 	struct kvm_cpuid_entry2 *d0, *d1;
 	struct kvm_cpuid2 *c;
 	unsigned int bad = 0;
-	struct xsz_layout l;
+	struct xs_layout l;
 	char why[512];
 
 	if (xcr0_unsupported(why, sizeof(why)))
@@ -745,37 +745,37 @@ TEST(kvm_supported)
 	c = kvmfpu_vm_supported_cpuid();
 	if (!c)
 		kvmfpu_error("kvm_supported: KVM_GET_SUPPORTED_CPUID failed");
-	xsz_layout_from_cpuid(&l, kvmfpu_vm_table_fn, c);
+	xs_layout_from_cpuid(&l, kvmfpu_vm_table_fn, c);
 	d0 = find_entry(c, 0xd, 0);
 	d1 = find_entry(c, 0xd, 1);
 	if (!d0)
 		kvmfpu_fail("kvm_supported: KVM_GET_SUPPORTED_CPUID has XSAVE but no leaf 0xD.0");
 	printf("# kvmfpu-env: kvm_xcr0=0x%llx kvm_xss=0x%llx kvm_0xd_1_eax=0x%x tier=%s\n",
-	       (unsigned long long)l.xcr0, (unsigned long long)l.xss, l.d1_eax,
+	       (unsigned long long)l.supported, (unsigned long long)l.xss, l.d1_eax,
 	       getenv("KVMFPU_TIER") && *getenv("KVMFPU_TIER") ? getenv("KVMFPU_TIER") : "host");
 
-	if (d0->ebx != xsz_standard(&l, l.xcr0) || d0->ecx != xsz_standard(&l, l.xcr0)) {
+	if (d0->ebx != xs_size_standard(&l, l.supported) || d0->ecx != xs_size_standard(&l, l.supported)) {
 		printf("# kvm_supported: XCR0 0x%llx: KVM_GET_SUPPORTED_CPUID.(0xD,0) EBX %u, "
 		       "ECX %u, expected both %u: the standard-format size of every supported "
-		       "component (offset + size from 0xD.i)\n", (unsigned long long)l.xcr0,
-		       d0->ebx, d0->ecx, xsz_standard(&l, l.xcr0));
+		       "component (offset + size from 0xD.i)\n", (unsigned long long)l.supported,
+		       d0->ebx, d0->ecx, xs_size_standard(&l, l.supported));
 		bad++;
 	}
-	if (xsz_has_compacted(&l)) {
-		uint32_t want = xsz_compacted(&l, l.xcr0 | l.xss);
+	if (xs_has_compacted(&l)) {
+		uint32_t want = xs_size_compacted(&l, l.supported | l.xss);
 
 		if (!d1 || d1->ebx != want) {
 			printf("# kvm_supported: XCR0|XSS 0x%llx: KVM_GET_SUPPORTED_CPUID.(0xD,1) EBX "
 			       "%u, expected %u: the compacted size, components 64-byte aligned "
 			       "where 0xD.i ECX[1] says so\n",
-			       (unsigned long long)(l.xcr0 | l.xss), d1 ? d1->ebx : 0, want);
+			       (unsigned long long)(l.supported | l.xss), d1 ? d1->ebx : 0, want);
 			bad++;
 		}
 	} else {
 		printf("# note: KVM_GET_SUPPORTED_CPUID.(0xD,1).EAX 0x%x has neither XSAVEC nor "
 		       "XSAVES: its EBX is not defined and is not checked\n", l.d1_eax);
 	}
-	if (!xsz_kvm_accepts_xcr0(l.xcr0, l.xcr0, why, sizeof(why))) {
+	if (!xsz_kvm_accepts_xcr0(l.supported, l.supported, why, sizeof(why))) {
 		printf("# kvm_supported: KVM_GET_SUPPORTED_CPUID.(0xD,0) is not a valid XCR0: "
 		       "%s\n", why);
 		bad++;
@@ -785,7 +785,7 @@ TEST(kvm_supported)
 		printf("# kvmfpu-replay: args=-r global.kvm_supported\n");
 		kvmfpu_fail("kvm_supported: %u check(s) failed", bad);
 	}
-	kvmfpu_print_exercised(l.xcr0);
+	kvmfpu_print_exercised(l.supported);
 }
 
 /*
