@@ -106,12 +106,6 @@ static bool xcr0_vm_create(struct kvmfpu_vm *v, uint64_t cpuid_xcr0, char *why, 
 	return true;
 }
 
-static void replay_and_fail(const char *name, unsigned int bad)
-{
-	printf("# kvmfpu-replay: args=-r %s\n", name);
-	kvmfpu_fail("%s: %u check(s) failed", name, bad);
-}
-
 static unsigned int check_u32(const char *name, const char *step, uint64_t xcr0,
 			      const char *reg, uint32_t expected, uint32_t actual, const char *rule)
 {
@@ -202,6 +196,8 @@ FIXTURE_SETUP(xcr0)
 	uint64_t cpuid_xcr0 = kvmfpu_vm_supported_xcr0();
 	char why[512];
 
+	/* kvmfpu_fail() prints "# kvmfpu-replay: args=-r xcr0.<variant>.<test>" first. */
+	KVMFPU_REPLAY_NAME(variant->name);
 	snprintf(self->name, sizeof(self->name), "xcr0.%s.%s", variant->name, _metadata->name);
 	if (variant->narrow)
 		cpuid_xcr0 &= XS_MASK_FPSSE | XS_BIT(XS_AVX);
@@ -238,14 +234,14 @@ static void sizes(FIXTURE_DATA(xcr0) *self, bool by_guest)
 			if (v->xcr0_args->gp_count) {
 				printf("# %s: %s: the guest took #GP on a valid XCR0 (allowed "
 				       "0x%llx)\n", self->name, step, (unsigned long long)v->allowed);
-				replay_and_fail(self->name, 1);
+				kvmfpu_fail("%s: 1 check failed", self->name);
 			}
 		} else {
 			err = kvmfpu_vm_set_xcr0(v, xcr0);
 			if (err) {
 				printf("# %s: %s failed: %s (allowed 0x%llx)\n", self->name, step,
 				       strerror(-err), (unsigned long long)v->allowed);
-				replay_and_fail(self->name, 1);
+				kvmfpu_fail("%s: 1 check failed", self->name);
 			}
 			kvmfpu_vm_xcr0_op(v, KVMFPU_XCR0_OP_REPORT, 0);
 		}
@@ -254,7 +250,7 @@ static void sizes(FIXTURE_DATA(xcr0) *self, bool by_guest)
 	printf("# %u valid XCR0 values of 0x%llx checked\n", self->nr_valid,
 	       (unsigned long long)v->allowed);
 	if (bad)
-		replay_and_fail(self->name, bad);
+		kvmfpu_fail("%s: %u check(s) failed", self->name, bad);
 	kvmfpu_print_exercised(v->allowed);
 }
 
@@ -304,7 +300,7 @@ static void rejects(FIXTURE_DATA(xcr0) *self, bool by_guest)
 	if (!by_guest)
 		kvmfpu_vm_xcr0_op(v, KVMFPU_XCR0_OP_REPORT, 0);
 	if (v->xcr0_args->gp_count || check_seen(v, self->name, "the valid starting XCR0", known))
-		replay_and_fail(self->name, 1);
+		kvmfpu_fail("%s: 1 check failed", self->name);
 
 	for (i = 0; i < self->nr_bad; i++) {
 		uint64_t x = self->bad[i].xcr0;
@@ -339,7 +335,7 @@ static void rejects(FIXTURE_DATA(xcr0) *self, bool by_guest)
 	printf("# %u invalid XCR0 values refused (allowed 0x%llx, kept 0x%llx)\n",
 	       self->nr_bad, (unsigned long long)v->allowed, (unsigned long long)known);
 	if (bad)
-		replay_and_fail(self->name, bad);
+		kvmfpu_fail("%s: %u check(s) failed", self->name, bad);
 	kvmfpu_print_exercised(v->allowed);
 }
 
@@ -428,7 +424,7 @@ KVMFPU_TEST_F(xcr0, set_cpuid_again)
 	kvmfpu_vm_xcr0_op(v, KVMFPU_XCR0_OP_REPORT, 0);
 	bad += check_seen(v, self->name, "after the refused KVM_SET_CPUID2", target);
 	if (bad)
-		replay_and_fail(self->name, bad);
+		kvmfpu_fail("%s: %u check(s) failed", self->name, bad);
 	kvmfpu_print_exercised(target);
 }
 
@@ -545,7 +541,7 @@ KVMFPU_TEST_F(xcr0, fpstate_size)
 	kvmfpu_vm_xcr0_op(v, KVMFPU_XCR0_OP_REPORT, 0);
 	bad += fpstate_size_check(v, self->name, &host, "after KVM_SET_CPUID2 again", target, true);
 	if (bad)
-		replay_and_fail(self->name, bad);
+		kvmfpu_fail("%s: %u check(s) failed", self->name, bad);
 	kvmfpu_print_exercised(target);
 }
 
@@ -560,6 +556,7 @@ TEST(kvm_supported)
 	struct xs_layout l;
 	char why[512];
 
+	KVMFPU_REPLAY_NAME("");
 	if (!kvmfpu_vm_config_supported(&xcr0_guest, why, sizeof(why)))
 		SKIP(return, "%s", why);
 	c = kvmfpu_vm_supported_cpuid();
@@ -599,10 +596,8 @@ TEST(kvm_supported)
 		bad++;
 	}
 	free(c);
-	if (bad) {
-		printf("# kvmfpu-replay: args=-r global.kvm_supported\n");
+	if (bad)
 		kvmfpu_fail("kvm_supported: %u check(s) failed", bad);
-	}
 	kvmfpu_print_exercised(l.supported);
 }
 
@@ -619,6 +614,7 @@ TEST(amx_permission)
 	struct kvmfpu_vm v;
 	int err;
 
+	KVMFPU_REPLAY_NAME("");
 	if (!kvmfpu_vm_amx_supported(why, sizeof(why)))
 		SKIP(return, "%s", why);
 	before = kvmfpu_vm_supported_xcr0();
@@ -662,10 +658,8 @@ TEST(amx_permission)
 		}
 	}
 	kvmfpu_vm_destroy(&v);
-	if (bad) {
-		printf("# kvmfpu-replay: args=-r global.amx_permission\n");
+	if (bad)
 		kvmfpu_fail("amx_permission: %u check(s) failed", bad);
-	}
 	kvmfpu_print_exercised(after);
 }
 
