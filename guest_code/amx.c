@@ -91,33 +91,15 @@ void guest_wrmsr(uint32_t msr, uint64_t val)
 		     : : "c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)) : "memory");
 }
 
-static uint64_t read_cr0(void)
+/* CPUID into four of the program's 64-bit output slots: EAX, EBX, ECX, EDX. */
+static void cpuid_out(uint32_t leaf, uint32_t subleaf, uint64_t *out)
 {
-	uint64_t cr0;
+	uint32_t r[4];
+	unsigned int i;
 
-	asm volatile("mov %%cr0, %0" : "=r"(cr0));
-	return cr0;
-}
-
-static void write_cr0(uint64_t cr0)
-{
-	asm volatile("mov %0, %%cr0" : : "r"(cr0) : "memory");
-}
-
-static void guest_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t *out)
-{
-	uint32_t a, b, c, d;
-
-	asm volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(leaf), "c"(subleaf));
-	out[0] = a;
-	out[1] = b;
-	out[2] = c;
-	out[3] = d;
-}
-
-static void amx_exit(uint32_t stage)
-{
-	asm volatile("outl %%eax, %%dx" : : "a"(stage), "d"(KVMFPU_EXIT_PORT) : "memory");
+	guest_cpuid_count(leaf, subleaf, r);
+	for (i = 0; i < 4; i++)
+		out[i] = r[i];
 }
 
 /*
@@ -131,18 +113,18 @@ static void amx_exit(uint32_t stage)
 void kvmfpu_guest_nm_handler(struct ex_regs *regs)
 {
 	struct kvmfpu_amx_args *a = amx_args;
-	uint64_t cr0 = read_cr0();
+	uint64_t cr0 = guest_read_cr0();
 
 	a->nm.count++;
 	a->nm.cr0 = cr0;
 	a->nm.xfd = guest_rdmsr(KVMFPU_MSR_IA32_XFD);
 	a->nm.xfd_err = guest_rdmsr(KVMFPU_MSR_IA32_XFD_ERR);
 	if (cr0 & KVMFPU_CR0_TS) {
-		write_cr0(cr0 & ~KVMFPU_CR0_TS);
+		guest_write_cr0(cr0 & ~KVMFPU_CR0_TS);
 		return;
 	}
 	if (a->nm_exit) {
-		amx_exit(AMX_STAGE_NM);
+		guest_exit(AMX_STAGE_NM);
 		a->nm.xfd_err_after_exit = guest_rdmsr(KVMFPU_MSR_IA32_XFD_ERR);
 	}
 	guest_wrmsr(KVMFPU_MSR_IA32_XFD_ERR, 0);
@@ -158,7 +140,7 @@ static void run_op(struct kvmfpu_amx_args *a, const struct kvmfpu_amx_op *op)
 {
 	switch (op->op) {
 	case AMX_OP_EXIT:
-		amx_exit(AMX_STAGE_EXIT + (uint32_t)op->a);
+		guest_exit(AMX_STAGE_EXIT + (uint32_t)op->a);
 		break;
 	case AMX_OP_XSETBV:
 		asm volatile("xsetbv"
@@ -168,7 +150,7 @@ static void run_op(struct kvmfpu_amx_args *a, const struct kvmfpu_amx_op *op)
 		a->out[op->c] = guest_xgetbv0();
 		break;
 	case AMX_OP_CPUID:
-		guest_cpuid(op->a, op->b, &a->out[op->c]);
+		cpuid_out(op->a, op->b, &a->out[op->c]);
 		break;
 	case AMX_OP_WRMSR:
 		guest_wrmsr(op->a, op->b);
@@ -198,7 +180,7 @@ static void run_op(struct kvmfpu_amx_args *a, const struct kvmfpu_amx_op *op)
 		guest_save_comps(op->a, a->save_gva, a->offset);
 		break;
 	case AMX_OP_SET_TS:
-		write_cr0(read_cr0() | KVMFPU_CR0_TS);
+		guest_write_cr0(guest_read_cr0() | KVMFPU_CR0_TS);
 		break;
 	case AMX_OP_FNOP:
 		asm volatile("fnop" : : : "memory");
@@ -206,7 +188,7 @@ static void run_op(struct kvmfpu_amx_args *a, const struct kvmfpu_amx_op *op)
 	default:
 		/* An unknown operation is reported as the end with its opcode. */
 		for (;;)
-			amx_exit(AMX_STAGE_END + op->op);
+			guest_exit(AMX_STAGE_END + op->op);
 	}
 }
 
@@ -218,11 +200,11 @@ void kvmfpu_guest_amx_main(struct kvmfpu_amx_args *a)
 
 		if (a->pc >= KVMFPU_AMX_MAX_OPS)
 			for (;;)
-				amx_exit(AMX_STAGE_END);
+				guest_exit(AMX_STAGE_END);
 		op = &a->ops[a->pc++];
 		if (op->op == AMX_OP_END) {
 			a->pc--;	/* stay at the end: every re-entry reports it again */
-			amx_exit(AMX_STAGE_END);
+			guest_exit(AMX_STAGE_END);
 			continue;
 		}
 		run_op(a, op);

@@ -29,6 +29,14 @@ void guest_pkru_fill(const uint8_t *area);
 void guest_pkru_save(uint8_t *area);
 uint64_t guest_xgetbv0(void);
 
+/* guest_code/cpu.c: the stage report to the host, CPUID, CR0 and CR4. */
+void guest_exit(uint32_t stage);
+void guest_cpuid_count(uint32_t leaf, uint32_t subleaf, uint32_t r[4]);
+uint64_t guest_read_cr0(void);
+void guest_write_cr0(uint64_t cr0);
+uint64_t guest_read_cr4(void);
+void guest_write_cr4(uint64_t cr4);
+
 /*
  * Every register of @comps from/to the standard-format image at @image, whose components sit
  * at @offset[i] (x87 and SSE in the legacy region). Components without guest code are skipped.

@@ -9,11 +9,6 @@
  */
 #include "guest_code.h"
 
-static void guest_exit(uint32_t stage)
-{
-	asm volatile("outl %%eax, %%dx" : : "a"(stage), "d"(KVMFPU_EXIT_PORT) : "memory");
-}
-
 static void guest_xsetbv(uint64_t xcr0)
 {
 	asm volatile("xsetbv" : : "a"((uint32_t)xcr0), "d"((uint32_t)(xcr0 >> 32)), "c"(0));

@@ -33,30 +33,6 @@ asm(".pushsection .text\n"
 
 static struct kvmfpu_xcr0_args *xcr0_args;
 
-static void xcr0_exit(uint32_t stage)
-{
-	asm volatile("outl %%eax, %%dx" : : "a"(stage), "d"(KVMFPU_EXIT_PORT) : "memory");
-}
-
-static uint64_t read_cr4(void)
-{
-	uint64_t v;
-
-	asm volatile("mov %%cr4, %0" : "=r"(v));
-	return v;
-}
-
-static void write_cr4(uint64_t v)
-{
-	asm volatile("mov %0, %%cr4" : : "r"(v) : "memory");
-}
-
-static void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t r[4])
-{
-	asm volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
-		     : "a"(leaf), "c"(subleaf));
-}
-
 void kvmfpu_guest_xcr0_gp_handler(struct ex_regs *ex)
 {
 	struct kvmfpu_ex_regs *regs = (struct kvmfpu_ex_regs *)ex;
@@ -69,7 +45,7 @@ void kvmfpu_guest_xcr0_gp_handler(struct ex_regs *ex)
 	}
 	a->gp_rip = regs->rip;
 	for (;;)
-		xcr0_exit(KVMFPU_XCR0_STAGE_STRAY_GP);
+		guest_exit(KVMFPU_XCR0_STAGE_STRAY_GP);
 }
 
 void kvmfpu_guest_xcr0_main(struct kvmfpu_xcr0_args *a)
@@ -79,15 +55,15 @@ void kvmfpu_guest_xcr0_main(struct kvmfpu_xcr0_args *a)
 		if (a->op == KVMFPU_XCR0_OP_XSETBV)
 			kvmfpu_xcr0_xsetbv(a->value);
 		else if (a->op == KVMFPU_XCR0_OP_OSXSAVE)
-			write_cr4(read_cr4() | KVMFPU_CR4_OSXSAVE);
+			guest_write_cr4(guest_read_cr4() | KVMFPU_CR4_OSXSAVE);
 		a->op = KVMFPU_XCR0_OP_REPORT;
 
-		a->seen.cr4 = read_cr4();
+		a->seen.cr4 = guest_read_cr4();
 		a->seen.xcr0 = a->seen.cr4 & KVMFPU_CR4_OSXSAVE ? guest_xgetbv0() : 0;
-		cpuid(1, 0, a->seen.leaf1);
-		cpuid(0xd, 0, a->seen.d0);
-		cpuid(0xd, 1, a->seen.d1);
+		guest_cpuid_count(1, 0, a->seen.leaf1);
+		guest_cpuid_count(0xd, 0, a->seen.d0);
+		guest_cpuid_count(0xd, 1, a->seen.d1);
 		a->reports++;
-		xcr0_exit(KVMFPU_XCR0_STAGE_REPORT);
+		guest_exit(KVMFPU_XCR0_STAGE_REPORT);
 	}
 }

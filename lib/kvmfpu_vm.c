@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,14 @@
 #include "report.h"
 
 #define GUEST_ARGS_MIN_GVA	0x10000
+#define CPUID_1_ECX_XSAVE	(1u << 26)
+#define CPUID_1_ECX_OSXSAVE	(1u << 27)
+
+_Static_assert(offsetof(struct ex_regs, rip) == offsetof(struct kvmfpu_ex_regs, rip),
+	       "guest_xcr0.h's struct kvmfpu_ex_regs must match the library's struct ex_regs");
+_Static_assert(offsetof(struct ex_regs, vector) == offsetof(struct kvmfpu_ex_regs, vector),
+	       "guest_xcr0.h's struct kvmfpu_ex_regs must match the library's struct ex_regs");
+
 /* The selftest library's ucall port (lib/x86_64/ucall.c, UCALL_PIO_PORT), 6.1 to 6.12. */
 #define LIBKVM_UCALL_PORT	0x1000
 
@@ -60,6 +69,12 @@ static const struct kvm_cpuid_entry2 *table_entry(const struct kvm_cpuid2 *c, ui
 		if (c->entries[i].function == leaf && c->entries[i].index == subleaf)
 			return &c->entries[i];
 	return NULL;
+}
+
+struct kvm_cpuid_entry2 *kvmfpu_vm_cpuid_entry(struct kvm_cpuid2 *c, uint32_t leaf,
+					       uint32_t subleaf)
+{
+	return (struct kvm_cpuid_entry2 *)table_entry(c, leaf, subleaf);
 }
 
 static bool table_leaf(const struct kvm_cpuid2 *c, uint32_t leaf, uint32_t subleaf,
@@ -157,6 +172,13 @@ bool kvmfpu_vm_config_supported(const struct kvmfpu_vm_config *cfg, char *why, s
 
 	if (cfg->guest == KVMFPU_VM_GUEST_AMX)
 		return kvmfpu_vm_amx_supported(why, len);
+	if (cfg->guest == KVMFPU_VM_GUEST_XCR0) {
+		if (kvmfpu_vm_kvm_has(KVMFPU_FEATURE_XSAVE))
+			return true;
+		snprintf(why, len, "KVM lacks XSAVE: CPUID.1:ECX.XSAVE[26] is not in "
+			 "KVM_GET_SUPPORTED_CPUID, so no guest has XCR0 or leaf 0xD");
+		return false;
+	}
 	if (kvmfpu_vm_fxsave_only(cfg))
 		return true;
 	if (!kvmfpu_vm_kvm_has(KVMFPU_FEATURE_XSAVE)) {
@@ -326,6 +348,7 @@ static unsigned int cpuid_kept_bits(struct cpuid_kept_bits *k)
 	kept_add(k, &n, 0x7, 0, CPUID_EBX, 1u << 17 | 1u << 30 | 1u << 31, "AVX-512");
 	kept_add(k, &n, 0xd, 0, CPUID_EAX, ~0u, "XCR0[31:0]");
 	kept_add(k, &n, 0xd, 0, CPUID_EDX, ~0u, "XCR0[63:32]");
+	kept_add(k, &n, 0xd, 0, CPUID_ECX, ~0u, "size of XCR0[63:0]");
 	return n;
 }
 
@@ -418,7 +441,7 @@ static void set_feature_bits(struct kvm_cpuid2 *c, uint64_t xcr0)
 	}
 }
 
-static struct kvm_cpuid2 *cpuid_dup(const struct kvm_cpuid2 *c)
+struct kvm_cpuid2 *kvmfpu_vm_cpuid_dup(const struct kvm_cpuid2 *c)
 {
 	size_t size = sizeof(*c) + c->nent * sizeof(c->entries[0]);
 	struct kvm_cpuid2 *d = malloc(size);
@@ -557,7 +580,7 @@ static void set_guest_cpuid(struct kvmfpu_vm *v)
 		set_guest_cpuid_no_xsave(v);
 		return;
 	}
-	set = cpuid_dup(v->vcpu->cpuid);
+	set = kvmfpu_vm_cpuid_dup(v->vcpu->cpuid);
 	make_guest_cpuid(set, &v->layout, xcr0, v->cfg.xsave_hidden);
 	load_guest_cpuid(v, set, xcr0);
 }
@@ -579,32 +602,69 @@ static void set_guest_cr4(struct kvmfpu_vm *v)
 	vcpu_sregs_set(v->vcpu, &sregs);
 }
 
+int kvmfpu_vm_set_xcr0(struct kvmfpu_vm *v, uint64_t xcr0)
+{
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = xcr0 } };
+
+	return __vcpu_ioctl(v->vcpu, KVM_SET_XCRS, &xcrs) ? -errno : 0;
+}
+
+int kvmfpu_vm_get_xcr0(struct kvmfpu_vm *v, uint64_t *xcr0)
+{
+	struct kvm_xcrs xcrs = { 0 };
+	uint32_t i;
+
+	if (__vcpu_ioctl(v->vcpu, KVM_GET_XCRS, &xcrs))
+		return -errno;
+	for (i = 0; i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++) {
+		if (xcrs.xcrs[i].xcr == 0) {
+			*xcr0 = xcrs.xcrs[i].value;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+uint64_t kvmfpu_vm_xcr0(struct kvmfpu_vm *v)
+{
+	uint64_t xcr0;
+	int r = kvmfpu_vm_get_xcr0(v, &xcr0);
+
+	if (r == -ENOENT)
+		kvmfpu_fail("KVM_GET_XCRS returned no XCR0");
+	if (r)
+		kvmfpu_fail("KVM_GET_XCRS failed: %s", strerror(-r));
+	return xcr0;
+}
+
+int kvmfpu_vm_set_cpuid(struct kvmfpu_vm *v, const struct kvm_cpuid2 *c)
+{
+	return ioctl(v->vcpu->fd, KVM_SET_CPUID2, c) ? -errno : 0;
+}
+
 /*
  * A guest without XSAVE runs with XCR0 at its reset value, x87 only (SDM Vol. 1, 13.3);
  * newer libraries give new vCPUs KVM's whole XCR0, so put the reset value back.
  */
 static void reset_xcr0(struct kvmfpu_vm *v)
 {
-	struct kvm_xcrs xcrs = { 0 };
+	uint64_t xcr0;
+	int r;
 
-	if (!kvm_has_cap(KVM_CAP_XCRS) || __vcpu_ioctl(v->vcpu, KVM_GET_XCRS, &xcrs) ||
-	    !xcrs.nr_xcrs || xcrs.xcrs[0].value == XS_BIT(XS_X87))
+	if (!kvm_has_cap(KVM_CAP_XCRS) || kvmfpu_vm_get_xcr0(v, &xcr0) || xcr0 == XS_BIT(XS_X87))
 		return;
-	xcrs.nr_xcrs = 1;
-	xcrs.xcrs[0].xcr = 0;
-	xcrs.xcrs[0].value = XS_BIT(XS_X87);
-	if (__vcpu_ioctl(v->vcpu, KVM_SET_XCRS, &xcrs))
-		kvmfpu_fail("KVM_SET_XCRS(XCR0=0x1, the reset value) failed: %s", strerror(errno));
+	r = kvmfpu_vm_set_xcr0(v, XS_BIT(XS_X87));
+	if (r)
+		kvmfpu_fail("KVM_SET_XCRS(XCR0=0x1, the reset value) failed: %s", strerror(-r));
 }
 
 static void set_xcr0_by_host(struct kvmfpu_vm *v)
 {
-	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = v->cfg.xcr0 } };
-	int r = __vcpu_ioctl(v->vcpu, KVM_SET_XCRS, &xcrs);
+	int r = kvmfpu_vm_set_xcr0(v, v->cfg.xcr0);
 
 	if (r)
 		kvmfpu_fail("KVM_SET_XCRS(XCR0=0x%llx) failed: %s, though guest CPUID 0xD.0 "
-			    "advertises it", (unsigned long long)v->cfg.xcr0, strerror(errno));
+			    "advertises it", (unsigned long long)v->cfg.xcr0, strerror(-r));
 }
 
 static void alloc_guest_image(struct kvmfpu_vm *v, struct ximage *img, uint64_t *gva)
@@ -632,7 +692,7 @@ static void create_amx_guest(struct kvmfpu_vm *v)
 	v->allowed = v->kvm_xcr0;
 	v->cpuid_kept = true;
 	/* What vm_create_with_one_vcpu() gave the vCPU (the library's cached copy). */
-	v->cpuid = cpuid_dup(kvm_get_supported_cpuid());
+	v->cpuid = kvmfpu_vm_cpuid_dup(kvm_get_supported_cpuid());
 
 	vcpu_sregs_get(v->vcpu, &sregs);
 	sregs.cr4 |= X86_CR4_OSXSAVE;
@@ -651,12 +711,61 @@ static void *alloc_guest_args(struct kvmfpu_vm *v, size_t size, vm_vaddr_t *gva)
 	return p;
 }
 
+/*
+ * The XCR0 guest, its #GP handler counting the faults of its XSETBV. Its CPUID is KVM's
+ * supported CPUID as a VMM passes it on (read now: with the AMX permission when the process
+ * holds it), with leaf 0xD.0 advertising cfg.xcr0 (ECX its standard size, EBX the size for
+ * the reset XCR0, x87), and CPUID.1:ECX XSAVE set and OSXSAVE clear (KVM mirrors CR4 there at
+ * run time). The feature flags stay as KVM offers them: a guest whose leaf 0xD.0 lacks a
+ * component KVM supports must still be refused it, as __kvm_set_xcr() allows only
+ * guest_supported_xcr0, which kvm_vcpu_after_set_cpuid() takes from leaf 0xD.0. CR4.OSXSAVE
+ * is set, XCR0 is at its reset value.
+ */
+static void create_xcr0_guest(struct kvmfpu_vm *v)
+{
+	uint64_t xcr0 = v->cfg.xcr0;
+	struct kvm_cpuid_entry2 *e1, *d0;
+	struct kvm_cpuid2 *set, *got;
+	struct kvm_sregs sregs;
+	int r;
+
+	v->vm = vm_create_with_one_vcpu(&v->vcpu, kvmfpu_guest_xcr0_main);
+	kvmfpu_init_descriptor_tables(v->vm, v->vcpu);
+	vm_install_exception_handler(v->vm, KVMFPU_GP_VECTOR, kvmfpu_guest_xcr0_gp_handler);
+	set = kvmfpu_vm_supported_cpuid();
+	if (!set)
+		kvmfpu_error("KVM_GET_SUPPORTED_CPUID failed");
+	e1 = kvmfpu_vm_cpuid_entry(set, 1, 0);
+	d0 = kvmfpu_vm_cpuid_entry(set, 0xd, 0);
+	if (!e1 || !d0)
+		kvmfpu_fail("KVM_GET_SUPPORTED_CPUID has XSAVE but no leaf %s", e1 ? "0xD.0" : "1");
+	e1->ecx = (e1->ecx | CPUID_1_ECX_XSAVE) & ~CPUID_1_ECX_OSXSAVE;
+	d0->eax = (uint32_t)xcr0;
+	d0->edx = xcr0 >> 32;
+	d0->ecx = xs_size_standard(&v->layout, xcr0);
+	d0->ebx = xs_size_standard(&v->layout, XS_BIT(XS_X87));
+	r = kvmfpu_vm_set_cpuid(v, set);
+	if (r)
+		kvmfpu_fail("KVM_SET_CPUID2 (leaf 0xD.0 EDX:EAX 0x%llx) before KVM_RUN failed: %s",
+			    (unsigned long long)xcr0, strerror(-r));
+	got = read_guest_cpuid(v);
+	check_cpuid_kept(v, set, got, xcr0);
+	free(got);
+	v->cpuid = set;
+	v->allowed = xcr0 & v->kvm_xcr0;
+	v->guest_xcr0 = XS_BIT(XS_X87);
+
+	vcpu_sregs_get(v->vcpu, &sregs);
+	sregs.cr4 |= X86_CR4_OSXSAVE;
+	vcpu_sregs_set(v->vcpu, &sregs);
+}
+
 const struct kvmfpu_vm_config kvmfpu_vm_amx_config = { .guest = KVMFPU_VM_GUEST_AMX };
 
 void kvmfpu_vm_create(struct kvmfpu_vm *v, const struct kvmfpu_vm_config *cfg)
 {
 	bool amx = cfg->guest == KVMFPU_VM_GUEST_AMX;
-	uint32_t *offset;
+	uint32_t *offset = NULL;
 	vm_vaddr_t args_gva;
 	unsigned int i;
 	int cap;
@@ -671,6 +780,9 @@ void kvmfpu_vm_create(struct kvmfpu_vm *v, const struct kvmfpu_vm_config *cfg)
 		offset = v->amx->offset;
 		alloc_guest_image(v, &v->fill, &v->amx->fill_gva);
 		alloc_guest_image(v, &v->save, &v->amx->save_gva);
+	} else if (cfg->guest == KVMFPU_VM_GUEST_XCR0) {
+		create_xcr0_guest(v);
+		v->xcr0_args = alloc_guest_args(v, sizeof(*v->xcr0_args), &args_gva);
 	} else {
 		v->vm = vm_create_with_one_vcpu(&v->vcpu, kvmfpu_guest_main);
 		v->guest_xcr0 = kvmfpu_vm_fxsave_only(cfg) ? XS_MASK_FPSSE : cfg->xcr0;
@@ -698,7 +810,7 @@ void kvmfpu_vm_create(struct kvmfpu_vm *v, const struct kvmfpu_vm_config *cfg)
 		else
 			v->args->xcr0 = cfg->xcr0;
 	}
-	for (i = 0; i < XS_NR; i++)
+	for (i = 0; offset && i < XS_NR; i++)
 		offset[i] = v->layout.offset[i];
 	vcpu_args_set(v->vcpu, 1, args_gva);
 
@@ -759,6 +871,11 @@ static const char *guest_where(struct kvmfpu_vm *v, char *buf, size_t len)
 		snprintf(buf + n, len - n, ", at guest program op %llu (opcode %u)",
 			 (unsigned long long)v->amx->pc - 1,
 			 v->amx->pc ? v->amx->ops[v->amx->pc - 1].op : 0);
+	if (v->xcr0_args && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - n, ", in operation %llu (value 0x%llx) after %llu reports",
+			 (unsigned long long)v->xcr0_args->op,
+			 (unsigned long long)v->xcr0_args->value,
+			 (unsigned long long)v->xcr0_args->reports);
 	return buf;
 }
 
@@ -845,6 +962,29 @@ void kvmfpu_vm_run_until(struct kvmfpu_vm *v, uint32_t stage, const char *what)
 			    (unsigned long long)v->amx->nm.count,
 			    (unsigned long long)v->amx->pc);
 	kvmfpu_fail("%s: guest reported stage 0x%x, expected 0x%x", what, got, stage);
+}
+
+void kvmfpu_vm_xcr0_op(struct kvmfpu_vm *v, enum kvmfpu_xcr0_op op, uint64_t value)
+{
+	struct kvmfpu_xcr0_args *a = v->xcr0_args;
+	uint64_t reports;
+	uint32_t stage;
+
+	if (!a)
+		kvmfpu_error("an XCR0 guest operation for a VM without the XCR0 guest");
+	reports = a->reports;
+	a->op = op;
+	a->value = value;
+	stage = kvmfpu_vm_run(v);
+	if (stage == KVMFPU_XCR0_STAGE_REPORT && a->reports == reports + 1)
+		return;
+	if (stage == KVMFPU_XCR0_STAGE_STRAY_GP)
+		kvmfpu_fail("the guest took #GP at RIP 0x%llx, not at its XSETBV (operation %u, "
+			    "value 0x%llx)", (unsigned long long)a->gp_rip, op,
+			    (unsigned long long)value);
+	kvmfpu_fail("the guest reported stage 0x%x after %llu reports, expected report %llu of "
+		    "operation %u (value 0x%llx)", stage, (unsigned long long)a->reports,
+		    (unsigned long long)reports + 1, op, (unsigned long long)value);
 }
 
 void kvmfpu_vm_vcpu_get_image(struct kvmfpu_vm *v, struct kvm_vcpu *vcpu, struct ximage *img)
@@ -938,7 +1078,7 @@ void kvmfpu_vm_migrate(struct kvmfpu_vm *v)
 	struct kvm_x86_state *state = migrate_out(v, &before);
 
 	/* The CPUID the test set, not KVM_GET_CPUID2's read-back of it. */
-	if (v->amx)
+	if (v->amx || v->xcr0_args)
 		vcpu_init_cpuid(v->vcpu, v->cpuid);
 	else
 		load_guest_cpuid(v, v->cpuid, kvmfpu_vm_fxsave_only(&v->cfg) ? XS_MASK_FPSSE : v->cfg.xcr0);
@@ -947,33 +1087,10 @@ void kvmfpu_vm_migrate(struct kvmfpu_vm *v)
 	check_regs_kept(v, &before);
 }
 
-static int set_xcr0(struct kvmfpu_vm *v, uint64_t xcr0)
-{
-	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = xcr0 } };
-
-	return __vcpu_ioctl(v->vcpu, KVM_SET_XCRS, &xcrs) ? -errno : 0;
-}
-
-int kvmfpu_vm_get_xcr0(struct kvmfpu_vm *v, uint64_t *xcr0)
-{
-	struct kvm_xcrs xcrs = { 0 };
-	uint32_t i;
-
-	if (__vcpu_ioctl(v->vcpu, KVM_GET_XCRS, &xcrs))
-		return -errno;
-	for (i = 0; i < xcrs.nr_xcrs; i++) {
-		if (xcrs.xcrs[i].xcr == 0) {
-			*xcr0 = xcrs.xcrs[i].value;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
 int kvmfpu_vm_migrate_fewer(struct kvmfpu_vm *v, uint64_t xcr0, char *why, size_t len)
 {
 	uint64_t old_xcr0 = v->cfg.xcr0, dropped = old_xcr0 & ~xcr0;
-	struct kvm_cpuid2 *cpuid = cpuid_dup(v->cpuid);
+	struct kvm_cpuid2 *cpuid = kvmfpu_vm_cpuid_dup(v->cpuid);
 	struct kvm_x86_state *state;
 	struct kvm_regs before;
 	char names[128];
@@ -1000,7 +1117,7 @@ int kvmfpu_vm_migrate_fewer(struct kvmfpu_vm *v, uint64_t xcr0, char *why, size_
 	 * __kvm_set_xcr(): XCR0 may hold only what the guest CPUID's leaf 0xD.0 allows, so the
 	 * source's XCR0 is refused with EINVAL when it has a component the new CPUID dropped.
 	 */
-	r = set_xcr0(v, old_xcr0);
+	r = kvmfpu_vm_set_xcr0(v, old_xcr0);
 	if (dropped && r != -EINVAL) {
 		snprintf(why, len, "KVM_SET_XCRS(XCR0=0x%llx) into a vCPU whose CPUID 0xD.0 allows "
 			 "only 0x%llx returned %s, expected EINVAL (%s not allowed)",
@@ -1008,7 +1125,7 @@ int kvmfpu_vm_migrate_fewer(struct kvmfpu_vm *v, uint64_t xcr0, char *why, size_
 			 r ? strerror(-r) : "success", xs_mask_str(dropped, names, sizeof(names)));
 		goto out;
 	}
-	r = set_xcr0(v, xcr0);
+	r = kvmfpu_vm_set_xcr0(v, xcr0);
 	if (r) {
 		snprintf(why, len, "KVM_SET_XCRS(XCR0=0x%llx), which the new CPUID 0xD.0 allows, "
 			 "failed: %s", (unsigned long long)xcr0, strerror(-r));
@@ -1038,27 +1155,51 @@ out:
 	return ret;
 }
 
-void kvmfpu_vm_print_env(const struct kvmfpu_vm *v)
+/* The part of the env line about KVM: its XCR0, IA32_XSS and 0xD.1 EAX, the host's XCR0. */
+static void print_env_kvm(uint64_t kvm_xcr0, const struct xs_layout *kvm)
+{
+	printf("# kvmfpu-env: kvm_xcr0=0x%llx kvm_xss=0x%llx kvm_0xd_1_eax=0x%x host_xcr0=0x%llx ",
+	       (unsigned long long)kvm_xcr0, (unsigned long long)kvm->xss, kvm->d1_eax,
+	       (unsigned long long)host_xcr0());
+}
+
+static void print_env_tier(void)
 {
 	const char *tier = getenv("KVMFPU_TIER");
 
+	printf("tier=%s host_cpus=%ld\n", tier && *tier ? tier : "host",
+	       sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+void kvmfpu_vm_print_env(const struct kvmfpu_vm *v)
+{
 	static const char * const cpuid_mode[] = {
 		[KVMFPU_VM_CPUID_XCR0] = "xcr0", [KVMFPU_VM_CPUID_NO_LEAF_D] = "no_leaf_0xd",
 		[KVMFPU_VM_CPUID_EMPTY] = "empty",
 	};
 	bool fxsave_only = kvmfpu_vm_fxsave_only(&v->cfg);
 
-	printf("# kvmfpu-env: kvm_xcr0=0x%llx host_xcr0=0x%llx guest_xcr0=0x%llx "
-	       "xsave_in_cpuid=%d xcr0_by=%s guest_cpuid_0xd=0x%llx allowed=0x%llx "
-	       "kvm_xsave_size=%u tier=%s guest_cpuid=%s host_cpus=%ld\n",
-	       (unsigned long long)v->kvm_xcr0, (unsigned long long)host_xcr0(),
+	print_env_kvm(v->kvm_xcr0, &v->layout);
+	printf("guest_xcr0=0x%llx xsave_in_cpuid=%d xcr0_by=%s guest_cpuid_0xd=0x%llx "
+	       "allowed=0x%llx kvm_xsave_size=%u guest_cpuid=%s ",
 	       (unsigned long long)v->guest_xcr0, !fxsave_only,
-	       fxsave_only ? "reset" : v->cfg.xcr0_by_host ? "KVM_SET_XCRS" : "XSETBV",
+	       v->xcr0_args ? "test" : fxsave_only ? "reset" :
+	       v->cfg.xcr0_by_host ? "KVM_SET_XCRS" : "XSETBV",
 	       (unsigned long long)v->cpuid_xcr0, (unsigned long long)v->allowed, v->uabi_size,
-	       tier && *tier ? tier : "host", cpuid_mode[v->cfg.cpuid],
-	       sysconf(_SC_NPROCESSORS_ONLN));
+	       cpuid_mode[v->cfg.cpuid]);
+	print_env_tier();
 	if (!v->cpuid_kept)
 		printf("# note: %s; checks whose expected value needs it skip\n", v->cpuid_lost);
+	fflush(stdout);
+}
+
+void kvmfpu_vm_print_kvm_env(void)
+{
+	struct xs_layout kvm;
+
+	kvmfpu_vm_layout(&kvm);
+	print_env_kvm(kvmfpu_vm_supported_xcr0(), &kvm);
+	print_env_tier();
 	fflush(stdout);
 }
 

@@ -8,7 +8,9 @@
  * AMX is configuration of this VM, not a second wrapper: with .guest = KVMFPU_VM_GUEST_AMX
  * the vCPU gets KVM's full supported CPUID (AMX, XFD, AVX-512 as KVM offers them; the process
  * must hold the guest permission first: kvmfpu_vm_amx_require()), kvmfpu's #NM handler, and
- * runs a program of operations (KVMFPU_VM_PROGRAM()) that sets XCR0 itself.
+ * runs a program of operations (KVMFPU_VM_PROGRAM()) that sets XCR0 itself. So is the XCR0
+ * guest of kvmfpu_xcr0_test (.guest = KVMFPU_VM_GUEST_XCR0): one XSETBV or MOV to CR4 per
+ * run (kvmfpu_vm_xcr0_op()), its #GP counted, then what it sees reported.
  *
  * Also the one reader of KVM_GET_SUPPORTED_CPUID in kvmfpu (the selftest library reads it
  * for the vCPUs it creates; kvmfpu's own code asks here).
@@ -21,12 +23,14 @@
 #include "ximage.h"
 #include "guest_amx.h"
 #include "guest_fpu.h"
+#include "guest_xcr0.h"
 
 /* Which guest program the vCPU runs. */
 enum kvmfpu_vm_guest {
 	KVMFPU_VM_GUEST_SWAP,	/* guest_code/swap.c: fill, exit, save, sync; forever */
 	KVMFPU_VM_GUEST_BARE,	/* exit, forever: a bare KVM_RUN round trip (bench) */
 	KVMFPU_VM_GUEST_AMX,	/* guest_code/amx.c: a program of operations */
+	KVMFPU_VM_GUEST_XCR0,	/* guest_code/xcr0.c: one operation per run (guest_xcr0.h) */
 };
 
 /*
@@ -52,7 +56,9 @@ struct kvmfpu_vm_config {
 	enum kvmfpu_vm_guest guest;
 	/*
 	 * The guest's XCR0 (swap and bare guests): guest CPUID exposes exactly these components.
-	 * The AMX guest has KVM's whole supported CPUID and sets XCR0 in its program.
+	 * The AMX guest has KVM's whole supported CPUID and sets XCR0 in its program. The XCR0
+	 * guest: what its CPUID.(0xD,0).EDX:EAX advertises (create_xcr0_guest()); its XCR0
+	 * starts at the reset value, x87, and is the test's to set.
 	 */
 	uint64_t xcr0;
 	bool xsave_hidden;	/* guest CPUID without XSAVE: FXSAVE-only, XCR0 untouched */
@@ -87,6 +93,7 @@ struct kvmfpu_vm {
 	struct amx_info info;		/* AMX guest: KVM's, from leaves 0xD, 0x1D, 0x1E */
 	struct kvmfpu_guest_args *args;	/* swap and bare guests: in guest memory */
 	struct kvmfpu_amx_args *amx;	/* AMX guest: in guest memory */
+	struct kvmfpu_xcr0_args *xcr0_args;	/* XCR0 guest: in guest memory */
 	struct ximage fill;		/* guest memory: what the guest loads */
 	struct ximage save;		/* guest memory: what the guest stored */
 	struct ximage xsave;		/* guest memory: the swap guest's XSAVE (if it has XSAVE) */
@@ -130,7 +137,8 @@ uint64_t kvmfpu_vm_uabi_xcr0(void);
 
 /*
  * Can this KVM run @cfg? If not, says which feature is missing (for a skip). Lab quirks from
- * KVMFPU_QUIRKS that make a configuration untestable are named too.
+ * KVMFPU_QUIRKS that make a configuration untestable are named too. The XCR0 guest needs only
+ * XSAVE: each of its tests decides what a quirk hides.
  */
 bool kvmfpu_vm_config_supported(const struct kvmfpu_vm_config *cfg, char *why, size_t len);
 /* Is lab quirk @name in KVMFPU_QUIRKS (docs/labs.md)? */
@@ -219,23 +227,49 @@ int kvmfpu_vm_migrate_fewer(struct kvmfpu_vm *v, uint64_t xcr0, char *why, size_
 
 /* XCR0 through KVM_GET_XCRS: 0 or -errno (-ENOENT when KVM lists no XCR0). */
 int kvmfpu_vm_get_xcr0(struct kvmfpu_vm *v, uint64_t *xcr0);
+/* The same, failing the test when KVM_GET_XCRS fails or lists no XCR0. */
+uint64_t kvmfpu_vm_xcr0(struct kvmfpu_vm *v);
+/* XCR0 through KVM_SET_XCRS: 0 or -errno (__kvm_set_xcr()'s refusal is -EINVAL). */
+int kvmfpu_vm_set_xcr0(struct kvmfpu_vm *v, uint64_t xcr0);
+
+/*
+ * XCR0 guest: ask for one operation (enum kvmfpu_xcr0_op, guest_xcr0.h: XSETBV of @value,
+ * MOV to CR4 of OSXSAVE, or only a report), run until the guest reports it and return with
+ * v->xcr0_args->seen holding what the guest then saw. A #GP of the XSETBV is counted in
+ * v->xcr0_args->gp_count; any other exit or stage fails the test, explained.
+ */
+void kvmfpu_vm_xcr0_op(struct kvmfpu_vm *v, enum kvmfpu_xcr0_op op, uint64_t value);
+
+/* KVM_SET_CPUID2 of @c, raw (no library assertion): 0 or -errno. */
+int kvmfpu_vm_set_cpuid(struct kvmfpu_vm *v, const struct kvm_cpuid2 *c);
+/* The entry (@leaf, @subleaf) of @c, or NULL. */
+struct kvm_cpuid_entry2 *kvmfpu_vm_cpuid_entry(struct kvm_cpuid2 *c, uint32_t leaf,
+					       uint32_t subleaf);
+/* A copy of @c (free() it). */
+struct kvm_cpuid2 *kvmfpu_vm_cpuid_dup(const struct kvm_cpuid2 *c);
 
 /*
  * Did KVM keep the guest CPUID that the checks' expected values rest on? @set is what
  * KVM_SET_CPUID2 was given, @got what KVM_GET_CPUID2 returns. Compared: the feature bits
- * kvmfpu sets (CPUID.1:ECX XSAVE, AVX; CPUID.7.0:EBX AVX-512, ECX PKU, EDX AMX-TILE) and
+ * kvmfpu sets (CPUID.1:ECX XSAVE, AVX; CPUID.7.0:EBX AVX-512, ECX PKU, EDX AMX-TILE),
  * CPUID.(0xD,0):EDX:EAX, from which KVM derives the guest's permitted xfeatures
- * (kvm_vcpu_after_set_cpuid()) and so what KVM_GET_XSAVE2 may report. Bits KVM updates at
- * run time by design (OSXSAVE, OSPKE, 0xD.0 EBX) are not compared. A KVM that keeps its own
- * view instead (kvm_pvm reports the host's leaves 1 and 0xD) cannot be judged against the
- * guest CPUID: returns false and says which leaf and register differ in @why.
+ * (kvm_vcpu_after_set_cpuid()) and so what KVM_GET_XSAVE2 may report, and CPUID.(0xD,0):ECX,
+ * the size of all of them, which KVM passes through. Bits KVM updates at run time by design
+ * (OSXSAVE, OSPKE, 0xD.0 EBX: __kvm_update_cpuid_runtime()) are not compared. A KVM that
+ * keeps its own view instead (kvm_pvm reports the host's leaves 1 and 0xD) cannot be judged
+ * against the guest CPUID: returns false and says which leaf and register differ in @why.
  * Pure: unit-tested on synthetic tables (tests/unit/kvmfpu_unit_cpuid_kept_test.c).
  */
 bool kvmfpu_vm_cpuid_kept(const struct kvm_cpuid2 *set, const struct kvm_cpuid2 *got,
 			  char *why, size_t len);
 
-/* Print the "# kvmfpu-env:" line for this VM (guest_xcr0 as the test last set it). */
+/*
+ * The one "# kvmfpu-env:" line printer. kvmfpu_vm_print_env(): KVM's xstate support, this
+ * VM's guest (guest_xcr0 as the test last set it), the tier. kvmfpu_vm_print_kvm_env(): the
+ * same without a VM, for a test that only asks KVM_GET_SUPPORTED_CPUID.
+ */
 void kvmfpu_vm_print_env(const struct kvmfpu_vm *v);
+void kvmfpu_vm_print_kvm_env(void);
 
 /*
  * The one mismatch reporter of the VM's checks: each differing register of @mask, the

@@ -52,18 +52,32 @@ static void vprint(const char *prefix, const char *fmt, va_list ap)
 /* The running test's replay arguments; set in the forked test process, before any check. */
 static char replay[256];
 
-int kvmfpu_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture,
-		       const char *variant, const char *test)
+/* "-r <fixture>[.<variant>].<test>", as the kselftest harness's -r matches a test. */
+static int replay_name(char *buf, size_t len, const char *fixture, const char *variant,
+		       const char *test)
 {
 	bool v = variant && *variant;
 
-	return snprintf(buf, len, "--seed 0x%llx -r %s%s%s.%s", (unsigned long long)seed,
-			fixture, v ? "." : "", v ? variant : "", test);
+	return snprintf(buf, len, "-r %s%s%s.%s", fixture, v ? "." : "", v ? variant : "", test);
+}
+
+int kvmfpu_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture,
+		       const char *variant, const char *test)
+{
+	char name[sizeof(replay) - 32];	/* room for "--seed 0x<16 digits> " */
+
+	replay_name(name, sizeof(name), fixture, variant, test);
+	return snprintf(buf, len, "--seed 0x%llx %s", (unsigned long long)seed, name);
 }
 
 void kvmfpu_replay_set(uint64_t seed, const char *fixture, const char *variant, const char *test)
 {
 	kvmfpu_replay_args(replay, sizeof(replay), seed, fixture, variant, test);
+}
+
+void kvmfpu_replay_set_name(const char *fixture, const char *variant, const char *test)
+{
+	replay_name(replay, sizeof(replay), fixture, variant, test);
 }
 
 /* A thread's own failure context (kvmfpu_fail_context()). */

@@ -58,6 +58,10 @@ int kvmfpu_replay_args(char *buf, size_t len, uint64_t seed, const char *fixture
 void kvmfpu_replay_set(uint64_t seed, const char *fixture, const char *variant, const char *test);
 #define KVMFPU_REPLAY(seed, vname)	\
 	kvmfpu_replay_set(seed, _metadata->fixture->name, vname, _metadata->name)
+/* The same for a program without --seed (kvmfpu_xcr0_test): "-r <name>" alone. */
+void kvmfpu_replay_set_name(const char *fixture, const char *variant, const char *test);
+#define KVMFPU_REPLAY_NAME(vname)	\
+	kvmfpu_replay_set_name(_metadata->fixture->name, vname, _metadata->name)
 /*
  * A thread's own failure context (the stress test's vCPU threads): while set, kvmfpu_fail()
  * in this thread calls @fn(@arg) before its message instead of printing the test's replay

@@ -156,6 +156,24 @@ void swap_ctx_free(struct swap_ctx *c)
 	ximage_free(&c->set_image);
 }
 
+bool swap_ctx_setup(struct kvmfpu_vm *v, struct swap_ctx *c, const struct kvmfpu_vm_config *cfg,
+		    char *why, size_t len)
+{
+	if (!kvmfpu_vm_config_supported(cfg, why, len))
+		return false;
+	kvmfpu_vm_create(v, cfg);
+	if (swap_ctx_init(c, v))
+		kvmfpu_error("cannot allocate the host register and KVM_SET_XSAVE images");
+	kvmfpu_vm_print_env(v);
+	return true;
+}
+
+void swap_ctx_teardown(struct kvmfpu_vm *v, struct swap_ctx *c)
+{
+	swap_ctx_free(c);
+	kvmfpu_vm_destroy(v);
+}
+
 /* KVM_RUN, with the host's registers loaded from a fresh pattern and checked when asked. */
 static enum kvmfpu_stage run_checked(struct swap_ctx *c, const struct pattern_key *k,
 				     unsigned int salt, bool check_host, unsigned int *bad)

@@ -38,6 +38,15 @@ struct swap_ctx {
 int swap_ctx_init(struct swap_ctx *c, struct kvmfpu_vm *v);
 void swap_ctx_free(struct swap_ctx *c);
 
+/*
+ * The setup of a fixture that runs swap rounds: @cfg usable here (else false, with the reason
+ * for a skip: kvmfpu_vm_config_supported()), a new VM for it, its round context, the env
+ * line. swap_ctx_teardown() undoes it, also after a setup that skipped (zeroed objects).
+ */
+bool swap_ctx_setup(struct kvmfpu_vm *v, struct swap_ctx *c, const struct kvmfpu_vm_config *cfg,
+		    char *why, size_t len);
+void swap_ctx_teardown(struct kvmfpu_vm *v, struct swap_ctx *c);
+
 /* Run one round with the checks in @checks; returns the number of differing registers. */
 unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigned int checks);
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * CPUID leaf 0xD sizes for an XCR0 (and IA32_XSS), and KVM's XCR0 rules: see xsizes.h.
+ * KVM's XCR0 rules and the XCR0 values the matrix tries: see xsizes.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,49 +9,6 @@
 #include "xsizes.h"
 
 #define BIT64(n)	(1ull << (n))
-
-void xsz_layout_from_cpuid(struct xsz_layout *l, xs_cpuid_fn cpuid, void *ctx)
-{
-	uint32_t r[4];
-	unsigned int i;
-
-	memset(l, 0, sizeof(*l));
-	cpuid(ctx, 0xd, 0, r);
-	l->xcr0 = r[0] | ((uint64_t)r[3] << 32);
-	cpuid(ctx, 0xd, 1, r);
-	l->d1_eax = r[0];
-	l->xss = r[2] | ((uint64_t)r[3] << 32);
-
-	/* x87 and SSE live in the legacy region; their subleaves are reserved. */
-	l->size[XS_X87] = 160;
-	l->offset[XS_SSE] = 160;
-	l->size[XS_SSE] = 256;
-	for (i = 2; i < XSZ_NR; i++) {
-		if (!((l->xcr0 | l->xss) & BIT64(i)))
-			continue;
-		cpuid(ctx, 0xd, i, r);
-		l->size[i] = r[0];
-		l->offset[i] = r[1];
-		if (r[2] & 2)
-			l->align64 |= BIT64(i);
-	}
-}
-
-bool xsz_has_compacted(const struct xsz_layout *l)
-{
-	return l->d1_eax & (XSZ_D1_XSAVEC | XSZ_D1_XSAVES);
-}
-
-/* Supervisor components have no standard-format offset: only XCR0's bits count. */
-uint32_t xsz_standard(const struct xsz_layout *l, uint64_t xcr0)
-{
-	return xs_size_standard_of(l->offset, l->size, XSZ_NR, xcr0);
-}
-
-uint32_t xsz_compacted(const struct xsz_layout *l, uint64_t xcr0_xss)
-{
-	return xs_size_compacted_of(l->size, l->align64, XSZ_NR, xcr0_xss);
-}
 
 #define MASK_YMM	XS_BIT(XS_AVX)
 #define MASK_SSE	XS_BIT(XS_SSE)
@@ -107,7 +64,7 @@ unsigned int xsz_valid_xcr0s(uint64_t guest_supported, uint64_t *out, unsigned i
 		return 0;
 	for (s = 0; s < BIT64(nbits) && n < max; s++) {
 		xcr0 = MASK_FP;
-		for (j = 0, b = 0; b < XSZ_NR; b++) {
+		for (j = 0, b = 0; b < XS_NR_SUBLEAVES; b++) {
 			if (!(bits & BIT64(b)))
 				continue;
 			if (s & BIT64(j))
@@ -156,7 +113,7 @@ unsigned int xsz_invalid_xcr0s(uint64_t guest_supported, struct xsz_bad_xcr0 *ou
 	add_bad(out, &n, max, base | XS_BIT(XS_BNDCSR), "BNDCSR without BNDREGS");
 	add_bad(out, &n, max, base | XS_BIT(XS_XTILECFG), "XTILECFG without XTILEDATA");
 	add_bad(out, &n, max, base | XS_BIT(XS_XTILEDATA), "XTILEDATA without XTILECFG");
-	for (b = 1; b < XSZ_NR; b++)
+	for (b = 1; b < XS_NR_SUBLEAVES; b++)
 		if (!(all & BIT64(b)))
 			add_bad(out, &n, max, base | BIT64(b),
 				"a bit the guest's CPUID 0xD.0 and KVM do not both allow");

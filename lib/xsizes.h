@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What CPUID leaf 0xD must report for a given XCR0 (and IA32_XSS), and which XCR0 values
- * KVM must accept. Pure functions of a CPUID table, so they are unit-tested on the layouts
- * of CPUs this machine does not have (tests/unit/kvmfpu_unit_sizes_test.c).
+ * Which XCR0 values KVM must accept, and the lists of valid and invalid ones the XCR0 matrix
+ * tries (kvmfpu_xcr0_test). Pure functions, unit-tested without /dev/kvm
+ * (tests/unit/kvmfpu_unit_sizes_test.c).
  *
- * Sizes (SDM Vol. 1, 13.4.3, and Vol. 2A, CPUID leaf 0DH):
+ * What CPUID leaf 0xD must report for an XCR0 (and IA32_XSS) is read from a CPUID source by
+ * xs_layout_from_cpuid() and computed by xs_size_standard() and xs_size_compacted()
+ * (lib/xstate.h; SDM Vol. 1, 13.4.3, and Vol. 2A, CPUID leaf 0DH):
  *  - CPUID.(0xD,0).EBX: the standard-format XSAVE area for the features enabled in XCR0:
  *    the end of the highest enabled user component, at least 512 + 64 (legacy region and
  *    header). ECX: the same for every feature CPUID.(0xD,0).EDX:EAX supports.
  *  - CPUID.(0xD,1).EBX: the compacted area for XCR0 | IA32_XSS: 512 + 64, then each enabled
  *    component i >= 2 in ascending order, first rounded up to a multiple of 64 when
  *    CPUID.(0xD,i).ECX[1] is set. Defined only when XSAVEC or XSAVES exists
- *    (CPUID.(0xD,1).EAX[1] or [3]).
+ *    (CPUID.(0xD,1).EAX[1] or [3]: xs_has_compacted()).
  * KVM computes both in xstate_required_size() (arch/x86/kvm/cpuid.c) and stores them in the
  * guest's CPUID whenever XCR0 changes (__kvm_update_cpuid_runtime()).
  */
@@ -23,33 +25,6 @@
 #include <stdint.h>
 
 #include "xstate.h"
-
-#define XSZ_NR			64
-#define XSZ_LEGACY_AND_HEADER	576
-
-/* CPUID.(0xD,1).EAX */
-#define XSZ_D1_XSAVEC		(1u << 1)
-#define XSZ_D1_XSAVES		(1u << 3)
-
-/* Leaf 0xD as one CPUID source reports it, every subleaf 2..63 it enumerates. */
-struct xsz_layout {
-	uint64_t xcr0;			/* CPUID.(0xD,0).EDX:EAX: XCR0 bits supported */
-	uint64_t xss;			/* CPUID.(0xD,1).EDX:ECX: IA32_XSS bits supported */
-	uint32_t d1_eax;		/* CPUID.(0xD,1).EAX: XSAVEOPT, XSAVEC, XGETBV1, XSAVES */
-	uint32_t offset[XSZ_NR];	/* CPUID.(0xD,i).EBX: standard offset (0: supervisor) */
-	uint32_t size[XSZ_NR];		/* CPUID.(0xD,i).EAX */
-	uint64_t align64;		/* bit i: CPUID.(0xD,i).ECX[1] */
-};
-
-void xsz_layout_from_cpuid(struct xsz_layout *l, xs_cpuid_fn cpuid, void *ctx);
-
-/* Does this layout define CPUID.(0xD,1).EBX (XSAVEC or XSAVES)? */
-bool xsz_has_compacted(const struct xsz_layout *l);
-
-/* CPUID.(0xD,0).EBX for @xcr0; ECX is xsz_standard(l, l->xcr0). */
-uint32_t xsz_standard(const struct xsz_layout *l, uint64_t xcr0);
-/* CPUID.(0xD,1).EBX for @xcr0_xss = XCR0 | IA32_XSS. */
-uint32_t xsz_compacted(const struct xsz_layout *l, uint64_t xcr0_xss);
 
 /*
  * KVM's XCR0 rules, __kvm_set_xcr() in arch/x86/kvm/x86.c, for a guest whose CPUID allows

@@ -142,6 +142,9 @@ void xs_layout_from_cpuid(struct xs_layout *l, xs_cpuid_fn cpuid, void *ctx)
 	cpuid(ctx, 0xd, 0, r);
 	l->supported = r[0] | ((uint64_t)r[3] << 32);
 	l->size_max = r[2];
+	cpuid(ctx, 0xd, 1, r);
+	l->d1_eax = r[0];
+	l->xss = r[2] | ((uint64_t)r[3] << 32);
 
 	/* x87 and SSE live in the legacy region; their subleaves are reserved. */
 	l->offset[XS_X87] = 0;
@@ -149,15 +152,20 @@ void xs_layout_from_cpuid(struct xs_layout *l, xs_cpuid_fn cpuid, void *ctx)
 	l->offset[XS_SSE] = 160;
 	l->size[XS_SSE] = 256;
 
-	for (i = 2; i < XS_NR; i++) {
-		if (!(l->supported & XS_BIT(i)))
+	for (i = 2; i < XS_NR_SUBLEAVES; i++) {
+		if (!((l->supported | l->xss) & XS_BIT(i)))
 			continue;
 		cpuid(ctx, 0xd, i, r);
 		l->size[i] = r[0];
 		l->offset[i] = r[1];
 		if (r[2] & 2)
-			l->align64 |= 1u << i;
+			l->align64 |= XS_BIT(i);
 	}
+}
+
+bool xs_has_compacted(const struct xs_layout *l)
+{
+	return l->d1_eax & (XS_D1_XSAVEC | XS_D1_XSAVES);
 }
 
 void xs_host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
@@ -192,45 +200,33 @@ static uint32_t align64(uint32_t v)
  * SDM Vol. 1, 13.4.3 and CPUID leaf 0DH: the standard format ends where the highest enabled
  * component ends (CPUID.(0xD,i).EBX + EAX), never before the legacy region and header; the
  * compacted format puts each enabled component i >= 2 after the previous one, first rounded
- * up to 64 bytes when CPUID.(0xD,i).ECX[1] is set (bit i of @aligned). @nr: how many
- * subleaves the arrays hold.
+ * up to 64 bytes when CPUID.(0xD,i).ECX[1] is set. KVM computes both in
+ * xstate_required_size() (arch/x86/kvm/cpuid.c).
  */
-uint32_t xs_size_standard_of(const uint32_t *offset, const uint32_t *size, unsigned int nr,
-			     uint64_t mask)
+uint32_t xs_size_standard(const struct xs_layout *l, uint64_t mask)
 {
 	uint32_t end = XS_EXTENDED_OFFSET;
 	unsigned int i;
 
-	for (i = 2; i < nr; i++)
-		if ((mask & XS_BIT(i)) && offset[i] + size[i] > end)
-			end = offset[i] + size[i];
+	for (i = 2; i < XS_NR_SUBLEAVES; i++)
+		if ((mask & XS_BIT(i)) && l->offset[i] + l->size[i] > end)
+			end = l->offset[i] + l->size[i];
 	return end;
-}
-
-uint32_t xs_size_compacted_of(const uint32_t *size, uint64_t aligned, unsigned int nr,
-			      uint64_t mask)
-{
-	uint32_t off = XS_EXTENDED_OFFSET;
-	unsigned int i;
-
-	for (i = 2; i < nr; i++) {
-		if (!(mask & XS_BIT(i)))
-			continue;
-		if (aligned & XS_BIT(i))
-			off = align64(off);
-		off += size[i];
-	}
-	return off;
-}
-
-uint32_t xs_size_standard(const struct xs_layout *l, uint64_t mask)
-{
-	return xs_size_standard_of(l->offset, l->size, XS_NR, mask);
 }
 
 uint32_t xs_size_compacted(const struct xs_layout *l, uint64_t mask)
 {
-	return xs_size_compacted_of(l->size, l->align64, XS_NR, mask);
+	uint32_t off = XS_EXTENDED_OFFSET;
+	unsigned int i;
+
+	for (i = 2; i < XS_NR_SUBLEAVES; i++) {
+		if (!(mask & XS_BIT(i)))
+			continue;
+		if (l->align64 & XS_BIT(i))
+			off = align64(off);
+		off += l->size[i];
+	}
+	return off;
 }
 
 uint32_t xs_offset(const struct xs_layout *l, unsigned int comp, bool compacted,
@@ -245,11 +241,11 @@ uint32_t xs_offset(const struct xs_layout *l, unsigned int comp, bool compacted,
 	for (i = 2; i < comp; i++) {
 		if (!(xcomp_bv & XS_BIT(i)))
 			continue;
-		if (l->align64 & (1u << i))
+		if (l->align64 & XS_BIT(i))
 			off = align64(off);
 		off += l->size[i];
 	}
-	if (l->align64 & (1u << comp))
+	if (l->align64 & XS_BIT(comp))
 		off = align64(off);
 	return off;
 }

@@ -100,13 +100,29 @@ struct xs_comp_desc {
 	struct xs_cpuid_bit feature;
 };
 
-/* Where each component sits, as CPUID leaf 0xD reports it. */
+/* CPUID.(0xD,i) subleaves a layout holds: every bit of XCR0 and IA32_XSS. */
+#define XS_NR_SUBLEAVES		64
+
+/* CPUID.(0xD,1).EAX */
+#define XS_D1_XSAVEC		(1u << 1)
+#define XS_D1_XSAVES		(1u << 3)
+
+/*
+ * Where each component sits, as one CPUID source (the host CPU, KVM_GET_SUPPORTED_CPUID, a
+ * table of a CPU in tests/unit) reports leaf 0xD: every subleaf i >= 2 that
+ * CPUID.(0xD,0).EDX:EAX or CPUID.(0xD,1).EDX:ECX enumerates, components kvmfpu describes or
+ * not (their sizes count in the compacted size of XCR0 | IA32_XSS, lib/xsizes.h).
+ */
 struct xs_layout {
-	uint64_t supported;		/* CPUID.(0xD,0).EDX:EAX */
+	uint64_t supported;		/* CPUID.(0xD,0).EDX:EAX: XCR0 bits supported */
+	uint64_t xss;			/* CPUID.(0xD,1).EDX:ECX: IA32_XSS bits supported */
 	uint32_t size_max;		/* CPUID.(0xD,0).ECX: all of @supported, standard format */
-	uint32_t offset[XS_NR];		/* standard format */
-	uint32_t size[XS_NR];
-	uint32_t align64;		/* bit i: component i is 64-byte aligned when compacted */
+	uint32_t d1_eax;		/* CPUID.(0xD,1).EAX: XSAVEOPT, XSAVEC, XGETBV1, XSAVES */
+	uint32_t offset[XS_NR_SUBLEAVES];	/* CPUID.(0xD,i).EBX: standard format (0:
+						 * supervisor) */
+	uint32_t size[XS_NR_SUBLEAVES];		/* CPUID.(0xD,i).EAX */
+	uint64_t align64;		/* bit i: CPUID.(0xD,i).ECX[1], 64-byte aligned when
+					 * compacted */
 };
 
 typedef void (*xs_cpuid_fn)(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
@@ -119,16 +135,18 @@ char *xs_mask_str(uint64_t mask, char *buf, size_t len);
 /* The host CPU's own CPUID (an xs_cpuid_fn): values independent of the KVM under test. */
 void xs_host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t r[4]);
 
+/* The one reader of CPUID leaf 0xD in kvmfpu. */
 void xs_layout_from_cpuid(struct xs_layout *l, xs_cpuid_fn cpuid, void *ctx);
 void xs_layout_host(struct xs_layout *l);
+/* Does this layout define CPUID.(0xD,1).EBX (XSAVEC or XSAVES in CPUID.(0xD,1).EAX)? */
+bool xs_has_compacted(const struct xs_layout *l);
 
+/*
+ * CPUID.(0xD,0).EBX for XCR0 @mask (supervisor bits have no standard-format offset: pass
+ * XCR0 bits only), and CPUID.(0xD,1).EBX for @mask = XCR0 | IA32_XSS.
+ */
 uint32_t xs_size_standard(const struct xs_layout *l, uint64_t mask);
 uint32_t xs_size_compacted(const struct xs_layout *l, uint64_t mask);
-/* The same over arrays of @nr CPUID.(0xD,i) values (lib/xsizes.c: all 64 subleaves). */
-uint32_t xs_size_standard_of(const uint32_t *offset, const uint32_t *size, unsigned int nr,
-			     uint64_t mask);
-uint32_t xs_size_compacted_of(const uint32_t *size, uint64_t aligned, unsigned int nr,
-			      uint64_t mask);
 /* Offset of @comp in an image of the given format; @xcomp_bv matters only when compacted. */
 uint32_t xs_offset(const struct xs_layout *l, unsigned int comp, bool compacted,
 		   uint64_t xcomp_bv);

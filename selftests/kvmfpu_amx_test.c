@@ -839,7 +839,6 @@ KVMFPU_TEST_F(migrate, tiles_survive)
  */
 TEST(restore_without_amx)
 {
-	struct pattern_key k = { .seed = opt_seed };
 	struct ximage expected, img;
 	struct kvm_cpuid2 *c;
 	struct raw_vcpu r;
@@ -848,10 +847,8 @@ TEST(restore_without_amx)
 	int ret, err;
 
 	KVMFPU_REPLAY(opt_seed, "");
-	if (!kvmfpu_vm_amx_require(why, sizeof(why)))
+	if (!kvmfpu_vm_amx_setup(&v, XCR0_TILES, opt_seed, &expected, why, sizeof(why)))
 		SKIP(return, "%s", why);
-	kvmfpu_vm_create(&v, &kvmfpu_vm_amx_config);
-	kvmfpu_vm_fill(&v, XCR0_TILES, &k, &expected);
 	KVMFPU_VM_PROGRAM(&v,
 			  OP(XSETBV, .a = XCR0_TILES),
 			  OP(LDTILECFG),
@@ -880,8 +877,7 @@ TEST(restore_without_amx)
 			    "XTILEDATA, so the tiles were dropped silently");
 	raw_vcpu_close(&r);
 	ximage_free(&img);
-	ximage_free(&expected);
-	kvmfpu_vm_destroy(&v);
+	kvmfpu_vm_amx_teardown(&v, &expected);
 	kvmfpu_print_exercised(XS_MASK_AMX);
 }
 

@@ -110,19 +110,13 @@ FIXTURE_SETUP(swap)
 
 	if (variant->max)
 		cfg.xcr0 = opt_xcr0 ? opt_xcr0 : kvmfpu_vm_supported_xcr0() & KVMFPU_VM_GUEST_COMPS;
-	if (!kvmfpu_vm_config_supported(&cfg, why, sizeof(why)))
+	if (!swap_ctx_setup(&self->v, &self->c, &cfg, why, sizeof(why)))
 		SKIP(return, "%s", why);
-
-	kvmfpu_vm_create(&self->v, &cfg);
-	if (swap_ctx_init(&self->c, &self->v))
-		kvmfpu_error("cannot allocate the host register images");
-	kvmfpu_vm_print_env(&self->v);
 }
 
 FIXTURE_TEARDOWN(swap)
 {
-	swap_ctx_free(&self->c);
-	kvmfpu_vm_destroy(&self->v);
+	swap_ctx_teardown(&self->v, &self->c);
 }
 
 /*

@@ -53,6 +53,17 @@ class Verdicts(unittest.TestCase):
                                              "not ok 2 verdict.fail"], p.stdout)
         self.assertEqual(p.returncode, EXIT_FAIL, p.stdout)
 
+    def test_failure_prints_the_replay_it_named(self) -> None:
+        """kvmfpu_fail() prints the replay line a test named once (KVMFPU_REPLAY_NAME(), a
+        program without --seed), before its message, and that line reruns exactly it."""
+        p = self.verdict(["fail_replayed"])
+        self.assertIn("# kvmfpu-replay: args=-r verdict.fail_replayed\n"
+                      "# failed on purpose, replay named\n", p.stdout)
+        self.assertEqual(p.returncode, EXIT_FAIL, p.stdout)
+        again = run([str(FIXTURE), "-r", "verdict.fail_replayed"])
+        self.assertEqual(results(again.stdout), ["not ok 1 verdict.fail_replayed"],
+                         again.stdout)
+
     def test_error_after_skip_is_an_error(self) -> None:
         p = self.verdict(["skip", "error"])
         self.assertIn("# kvmfpu-error: msg=an environment error on purpose", p.stdout)

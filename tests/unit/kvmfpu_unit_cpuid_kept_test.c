@@ -64,6 +64,9 @@ static const struct cpuid_case cases[] = {
 	/* kvm_pvm: the host's 0xD.0 (Zen 4: x87, SSE, AVX, AVX-512, PKRU). */
 	{ "host xcr0", { 0xd, 0, 0x2e7, 0x988, 0x988, 0 }, false, false, "0xd.0:eax" },
 	{ "xcr0 high", { 0xd, 0, 0x7, 0x340, 0x340, 1 }, false, false, "0xd.0:edx" },
+	/* 0xD.0 ECX, the size for all of 0xD.0 EDX:EAX: KVM passes it through. */
+	{ "0xd.0 ecx", { 0xd, 0, 0x7, 0x340, 0x988, 0 }, false, false,
+	  "0xd.0:ecx size of XCR0[63:0] set 0x340 got 0x988" },
 	{ "xsave dropped", { 0x1, 0, 0x00a20f10, 0x00000800, ECX1_BASE | AVX, 0x178bfbff },
 	  false, false, "0x1.0:ecx XSAVE, AVX set 0x14000000 got 0x10000000" },
 	{ "avx512 added", { 0x7, 0, 0, EBX7_BASE | 1u << 16, ECX7_BASE, 0 }, false, false,

@@ -174,6 +174,12 @@ static const struct comp_expect zen4_host_comps[] = {
 	{ XS_OPMASK, 832, 64 },
 	{ XS_ZMM_HI256, 896, 512 },
 	{ XS_HI16_ZMM, 1408, 1024 },
+	/*
+	 * IA32_XSS components (CPUID.(0xD,1).ECX 0x1800), read too: their sizes count in the
+	 * compacted size of XCR0 | IA32_XSS. CET_U and CET_S: no standard offset (supervisor).
+	 */
+	{ 11, 0, 16 },
+	{ 12, 0, 24 },
 };
 
 /* No gaps in the standard format, so both formats have the same size. */
@@ -252,7 +258,10 @@ static const struct comp_expect *find_comp(const FIXTURE_VARIANT(layout) *varian
 	return NULL;
 }
 
-/* Each component's offset, size and alignment as CPUID reports them; absent ones are 0. */
+/*
+ * Each component's offset, size and alignment as CPUID reports them, for every subleaf
+ * (XCR0's and IA32_XSS's, described by kvmfpu or not); absent ones are 0.
+ */
 TEST_F(layout, components)
 {
 	const struct comp_expect none = { 0 };
@@ -261,9 +270,9 @@ TEST_F(layout, components)
 	EXPECT_EQ(variant->supported, self->l.supported);
 	EXPECT_EQ(variant->size_max, self->l.size_max);
 
-	for (comp = 0; comp < XS_NR; comp++) {
+	for (comp = 0; comp < XS_NR_SUBLEAVES; comp++) {
 		const struct comp_expect *e = find_comp(variant, comp);
-		bool aligned = self->l.align64 & (1u << comp);
+		bool aligned = self->l.align64 & XS_BIT(comp);
 
 		if (!e)
 			e = &none;
@@ -340,7 +349,7 @@ TEST_F(layout, compacted_offsets_chain)
 
 			if (!(mask & XS_BIT(comp)))
 				continue;
-			if (self->l.align64 & (1u << comp))
+			if (self->l.align64 & XS_BIT(comp))
 				start = (start + 63) & ~63u;
 			EXPECT_EQ(start, xs_offset(&self->l, comp, true, xcomp_bv)) {
 				TH_LOG("%s: %s with XCOMP_BV 0x%llx should follow the previous "

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kvmfpu_unit_sizes_test: what CPUID leaf 0xD must say for an XCR0 (lib/xsizes.c), and which
- * XCR0 values KVM must accept, on the CPUID tables of real CPUs (cpuid_tables.h).
+ * kvmfpu_unit_sizes_test: what CPUID leaf 0xD must say for an XCR0 (xs_size_standard() and
+ * xs_size_compacted() over xs_layout_from_cpuid(), lib/xstate.c), and which XCR0 values KVM
+ * must accept (lib/xsizes.c), on the CPUID tables of real CPUs (cpuid_tables.h).
  *
- * kvmfpu_xcr0_test compares KVM's CPUID 0xD.0/0xD.1 EBX with xsz_standard() and
- * xsz_compacted(); if those were wrong in the same way as KVM's xstate_required_size() (for
+ * kvmfpu_xcr0_test compares KVM's CPUID 0xD.0/0xD.1 EBX with xs_size_standard() and
+ * xs_size_compacted(); if those were wrong in the same way as KVM's xstate_required_size() (for
  * instance both ignoring the 64-byte alignment of the compacted format, the bug fixed by
  * "KVM: x86: Fix xstate_required_size() to follow XSTATE alignment rule"), the test would
  * pass. So the expected values here are worked out by hand from the tables, step by step in
@@ -17,6 +18,7 @@
 
 #include "cpuid_tables.h"
 #include "xsizes.h"
+#include "xstate.h"
 
 #define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -73,25 +75,25 @@ static const struct size_case size_cases[] = {
 	{ CPU_ZEN4_HOST, 0x1807, 832, 872 },
 };
 
-static void layout(struct xsz_layout *l, enum test_cpu_id id)
+static void layout(struct xs_layout *l, enum test_cpu_id id)
 {
-	xsz_layout_from_cpuid(l, test_cpu_cpuid, (void *)test_cpu(id));
+	xs_layout_from_cpuid(l, test_cpu_cpuid, (void *)test_cpu(id));
 }
 
 TEST(sizes_match_hand_computed)
 {
-	struct xsz_layout l;
+	struct xs_layout l;
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_LEN(size_cases); i++) {
 		const struct size_case *c = &size_cases[i];
 
 		layout(&l, c->cpu);
-		EXPECT_EQ(c->standard, xsz_standard(&l, c->mask)) {
+		EXPECT_EQ(c->standard, xs_size_standard(&l, c->mask)) {
 			TH_LOG("%s mask 0x%llx: standard size", test_cpu(c->cpu)->name,
 			       (unsigned long long)c->mask);
 		}
-		EXPECT_EQ(c->compacted, xsz_compacted(&l, c->mask)) {
+		EXPECT_EQ(c->compacted, xs_size_compacted(&l, c->mask)) {
 			TH_LOG("%s mask 0x%llx: compacted size", test_cpu(c->cpu)->name,
 			       (unsigned long long)c->mask);
 		}
@@ -105,12 +107,12 @@ TEST(standard_of_all_is_ecx)
 		[CPU_ICELAKE] = 2696, [CPU_SKYLAKE_SP] = 2696,
 		[CPU_SAPPHIRE_RAPIDS] = 11008, [CPU_ZEN4_HOST] = 0x980,
 	};
-	struct xsz_layout l;
+	struct xs_layout l;
 	unsigned int id;
 
 	for (id = 0; id < NR_TEST_CPUS; id++) {
 		layout(&l, id);
-		EXPECT_EQ(ecx[id], xsz_standard(&l, l.xcr0)) {
+		EXPECT_EQ(ecx[id], xs_size_standard(&l, l.supported)) {
 			TH_LOG("%s", test_cpu(id)->name);
 		}
 	}
@@ -118,19 +120,19 @@ TEST(standard_of_all_is_ecx)
 
 TEST(layout_reads_xss_and_compacted_support)
 {
-	struct xsz_layout l;
+	struct xs_layout l;
 
 	layout(&l, CPU_ZEN4_HOST);
-	EXPECT_EQ(0xe7, l.xcr0);
+	EXPECT_EQ(0xe7, l.supported);
 	EXPECT_EQ(0x1800, l.xss);
-	EXPECT_TRUE(xsz_has_compacted(&l));
+	EXPECT_TRUE(xs_has_compacted(&l));
 	EXPECT_EQ(0x10, l.size[11]);
 	EXPECT_EQ(0x18, l.size[12]);
 	EXPECT_EQ(0, l.align64);
 
 	/* No subleaf 1 in the table: no XSAVEC/XSAVES, so no 0xD.1 EBX to check. */
 	layout(&l, CPU_SAPPHIRE_RAPIDS);
-	EXPECT_FALSE(xsz_has_compacted(&l));
+	EXPECT_FALSE(xs_has_compacted(&l));
 	EXPECT_EQ((1ull << 17) | (1ull << 18), l.align64);
 	EXPECT_EQ(8192, l.size[18]);
 	EXPECT_EQ(2816, l.offset[18]);

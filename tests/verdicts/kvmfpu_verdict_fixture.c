@@ -54,6 +54,13 @@ TEST_F(verdict, fail_again)
 	kvmfpu_fail("failed on purpose again");
 }
 
+/* A failure of a test that named its replay (as kvmfpu_xcr0_test does, without --seed). */
+TEST_F(verdict, fail_replayed)
+{
+	KVMFPU_REPLAY_NAME("");
+	kvmfpu_fail("failed on purpose, replay named");
+}
+
 TEST_F(verdict, error)
 {
 	kvmfpu_error("an environment error on purpose");
