@@ -207,13 +207,20 @@ def cmd_list(opts: argparse.Namespace) -> int:
     return V.EXIT_ERROR if problems else V.EXIT_PASS
 
 
+def _load(run_dir: Path) -> runstate.Run | None:
+    """The run at @run_dir; None, after one line on stderr, if it cannot be read."""
+    try:
+        return runstate.load(run_dir)
+    except (OSError, ValueError, RecursionError) as e:
+        print(f"kvmfpu: cannot read run: {_one_line(e)}", file=sys.stderr)
+        return None
+
+
 def cmd_report(opts: argparse.Namespace) -> int:
     from runner import artifacts
     run_dir = _resolve(opts.run, opts.results)
-    try:
-        run = runstate.load(run_dir)
-    except (OSError, ValueError, RecursionError) as e:
-        print(f"kvmfpu: cannot read run: {_one_line(e)}", file=sys.stderr)
+    run = _load(run_dir)
+    if run is None:
         return V.EXIT_ERROR
     if run["status"] == "running" and not runstate.runner_alive(run):
         runstate.mark_runner_died(run)
@@ -237,11 +244,9 @@ def cmd_report(opts: argparse.Namespace) -> int:
 
 
 def cmd_compare(opts: argparse.Namespace) -> int:
-    try:
-        a = runstate.load(_resolve(opts.run_a, opts.results))
-        b = runstate.load(_resolve(opts.run_b, opts.results))
-    except (OSError, ValueError, RecursionError) as e:
-        print(f"kvmfpu: cannot read run: {_one_line(e)}", file=sys.stderr)
+    a = _load(_resolve(opts.run_a, opts.results))
+    b = _load(_resolve(opts.run_b, opts.results)) if a is not None else None
+    if a is None or b is None:
         return V.EXIT_ERROR
     try:
         result = compare.compare(a, b)
@@ -258,10 +263,8 @@ def cmd_compare(opts: argparse.Namespace) -> int:
 def cmd_export(opts: argparse.Namespace) -> int:
     from runner import kcidb
     run_dir = _resolve(opts.run, opts.results)
-    try:
-        run = runstate.load(run_dir)
-    except (OSError, ValueError, RecursionError) as e:
-        print(f"kvmfpu: cannot read run: {_one_line(e)}", file=sys.stderr)
+    run = _load(run_dir)
+    if run is None:
         return V.EXIT_ERROR
     try:
         text = kcidb.render(run, run_dir if run_dir.is_dir() else run_dir.parent,

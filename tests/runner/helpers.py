@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,3 +91,32 @@ def counts_add_up(test: unittest.TestCase, run: dict) -> None:
     counts = run["summary"]["counts"]
     test.assertEqual(sum(counts.values()), len(run["instances"]), counts)
     test.assertEqual(run["summary"]["instances"], len(run["instances"]))
+
+
+def apt_install(package: str) -> str | None:
+    """Install a Debian package a test needs (chromium, python3-jsonschema); None on success,
+    else why it could not be installed."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return f"{package} is not installed and apt-get can't be used here (not root?)"
+    install = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", package]
+    proc = subprocess.run(install, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:   # a fresh machine may need its package lists first
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600)
+        proc = subprocess.run(install, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        return f"{package} could not be installed with apt: {' '.join(tail)}"
+    return None
+
+
+# An AMX host's identity as hostinfo.identity() records it (Sapphire Rapids).
+AMX_HOST = {"hostname": "amx-07", "tier": "host",
+            "cpu": {"vendor": "GenuineIntel", "family": 6, "model": 143, "stepping": 8,
+                    "model_name": "Intel(R) Xeon(R) Platinum 8480+",
+                    "microcode": "0x2b000590", "cpus": 224,
+                    "fpu_features": ["xsave", "amx_tile"]},
+            "kernel": {"release": "6.12.9", "version": "#1 SMP", "config_sha256": None,
+                       "config_sha256_why": "/proc/config.gz: No such file or directory"},
+            "kvm": {"module": "kvm_intel", "params": {"kvm_intel.nested": "Y"},
+                    "supported_xcr0": "0x602e7", "supported_xss": "0x0",
+                    "cap_xsave2": 11008}}

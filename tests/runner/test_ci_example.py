@@ -84,13 +84,15 @@ class Gate(TempTree):
                                str(D.tcg_run(self.root / f"t{name}")), "--out", str(out))
             self.assertEqual(proc.returncode, 1, proc.stderr)     # tcg's PKRU bug, always
             runs.append(out)
+        ids = [json.loads((r / "run.json").read_text())["run_id"] for r in runs]
+        self.assertEqual(len(set(ids)), 3, ids)
         self.assertEqual(self.gate(runs[0], 1, good, "fleet"), 1, self.last)  # no baseline
         self.assertFalse(good.exists())
         good.parent.mkdir(parents=True)
         runs[0].rename(good)
         self.assertEqual(self.gate(runs[1], 1, good, "fleet"), 0, self.last)
-        self.assertEqual(self.good_id(good), "f1")
+        self.assertEqual(self.good_id(good), ids[1])
         self.assertEqual(self.gate(runs[2], 1, good, "fleet"), 1, self.last)  # new on a host
         self.assertIn("amx-host-1 (Intel(R) Xeon(R) Platinum 8480+, kernel 6.13.0-kvm, host): 1",
                       (self.root / "summary.md").read_text())
-        self.assertEqual(self.good_id(good), "f1")
+        self.assertEqual(self.good_id(good), ids[1])

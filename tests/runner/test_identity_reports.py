@@ -7,18 +7,11 @@ import xml.etree.ElementTree as ET
 from runner import artifacts, ktap, runstate
 from runner.evaluate import Outcome
 from runner.plan import Instance
-from tests.runner.helpers import TempTree
+from tests.runner.helpers import AMX_HOST, TempTree
 
 PASSING = "TAP version 13\n1..1\nok 1 swap.avx.guest_image\n"
 
-AMX = {"hostname": "amx-07", "tier": "host",
-       "cpu": {"vendor": "GenuineIntel", "family": 6, "model": 143, "stepping": 8,
-               "model_name": "Intel(R) Xeon(R) Platinum 8480+", "microcode": "0x2b000590",
-               "cpus": 224, "fpu_features": ["xsave", "amx_tile"]},
-       "kernel": {"release": "6.12.9", "version": "#1 SMP", "config_sha256": None,
-                  "config_sha256_why": "/proc/config.gz: No such file or directory"},
-       "kvm": {"module": "kvm_intel", "params": {"kvm_intel.nested": "Y"},
-               "supported_xcr0": "0x602e7", "supported_xss": "0x0", "cap_xsave2": 11008}}
+AMX = AMX_HOST
 TCG = {"hostname": None, "tier": "lab-tcg",
        "cpu": {"model_name": "QEMU TCG CPU version 2.5+", "microcode": None},
        "kernel": {"release": "6.12.117+deb12-amd64"}, "kvm": {"module": "kvm_amd"}}

@@ -8,35 +8,15 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import os
-import shutil
-import subprocess
 import sys
 import unittest
-from pathlib import Path
 
 from runner import kcidb, kmsg, runstate
 from runner.evaluate import Outcome
 from runner.plan import Instance
-from tests.runner.helpers import REPO, TempTree
+from tests.runner.helpers import AMX_HOST, REPO, TempTree, apt_install
 
 SCHEMA = REPO / "tests" / "kcidb" / "kcidb-io-v5.schema.json"
-
-
-def install_jsonschema() -> str | None:
-    """Install Debian's python3-jsonschema; None on success, else why it could not be."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "python3-jsonschema is not installed and apt-get can't be used (not root?)"
-    install = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q",
-               "python3-jsonschema"]
-    proc = subprocess.run(install, capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600)
-        proc = subprocess.run(install, capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-        return f"python3-jsonschema could not be installed with apt: {' '.join(tail)}"
-    return None
 
 
 DEBIAN_DIST = "/usr/lib/python3/dist-packages"     # where python3-jsonschema installs
@@ -47,7 +27,7 @@ def validator_or_reason():
     try:
         import jsonschema
     except ImportError:
-        why = install_jsonschema()
+        why = apt_install("python3-jsonschema")
         if why:
             return None, why
         importlib.invalidate_caches()
@@ -72,14 +52,7 @@ TWO = ("TAP version 13\n1..2\n#  RUN           swap.avx.guest_image ...\n"
        "# kvmfpu-mismatch: check=guest_image component=avx reg=ymm0.hi\n"
        "not ok 1 swap.avx.guest_image\n#  RUN           swap.avx.host_regs ...\n"
        "ok 2 swap.avx.host_regs # SKIP no AVX in guest CPUID\n")
-HOST = {"hostname": "amx-07", "tier": "host",
-        "cpu": {"vendor": "GenuineIntel", "family": 6, "model": 143, "stepping": 8,
-                "model_name": "Intel(R) Xeon(R) Platinum 8480+", "microcode": "0x2b000590",
-                "cpus": 224, "fpu_features": ["xsave", "amx_tile"]},
-        "kernel": {"release": "6.12.9", "version": "#1 SMP", "config_sha256": None,
-                   "config_sha256_why": "/proc/config.gz: No such file or directory"},
-        "kvm": {"module": "kvm_intel", "params": {"kvm_intel.nested": "Y"},
-                "supported_xcr0": "0x602e7", "supported_xss": "0x0", "cap_xsave2": 11008}}
+HOST = AMX_HOST
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 LAB = {"hostname": None, "tier": "lab-tcg",
        "cpu": {"model_name": "QEMU TCG CPU version 2.5+", "microcode": None},

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from tests.runner import merge_data as D
-from tests.runner.helpers import TempTree
+from tests.runner.helpers import TempTree, apt_install
 
 SECTIONS = ("summary", "kernel-log", "skips", "images", "filters", "instances")
 
@@ -25,28 +25,13 @@ def find_chromium() -> str | None:
     return None
 
 
-def install_chromium() -> str | None:
-    """Install Debian's chromium; None on success, else why it could not be installed."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "chromium is not installed and apt-get can't be used here (not root?)"
-    install = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "chromium"]
-    proc = subprocess.run(install, capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:   # a fresh machine may need its package lists first
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600)
-        proc = subprocess.run(install, capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-        return f"chromium could not be installed with apt: {' '.join(tail)}"
-    return None
-
-
 def chromium_or_reason() -> tuple[str | None, str]:
     if os.environ.get("KVMFPU_NO_CHROMIUM"):
         return None, "KVMFPU_NO_CHROMIUM is set"
     path = find_chromium()
     if path:
         return path, ""
-    reason = install_chromium()
+    reason = apt_install("chromium")
     path = find_chromium()
     return path, reason or "chromium not found after installing it"
 
