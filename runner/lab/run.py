@@ -30,6 +30,8 @@ from runner.plan import Instance
 
 CONSOLE_TAIL = 40
 KASAN_SLOWDOWN = 3     # a KASAN kernel (inline checks on every access) boots ~3x slower
+# Debug options of a kernel under test that change what a run can see, for its identity.
+DEBUG_OPTIONS = ("KASAN", "X86_DEBUG_FPU", "PROVE_LOCKING", "DEBUG_ATOMIC_SLEEP", "UBSAN")
 
 
 class LabError(Exception):
@@ -436,8 +438,9 @@ def identity(run: dict[str, Any], info: LabInfo, kernel: Kernel,
     kern: dict[str, Any] = {"release": r.kernel or kernel.version or None, "version": None,
                             "version_why": unreported, "source": kernel.source or None}
     if config is not None:
-        kern.update(config_sha256=hashlib.sha256(config.read_bytes()).hexdigest(),
-                    config_source=str(config))
+        text = config.read_bytes()
+        kern.update(config_sha256=hashlib.sha256(text).hexdigest(), config_source=str(config),
+                    debug=[o for o in DEBUG_OPTIONS if f"\nCONFIG_{o}=y\n".encode() in text])
     else:
         kern.update(config_sha256=None,
                     config_sha256_why=f"no .config known for {kernel.source or kernel.image}")

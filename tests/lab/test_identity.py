@@ -19,13 +19,15 @@ class LabIdentity(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             boot = Path(d) / "boot"
             boot.mkdir()
-            (boot / "config-6.12.117+deb12-amd64").write_text("CONFIG_KVM=m\n")
+            (boot / "config-6.12.117+deb12-amd64").write_text(
+                "CONFIG_KVM=m\nCONFIG_KASAN=y\n# CONFIG_UBSAN is not set\nCONFIG_X86_DEBUG_FPU=y\n")
             kernel = Kernel(boot / "vmlinuz-6.12.117+deb12-amd64", None,
                             "6.12.117+deb12-amd64", "debian:linux-image-6.12.117")
             ident = run.identity(j.run, j.info, kernel, {})
         self.assertEqual(ident["tier"], "lab-tcg")
         self.assertEqual(ident["kernel"]["release"], "6.12.117+deb12-amd64")
         self.assertRegex(ident["kernel"]["config_sha256"], "^[0-9a-f]{64}$")
+        self.assertEqual(ident["kernel"]["debug"], ["KASAN", "X86_DEBUG_FPU"])
         self.assertEqual(ident["cpu"]["model_name"], "QEMU TCG CPU version 2.5+")
         self.assertIn("avx", ident["cpu"]["fpu_features"])
         kvm = ident["kvm"]
