@@ -46,6 +46,9 @@ class GuestSetup:
     # reported as module-skipped, not as a lab error.
     optional: set[str] = field(default_factory=set)
     env: dict[str, str] = field(default_factory=dict)   # extra environment for the tests
+    # The kernel's .config when known: /boot/config-$(uname -r) in the guest, where the
+    # tests read it (lib/kernel_env.c: is X86_DEBUG_FPU set, so can a missing WARN count?).
+    kernel_config: bytes | None = None
 
 
 def plan_text(entries: list[PlanEntry]) -> str:
@@ -79,6 +82,7 @@ say() { echo "$P $*" > $R; echo "$P $*" > /dev/console; }
 up() { read -r u _ < /proc/uptime; echo "$u"; }
 finish() { say done; sync; poweroff -f; sleep 10; }
 stty -F $R 115200 raw -echo 2>/dev/null
+[ -f /kernel.config ] && mkdir -p /boot && cp /kernel.config /boot/config-$(uname -r)
 say begin kernel=$(uname -r) lab=$KVMFPU_LAB uptime=$(up)
 say cpu-model $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)
 say cpu-flags $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2-)
@@ -196,6 +200,8 @@ def build(binaries: list[Path], plan: list[PlanEntry], setup: GuestSetup,
     c.file("init", INIT.encode(), 0o755)
     c.file("lab.env", env_text(setup).encode())
     c.file("plan", plan_text(plan).encode())
+    if setup.kernel_config is not None:
+        c.file("kernel.config", setup.kernel_config)
     order = []
     for m in setup.modules:
         name = module_name(m)

@@ -289,8 +289,10 @@ class Executor:
             self.log(f"lab {lab.name}: kernel FPU modules this kernel lacks: "
                      f"{', '.join(fpu_missing)} (kernel_fpu stress may skip)")
         mods = mods + fpu_mods
+        config = kernel_config(self.kernel)
         setup = initramfs.GuestSetup(lab.name, lab.quirk_names, mods,
-                                     optional={initramfs.module_name(p) for p in fpu_mods})
+                                     optional={initramfs.module_name(p) for p in fpu_mods},
+                                     kernel_config=config.read_bytes() if config else None)
         t0 = time.monotonic()
         initrd = initramfs.write(workdir / "initrd.img", binaries, plan_entries(instances),
                                  setup)

@@ -90,6 +90,16 @@ class InitramfsTest(unittest.TestCase):
         self.assertEqual(files["modules.optional"][1], b"algif_hash\n")
         self.assertIn("say module-skipped", initramfs.INIT)
 
+    def test_kernel_config_reaches_boot(self):
+        """The tests read /boot/config-$(uname -r) to know whether X86_DEBUG_FPU is set;
+        without it the kernel_warn stress skips in every lab."""
+        setup = GuestSetup("tcg", [], [self.mod], kernel_config=b"CONFIG_X86_DEBUG_FPU=y\n")
+        files = read_cpio(gzip.decompress(initramfs.build(
+            [self.prog], [PlanEntry("x", "kvmfpu_swap_test")], setup, busybox=self.busybox)))
+        self.assertEqual(files["kernel.config"][1], b"CONFIG_X86_DEBUG_FPU=y\n")
+        self.assertIn("cp /kernel.config /boot/config-$(uname -r)", initramfs.INIT)
+        self.assertNotIn("kernel.config", self.build([PlanEntry("x", "kvmfpu_swap_test")]))
+
     def test_missing_binary_is_an_error(self):
         with self.assertRaises(FileNotFoundError):
             self.build([PlanEntry("x", "kvmfpu_other_test")])
