@@ -17,7 +17,8 @@ import tomllib
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
-PROFILE = "check"     # the swap, uabi and xcr0 tests, as `make check` runs them
+PROFILE = "check"     # the swap, uabi and xcr0 tests, as `make check` runs them; a
+                      # mutation's `profile` names another (race: the stress stimuli)
 
 
 def git(tree: Path, *args: str) -> str:
@@ -34,11 +35,12 @@ def apply(tree: Path, m: dict) -> None:
     path.write_text(text.replace(m["old"], m["new"]))
 
 
-def run_lab(args: argparse.Namespace, tree: Path, built: bool) -> tuple[str, float, str]:
+def run_lab(args: argparse.Namespace, tree: Path, built: bool,
+            profile: str = PROFILE) -> tuple[str, float, str]:
     """Build the tree as it stands (incrementally), boot it, run the profile: one verdict.
     Once @built, boot the image the build left (KVM is built in) without asking make again."""
     start = time.monotonic()
-    cmd = [str(TOP / "runner" / "kvmfpu"), "run", "--lab", args.lab, "--profile", PROFILE, "-q"]
+    cmd = [str(TOP / "runner" / "kvmfpu"), "run", "--lab", args.lab, "--profile", profile, "-q"]
     image = Path(args.build_dir or "") / "arch/x86/boot/bzImage"
     if built and args.build_dir and image.is_file():
         cmd += ["--kernel", str(image)]
@@ -61,11 +63,12 @@ def run_one(args: argparse.Namespace, m: dict) -> list[tuple[str, float, str]]:
     git(tree, "checkout", "-q", "--detach", args.base)
     apply(tree, m)
     try:
-        results = [run_lab(args, tree, built=False)]
+        profile = m.get("profile", PROFILE)
+        results = [run_lab(args, tree, False, profile)]
         # a first run that gave a verdict built this kernel; otherwise the image on disk may be
         # an older build's, and each repeat goes through the tree again
         built = results[0][0] in ("caught", "MISSED")
-        results += [run_lab(args, tree, built) for _ in range(args.repeat - 1)]
+        results += [run_lab(args, tree, built, profile) for _ in range(args.repeat - 1)]
         return results
     finally:
         git(tree, "checkout", "-q", "--", ".")
