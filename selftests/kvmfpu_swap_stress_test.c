@@ -38,6 +38,13 @@
  *               fpregs_state_valid() must not skip (fpu_fpregs_owner_ctx, fpu->last_cpu).
  *               Passes only if some KVM_RUN returned on another CPU than it entered on
  *               (sched_getcpu() around the ioctl), else SKIP (e.g. one CPU);
+ *   irq_fpu     the kernel uses the FPU in hard interrupt context, from a timer on every CPU
+ *               (selftests/test_modules/kvmfpu_irq_fpu.ko, which the labs load), while the
+ *               vCPU threads and a non-vCPU thread run: kernel_fpu_begin() in the interrupt
+ *               must save the interrupted registers, the guest's inside KVM_RUN, and KVM
+ *               must reload them before the next entry (KNOWLEDGE 2.13). The module counts
+ *               the interrupts that found a guest's registers live; passes only if some
+ *               did, SKIP without the module;
  *   many_vms    each vCPU thread runs the vCPUs of several VMs in turn (the variant's own, and
  *               XCR0 x87|SSE, x87|SSE|AVX and the maximum the guest code drives, those this
  *               KVM supports), so that one task swaps between guest fpstates whose XCR0 and
@@ -102,6 +109,7 @@ enum stimulus {
 	STIM_SIGNALS	= 1 << 2,
 	STIM_HOTPLUG	= 1 << 3,
 	STIM_MIGRATE	= 1 << 4,
+	STIM_IRQ_FPU	= 1 << 5,
 };
 
 #define STIM_ALL	(STIM_USER_FPU | STIM_KERNEL_FPU | STIM_SIGNALS)
@@ -124,6 +132,7 @@ struct stress {
 	atomic_ulong hot_rounds[MAX_VCPUS];	/* rounds that ended on hot_cpu */
 	int mig_cpu;			/* migrate: the second CPU, or -1 */
 	atomic_ulong mig_flips;		/* affinity changes made by the migrate thread */
+	bool irq_fpu_on;		/* kvmfpu_irq_fpu's timers were started */
 	unsigned int nr_vms;		/* VMs per vCPU thread: 1, more for many_vms */
 	struct kvmfpu_vm_config vm_cfg[MAX_VMS];	/* vm_cfg[0] is cfg */
 	atomic_ulong vm_rounds[MAX_VCPUS][MAX_VMS];
@@ -456,6 +465,48 @@ static void *kernel_fpu_main(void *arg)
 	return NULL;
 }
 
+/*
+ * kvmfpu_irq_fpu.ko, the interrupt-context FPU user: its parameters start and stop its timers
+ * and count what its interrupts found (selftests/test_modules/kvmfpu_irq_fpu.c).
+ */
+#define IRQ_FPU_PARAMS		"/sys/module/kvmfpu_irq_fpu/parameters/"
+#define IRQ_FPU_PERIOD_US	200
+
+struct irq_fpu_counts {
+	unsigned long uses, refused, live, guest;
+};
+
+static bool irq_fpu_count(const char *name, unsigned long *val)
+{
+	char path[128];
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), IRQ_FPU_PARAMS "%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	ok = fscanf(f, "%lu", val) == 1;
+	fclose(f);
+	return ok;
+}
+
+static bool irq_fpu_read(struct irq_fpu_counts *c)
+{
+	return irq_fpu_count("uses", &c->uses) && irq_fpu_count("refused", &c->refused) &&
+	       irq_fpu_count("live", &c->live) && irq_fpu_count("guest", &c->guest);
+}
+
+/* Start the module's timers every @us microseconds on every CPU, or stop them (0). */
+static void irq_fpu_period(unsigned int us)
+{
+	FILE *f = fopen(IRQ_FPU_PARAMS "period_us", "w");
+
+	if (!f || fprintf(f, "%u\n", us) < 0 || fclose(f))
+		kvmfpu_error("cannot write %u to " IRQ_FPU_PARAMS "period_us: %s", us,
+			     strerror(errno));
+}
+
 /* The handler uses the FPU: the interrupted context's registers must come back. */
 static void on_signal(int sig)
 {
@@ -651,6 +702,8 @@ FIXTURE_SETUP(stress)
 
 FIXTURE_TEARDOWN(stress)
 {
+	if (self->s.irq_fpu_on)
+		irq_fpu_period(0);
 	if (self->s.alg_op >= 0)
 		close(self->s.alg_op);
 }
@@ -699,11 +752,19 @@ static void run_stress(struct stress *s, unsigned int stim)
 		kvmfpu_error("cannot start the hotplug thread");
 	if ((stim & STIM_MIGRATE) && pthread_create(&load[nr_load++], NULL, migrate_main, s))
 		kvmfpu_error("cannot start the migrate thread");
+	if (stim & STIM_IRQ_FPU) {
+		s->irq_fpu_on = true;
+		irq_fpu_period(IRQ_FPU_PERIOD_US);
+	}
 
 	t0 = now();
 	while (now() - t0 < opt_duration && !s->failures)
 		usleep(10000);
 	s->stop = true;
+	if (s->irq_fpu_on) {
+		irq_fpu_period(0);
+		s->irq_fpu_on = false;
+	}
 	for (i = 0; i < nr_load; i++)
 		pthread_join(load[i], NULL);
 	for (i = 0; i < s->nr_vcpus; i++) {
@@ -847,7 +908,9 @@ KVMFPU_TEST_F_TIMEOUT(stress, kernel_warn, 300)
 {
 	uint64_t taint0, taint1;
 	enum kconfig_value debug_fpu;
+	struct irq_fpu_counts irq;
 	char from[320], why[640];
+	unsigned int stim;
 	char *config;
 
 	self->s.test = "kernel_warn";
@@ -867,7 +930,13 @@ KVMFPU_TEST_F_TIMEOUT(stress, kernel_warn, 300)
 	self->s.alg_op = open_simd_hash(why, sizeof(why));
 	if (self->s.alg_op < 0)
 		printf("# kernel_warn: without kernel FPU use: %s\n", why);
-	run_stress(&self->s, self->s.alg_op >= 0 ? STIM_ALL : STIM_ALL & ~STIM_KERNEL_FPU);
+	stim = self->s.alg_op >= 0 ? STIM_ALL : STIM_ALL & ~STIM_KERNEL_FPU;
+	if (irq_fpu_read(&irq))
+		stim |= STIM_IRQ_FPU;
+	else
+		printf("# kernel_warn: without interrupt-context FPU use: kvmfpu_irq_fpu.ko is not "
+		       "loaded\n");
+	run_stress(&self->s, stim);
 	if (!kernel_env_taint(&taint1))
 		kvmfpu_error("/proc/sys/kernel/tainted became unreadable during the stress");
 	if (taint1 & KERNEL_ENV_TAINT_WARN) {
@@ -961,6 +1030,39 @@ KVMFPU_TEST_F_TIMEOUT(stress, migrate, 300)
 		SKIP(return, "no KVM_RUN returned on another CPU than it entered on (%lu affinity "
 		     "changes, %lu CPU changes between rounds): no migration inside KVM_RUN",
 		     (unsigned long)self->s.mig_flips, round_moves);
+	print_exercised(&self->s);
+}
+
+/*
+ * Kernel FPU use in hard interrupt context (KNOWLEDGE 2.13): a timer interrupt on the vCPU's
+ * CPU inside KVM_RUN finds the guest's registers live (fpu_swap_kvm_fpstate() made the guest
+ * fpstate the task's). kernel_fpu_begin() must save them into that fpstate and set
+ * TIF_NEED_FPU_LOAD, and vcpu_enter_guest() must reload them (switch_fpu_return()) before the
+ * next VM entry; irq_fpu_usable() must refuse the FPU to an interrupt that hit an
+ * fpregs_lock()'ed region (softirqs disabled), such as the swap itself. The module's timers
+ * overwrite XMM0-15, the x87 state and MXCSR; the guests check their patterns on every
+ * re-entry and a non-vCPU thread its own registers. Passes only if some interrupt found a
+ * guest's registers live.
+ */
+KVMFPU_TEST_F_TIMEOUT(stress, irq_fpu, 300)
+{
+	struct irq_fpu_counts c0, c1;
+
+	self->s.test = "irq_fpu";
+	if (!irq_fpu_read(&c0))
+		SKIP(return, "no interrupt-context kernel FPU user: kvmfpu_irq_fpu.ko is not "
+		     "loaded (" IRQ_FPU_PARAMS " missing; selftests/test_modules, which the labs "
+		     "load)");
+	run_stress(&self->s, STIM_IRQ_FPU | (host_check_mask() ? STIM_USER_FPU : 0));
+	if (!irq_fpu_read(&c1))
+		kvmfpu_error("kvmfpu_irq_fpu.ko's counters became unreadable during the stress");
+	printf("# irq_fpu: every %u us on every CPU: %lu FPU sections in hard interrupt "
+	       "context, %lu refused by irq_fpu_usable(); %lu found a user task's registers "
+	       "live, %lu of them a guest's\n", IRQ_FPU_PERIOD_US, c1.uses - c0.uses,
+	       c1.refused - c0.refused, c1.live - c0.live, c1.guest - c0.guest);
+	if (c1.guest == c0.guest)
+		SKIP(return, "no interrupt found a guest's registers live (%lu FPU sections in "
+		     "interrupts): the stimulus did not reach KVM", c1.uses - c0.uses);
 	print_exercised(&self->s);
 }
 

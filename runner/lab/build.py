@@ -136,14 +136,15 @@ def build(tree: Path, build_dir: Path | None = None, kasan: bool = False,
     t0 = time.monotonic()
     log(f"build: {tree} -> {out} (log {buildlog})")
     configure(tree, out, fragment_text(kasan), buildlog)
-    _make(tree, out, ["bzImage"], buildlog)
+    # `modules` too: it writes the Module.symvers the suite's test modules link against.
+    _make(tree, out, ["bzImage", "modules"], buildlog)
     image = out / "arch" / "x86" / "boot" / "bzImage"
     if not image.is_file():
         raise BuildError(f"no {image} after make bzImage")
     release = (out / "include" / "config" / "kernel.release")
     version = release.read_text().strip() if release.is_file() else ""
     log(f"build: {version or image} in {time.monotonic() - t0:.0f} s")
-    return Kernel(image, None, version, f"tree:{tree}")
+    return Kernel(image, None, version, f"tree:{tree}", kbuild_dir=out)
 
 
 def kernel_for(spec: KernelSpec, log) -> Kernel:
@@ -160,5 +161,12 @@ def kernel_for(spec: KernelSpec, log) -> Kernel:
         if not spec.image.is_file():
             raise KernelError(f"--kernel {spec.image}: no such file")
         mods = spec.modules.resolve() if spec.modules else None
-        return Kernel(spec.image.resolve(), mods, "", f"file:{spec.image}")
+        image = spec.image.resolve()
+        # An image still in its build directory (<dir>/arch/x86/boot/bzImage, as a mutation
+        # repeat boots it) can have the suite's test modules built there too (kmod.py).
+        kbuild = image.parents[3] if len(image.parents) > 3 else None
+        if kbuild is None or image != kbuild / "arch/x86/boot/bzImage" or \
+                not (kbuild / "Module.symvers").is_file():
+            kbuild = None
+        return Kernel(image, mods, "", f"file:{spec.image}", kbuild_dir=kbuild)
     return debian_kernel(package=spec.debian_package, log=log)

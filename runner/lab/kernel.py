@@ -24,6 +24,7 @@ class Kernel:
     modules_dir: Path | None = None  # lib/modules/<version>, None when KVM is built in
     version: str = ""                # release string when known (else the guest reports it)
     source: str = ""                 # "debian:<package>", "file:<path>", "tree:<dir>"
+    kbuild_dir: Path | None = None   # where external modules build (a tree build's output)
 
 
 @dataclass

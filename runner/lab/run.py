@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from runner import hostinfo, splats
 from runner.evaluate import Outcome
-from runner.lab import bochs, boot, build, initramfs, kernel as K, labs, protocol, qemu
+from runner.lab import bochs, boot, build, initramfs, kernel as K, kmod, labs, protocol, qemu
 from runner.lab.kernel import Kernel, kvm_modules, optional_modules
 from runner.lab.labs import Lab
 from runner.plan import Instance
@@ -266,6 +266,17 @@ class Executor:
     def error(self) -> str | None:
         return self.info.error
 
+    def _test_modules(self, instances: list[Instance]) -> list[Path]:
+        """The suite's own test modules, when a program that uses them is planned: the
+        stress test's interrupt-context FPU user (kmod.py). Without them it SKIPs irq_fpu."""
+        if not any(i.program in kmod.USERS for i in instances):
+            return []
+        try:
+            return kmod.test_modules(self.kernel, self.log)
+        except kmod.KmodUnavailable as e:
+            self.log(f"lab {self.lab.name}: no test modules ({e}): stress irq_fpu will skip")
+            return []
+
     def _prepare(self, instances: list[Instance], bin_dir: Path,
                  workdir: Path) -> tuple[list[str], Path, float]:
         """The initramfs and the emulator command line; LabError if the lab cannot start."""
@@ -288,10 +299,12 @@ class Executor:
         if fpu_missing:
             self.log(f"lab {lab.name}: kernel FPU modules this kernel lacks: "
                      f"{', '.join(fpu_missing)} (kernel_fpu stress may skip)")
-        mods = mods + fpu_mods
+        test_mods = self._test_modules(instances)
+        optional = {initramfs.module_name(p) for p in fpu_mods + test_mods}
+        mods = mods + fpu_mods + test_mods
         config = kernel_config(self.kernel)
         setup = initramfs.GuestSetup(lab.name, lab.quirk_names, mods,
-                                     optional={initramfs.module_name(p) for p in fpu_mods},
+                                     optional=optional,
                                      kernel_config=config.read_bytes() if config else None)
         t0 = time.monotonic()
         initrd = initramfs.write(workdir / "initrd.img", binaries, plan_entries(instances),
