@@ -64,6 +64,16 @@ class PickTest(unittest.TestCase):
         self.assertIn("building the programs with linux-source-6.1", self.logs[0])
         self.assertIn("KVM_SET_USER_MEMORY_REGION2", self.logs[-1])
 
+    def test_old_library_binaries_are_brought_up_to_date_not_trusted(self):
+        # Built once, they went stale: a new test was missing from them ("-t irq_fpu matches
+        # no test") while the 6.12 binaries had it. make runs every time; it is incremental.
+        self.old.mkdir(parents=True)
+        (self.old / "kvmfpu_swap_test").write_text("")
+        built = []
+        spec = KernelSpec(debian_package="linux-image-6.1.0-47-amd64-unsigned")
+        self.assertEqual(self.pick(spec, build=lambda: built.append(1)), self.old)
+        self.assertEqual(built, [1])
+
     def test_binaries_given_that_cannot_run_are_refused_in_one_line(self):
         spec = KernelSpec(debian_package="linux-image-6.1.0-47-amd64-unsigned")
         with self.assertRaises(binaries.BinariesError) as e:
