@@ -25,7 +25,9 @@
  *
  * /sys/module/kvmfpu_irq_fpu/parameters/period_us starts (a period in
  * microseconds) and stops (0) the timers; the counters are read-only
- * parameters. Loaded idle: nothing runs until a period is written.
+ * parameters. Loaded idle: nothing runs until a period is written. A CPU that
+ * goes offline hands its timer to another CPU (hrtimers_cpu_dying()); it is
+ * started on every online CPU again the next time a period is written.
  */
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
@@ -35,6 +37,7 @@
 #include <linux/percpu.h>
 #include <linux/sched.h>
 #include <linux/smp.h>
+#include <linux/version.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 
@@ -47,6 +50,17 @@ static DEFINE_PER_CPU(struct irq_fpu_cpu, irq_fpu_cpu);
 static DEFINE_MUTEX(irq_fpu_lock);
 static unsigned int period_us;		/* 0: stopped */
 static ktime_t period;
+static bool irq_fpu_ready;		/* the timers are initialized (module_init ran) */
+
+/* The interrupted task's FPU: x86_task_fpu() since 6.16, embedded in thread_struct before. */
+static struct fpu *irq_fpu_task_fpu(struct task_struct *task)
+{
+#if defined(x86_task_fpu) || LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+	return x86_task_fpu(task);
+#else
+	return &task->thread.fpu;
+#endif
+}
 
 /* Overwrite every XMM register: the interrupted context must not see this. */
 static void irq_fpu_clobber(void)
@@ -87,7 +101,7 @@ static enum hrtimer_restart irq_fpu_fire(struct hrtimer *t)
 		live = !(current->flags & PF_KTHREAD) && !test_thread_flag(TIF_NEED_FPU_LOAD);
 		if (live) {
 			c->live++;
-			if (current->thread.fpu.fpstate->is_guest)
+			if (irq_fpu_task_fpu(current)->fpstate->is_guest)
 				c->guest++;
 		}
 		kernel_fpu_begin();
@@ -127,12 +141,13 @@ static int period_set(const char *val, const struct kernel_param *kp)
 	if (us && us < 10)
 		return -EINVAL;		/* an interrupt storm, not a stimulus */
 	mutex_lock(&irq_fpu_lock);
-	irq_fpu_stop();
-	if (us) {
-		period = ns_to_ktime((u64)us * NSEC_PER_USEC);
-		WRITE_ONCE(period_us, us);
+	if (irq_fpu_ready)
+		irq_fpu_stop();
+	period = ns_to_ktime((u64)us * NSEC_PER_USEC);
+	WRITE_ONCE(period_us, us);
+	/* Given at load time (insmod ... period_us=N), module_init starts the timers. */
+	if (us && irq_fpu_ready)
 		on_each_cpu(irq_fpu_start_cpu, NULL, 1);
-	}
 	mutex_unlock(&irq_fpu_lock);
 	return 0;
 }
@@ -179,6 +194,11 @@ static int __init irq_fpu_init(void)
 			     HRTIMER_MODE_REL_PINNED_HARD);
 	for_each_possible_cpu(cpu)
 		per_cpu(irq_fpu_cpu, cpu).timer.function = irq_fpu_fire;
+	mutex_lock(&irq_fpu_lock);
+	irq_fpu_ready = true;
+	if (period_us)
+		on_each_cpu(irq_fpu_start_cpu, NULL, 1);
+	mutex_unlock(&irq_fpu_lock);
 	return 0;
 }
 
