@@ -89,26 +89,38 @@ def debian_kernel(series: str = DEFAULT_SERIES, package: str | None = None,
         return _fetch(package, log)
 
 
-def _fetch(package: str, log) -> Kernel:
+def download(packages: list[str], log) -> list[Path]:
+    """The .deb files of @packages in .cache/lab/debs, fetched with `apt-get download` once."""
     debs = CACHE / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    have = list(debs.glob(f"{package}_*.deb"))
-    if not have:
-        log(f"lab: fetching {package} with apt-get download")
-        r = subprocess.run(["apt-get", "download", package], cwd=debs,
+    missing = [p for p in packages if not list(debs.glob(f"{p}_*.deb"))]
+    if missing:
+        log(f"lab: fetching {', '.join(missing)} with apt-get download")
+        r = subprocess.run(["apt-get", "download"] + missing, cwd=debs,
                            capture_output=True, text=True, check=False)
-        have = list(debs.glob(f"{package}_*.deb"))
-        if r.returncode != 0 or not have:
-            raise KernelError(f"apt-get download {package} failed: {r.stderr.strip()[-500:]}")
-    root = CACHE / "kernels" / package
-    tmp = root.with_name(package + ".tmp")
+        if r.returncode != 0 or any(not list(debs.glob(f"{p}_*.deb")) for p in missing):
+            raise KernelError(f"apt-get download {' '.join(missing)} failed: "
+                              f"{r.stderr.strip()[-500:]}")
+    return [sorted(debs.glob(f"{p}_*.deb"))[-1] for p in packages]
+
+
+def unpack(debs: list[Path], root: Path) -> None:
+    """`dpkg-deb -x` every one of @debs into @root, which appears only when all are in."""
+    tmp = root.with_name(root.name + ".tmp")
     subprocess.run(["rm", "-rf", str(tmp)], check=True)
     tmp.mkdir(parents=True)
-    r = subprocess.run(["dpkg-deb", "-x", str(have[0]), str(tmp)],
-                       capture_output=True, text=True, check=False)
-    if r.returncode != 0:
-        raise KernelError(f"dpkg-deb -x {have[0]} failed: {r.stderr.strip()}")
+    for deb in debs:
+        r = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)],
+                           capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise KernelError(f"dpkg-deb -x {deb} failed: {r.stderr.strip()}")
+    subprocess.run(["rm", "-rf", str(root)], check=True)
     tmp.rename(root)
+
+
+def _fetch(package: str, log) -> Kernel:
+    have = download([package], log)
+    unpack(have, CACHE / "kernels" / package)
     k = _unpacked(package)
     if k is None:
         raise KernelError(f"{have[0]} holds no boot/vmlinuz-*")

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from runner.lab import kernel as K
 from runner.lab.kernel import CACHE, Kernel
 from runner.lab.labs import REPO
 
@@ -43,40 +44,28 @@ def _debian_headers(release: str, log) -> Path:
     """/usr/src/linux-headers-<release> of Debian's packages, unpacked under .cache/lab."""
     root = CACHE / "headers" / release
     kbuild = root / "usr" / "src" / f"linux-headers-{release}"
-    if (kbuild / "Module.symvers").is_file():
-        return kbuild
     pkg = f"linux-headers-{release}"
+    if not (kbuild / "Module.symvers").is_file():
+        _fetch_headers(pkg, root, log)
+    # The flavour's Makefile includes the -common one by its installed, absolute path.
+    mk = kbuild / "Makefile"
+    if not mk.is_file():
+        raise KmodUnavailable(f"{pkg} holds no Makefile")
+    mk.write_text(mk.read_text().replace("include /usr/src/", f"include {root}/usr/src/"))
+    return kbuild
+
+
+def _fetch_headers(pkg: str, root: Path, log) -> None:
     deps = _run(["apt-cache", "depends", pkg])
     if deps.returncode != 0:
         raise KmodUnavailable(f"apt knows no {pkg}: {deps.stderr.strip()[-200:]}")
     # The flavour's headers need the -common headers and linux-kbuild it depends on.
     pkgs = [pkg] + sorted({m.group(1) for m in re.finditer(
         r"Depends: (linux-(?:headers|kbuild)-\S+)", deps.stdout)})
-    debs = CACHE / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
-    missing = [p for p in pkgs if not list(debs.glob(f"{p}_*.deb"))]
-    if missing:
-        log(f"lab: fetching {', '.join(missing)} with apt-get download")
-        r = _run(["apt-get", "download"] + missing, cwd=debs)
-        if r.returncode != 0:
-            raise KmodUnavailable(f"apt-get download {' '.join(missing)} failed: "
-                                  f"{r.stderr.strip()[-300:]}")
-    tmp = root.with_name(release + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for p in pkgs:
-        deb = sorted(debs.glob(f"{p}_*.deb"))[-1]
-        r = _run(["dpkg-deb", "-x", str(deb), str(tmp)])
-        if r.returncode != 0:
-            raise KmodUnavailable(f"dpkg-deb -x {deb} failed: {r.stderr.strip()}")
-    # The flavour's Makefile includes the -common one by its installed, absolute path.
-    mk = tmp / "usr" / "src" / f"linux-headers-{release}" / "Makefile"
-    if not mk.is_file():
-        raise KmodUnavailable(f"{pkg} holds no Makefile")
-    mk.write_text(mk.read_text().replace("include /usr/src/", f"include {root}/usr/src/"))
-    shutil.rmtree(root, ignore_errors=True)
-    tmp.rename(root)
-    return kbuild
+    try:
+        K.unpack(K.download(pkgs, log), root)
+    except K.KernelError as e:
+        raise KmodUnavailable(str(e)) from None
 
 
 def kbuild_dir(kernel: Kernel, log) -> Path:

@@ -45,6 +45,21 @@ class KbuildDir(unittest.TestCase):
             other.write_bytes(b"")
             self.assertIsNone(build.kernel_for(KernelSpec(image=other), print).kbuild_dir)
 
+    def test_debian_headers_makefile_points_into_the_cache(self):
+        # Debian's flavour Makefile includes /usr/src/linux-headers-<v>-common/Makefile by
+        # its installed path; unpacked into the cache it must include the cache's copy, also
+        # when a run stopped between unpacking and rewriting it.
+        with tempfile.TemporaryDirectory() as d, mock.patch.object(kmod, "CACHE", Path(d)):
+            kb = Path(d) / "headers/6.12.1-amd64/usr/src/linux-headers-6.12.1-amd64"
+            kb.mkdir(parents=True)
+            (kb / "Module.symvers").write_text("")
+            (kb / "Makefile").write_text("include /usr/src/linux-headers-6.12.1-common/Makefile\n")
+            for _ in range(2):
+                self.assertEqual(kmod._debian_headers("6.12.1-amd64", print), kb)
+                self.assertEqual((kb / "Makefile").read_text(),
+                                 f"include {d}/headers/6.12.1-amd64/usr/src/"
+                                 "linux-headers-6.12.1-common/Makefile\n")
+
     def test_cache_key_follows_sources_and_kernel(self):
         with tempfile.TemporaryDirectory() as d:
             kb = Path(d)
