@@ -6,7 +6,8 @@ out-of-tree module builds against the kernel's kbuild directory:
   the Module.symvers an external module links against);
 - Debian's packaged kernel: linux-headers-<release> with the -common and linux-kbuild packages
   it depends on, fetched once with `apt-get download` into .cache/lab/headers/<release>/;
-- a bzImage given with --kernel: no kbuild directory is known, so no module.
+- a bzImage given with --kernel: its build directory if it still lies there
+  (<dir>/arch/x86/boot/bzImage with <dir>/Module.symvers), else none, so no module.
 
 Built modules are cached in .cache/lab/kmod/, keyed by the module sources and the kbuild
 directory's Module.symvers, .config and release. Without a module the lab still runs: the
