@@ -80,8 +80,14 @@ R=/dev/ttyS1
 P='@@P@@'
 say() { echo "$P $*" > $R; echo "$P $*" > /dev/console; }
 up() { read -r u _ < /proc/uptime; echo "$u"; }
-finish() { say done; sync; poweroff -f; sleep 10; }
+# Closing the held ports is their last close, which waits for the UART to send what it holds
+# (else poweroff cut the last dmesg and the done marker off).
+finish() { say done; exec 3>&- 4>&-; sync; poweroff -f; sleep 10; }
 stty -F $R 115200 raw -echo 2>/dev/null
+# Hold both serial ports open until the end: else a program's exit (or an echo's) can be a
+# port's last close, which shuts the UART down, and the next open starts it again with its
+# FIFOs cleared. In Bochs the end of a program's KTAP was lost once so, a NUL in its place.
+exec 3>$R 4>/dev/console
 [ -f /kernel.config ] && mkdir -p /boot && cp /kernel.config /boot/config-$(uname -r)
 say begin kernel=$(uname -r) lab=$KVMFPU_LAB uptime=$(up)
 say cpu-model $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)
@@ -111,7 +117,7 @@ while read -r name t bin args; do
 	[ -n "$name" ] || continue
 	say test-begin name=$name timeout=$t uptime=$(up)
 	eval "set -- $args"
-	timeout -s KILL "$t" /tests/$bin "$@" > $R 2>&1 < /dev/null
+	timeout -s KILL "$t" /tests/$bin "$@" > $R 2>&1 < /dev/null 3>&- 4>&-
 	rc=$?
 	say test-end name=$name rc=$rc uptime=$(up)
 	say dmesg-begin name=$name

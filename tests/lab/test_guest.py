@@ -100,6 +100,17 @@ class InitramfsTest(unittest.TestCase):
         self.assertIn("cp /kernel.config /boot/config-$(uname -r)", initramfs.INIT)
         self.assertNotIn("kernel.config", self.build([PlanEntry("x", "kvmfpu_swap_test")]))
 
+    def test_init_holds_the_serial_ports_open(self):
+        """A program's exit (or an echo's close) was the result channel's last close, after
+        which the next open restarted the UART: Bochs then lost the end of a KTAP, with a NUL
+        in its place. /init keeps both ports open; the programs do not inherit them."""
+        init = initramfs.INIT
+        self.assertIn("exec 3>$R 4>/dev/console\n", init)
+        self.assertLess(init.index("exec 3>$R"), init.index("say begin"))
+        self.assertIn('/tests/$bin "$@" > $R 2>&1 < /dev/null 3>&- 4>&-', init)
+        # and lets them go before powering off: the last close drains the UART
+        self.assertIn("finish() { say done; exec 3>&- 4>&-; sync; poweroff -f;", init)
+
     def test_missing_binary_is_an_error(self):
         with self.assertRaises(FileNotFoundError):
             self.build([PlanEntry("x", "kvmfpu_other_test")])
