@@ -59,6 +59,24 @@ def isolation_problem() -> str | None:
             "every interface; run as root, or allow unprivileged user namespaces")
 
 
+def kernel_cmdline(lab: Lab) -> str:
+    """The lab's kernel command line, with the guest's TSC frequency set to Bochs' tick rate.
+
+    Bochs' TSC advances one tick per emulated instruction, `ips` ticks per emulated second (the
+    rate of its HPET, PIT and APIC timer too), but the tigerlake model's CPUID leaf 0x15 says
+    2419.2 MHz, and Linux believes it (tsc_known_freq: no calibration, and with constant,
+    nonstop TSC and TSC_ADJUST no clocksource watchdog either). The guest's clock then ran 24x
+    slower than the emulator's other timers: every guest second, a test's --duration or a
+    sleep, cost 2.4G instructions instead of `ips`. tsc_early_khz= replaces CPUID's figure,
+    and the kernel then refines it against the HPET (the boot log says 'Refined TSC
+    clocksource calibration' with the ips figure). A tsc_early_khz= already in the command
+    line (--append) wins.
+    """
+    if "tsc_early_khz=" in lab.cmdline:
+        return lab.cmdline
+    return f"{lab.cmdline} tsc_early_khz={lab.ips // 1000}"
+
+
 def isolinux_cfg(cmdline: str) -> str:
     return ("DEFAULT lab\nPROMPT 0\nTIMEOUT 0\nLABEL lab\n  KERNEL /vmlinuz\n"
             f"  APPEND initrd=/initrd.img {cmdline}\n")
@@ -109,7 +127,7 @@ def make_iso(kernel: Path, initrd: Path, cmdline: str, workdir: Path) -> Path:
 def prepare(lab: Lab, kernel: Path, initrd: Path, console: Path, channel: Path,
             workdir: Path) -> tuple[list[str], Path]:
     """The Bochs command line, in a network namespace of its own, and its working directory."""
-    iso = make_iso(kernel, initrd, lab.cmdline, workdir)
+    iso = make_iso(kernel, initrd, kernel_cmdline(lab), workdir)
     rc = workdir / "bochsrc"
     rc.write_text(bochsrc(lab, iso, console, channel))
     cmds = workdir / "bochs.cmds"

@@ -228,7 +228,8 @@ class Executor:
                  on_start: Callable[[Instance], None],
                  on_finish: Callable[[Instance, Outcome], None], stop: threading.Event,
                  run_token: str = "", on_tick: Callable[[], None] | None = None) -> None:
-        lab, workdir = self.lab, logs_dir.parent
+        # Absolute: the emulator runs in it (cwd) and is given its paths (`lab --results r`).
+        lab, workdir = self.lab, logs_dir.parent.resolve()
         tracker = _Tracker(lab, instances, logs_dir, on_start, on_finish, self.info)
         try:
             cmd, cwd, budget = self._prepare(instances, bin_dir, workdir)

@@ -3,6 +3,7 @@ executor (runner/lab/run.py) is fed them as a boot would, and the runner records
 reports (runner/run.py), as in `kvmfpu run --lab`."""
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 import unittest
@@ -204,6 +205,26 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual(e["verdict"], V.INTERRUPTED)
         self.assertTrue(any("kvm-amd.ko not found" in d for d in e["diagnostics"]))
         self.assertEqual(runstate.summarize(rec)["exit_code"], 2)
+
+    def test_a_relative_results_dir_gives_the_emulator_absolute_paths(self):
+        """`lab --results results/x`: the emulator runs in that directory and was given
+        paths relative to the checkout (Bochs: "can not open file 'results/x/bochs.cmds'")."""
+        seen: dict[str, Any] = {}
+
+        def fake_boot(cmd, workdir, console, channel, *_a: Any, cwd=None, **_k: Any):
+            seen.update(workdir=workdir, console=console, channel=channel, cwd=cwd)
+            return BootResult("", "", "exited", 1, 0.1, "")
+
+        with tempfile.TemporaryDirectory() as d, contextlib.chdir(d):
+            Path("r/logs").mkdir(parents=True)
+            ex = run.Executor(labs.load("bochs"), Kernel(Path("/boot/vmlinuz")),
+                              log=lambda s: None)
+            with mock.patch.object(boot, "run", fake_boot), \
+                    mock.patch.object(run.Executor, "_prepare", autospec=True,
+                                      side_effect=lambda _s, _i, _b, w: ([], w, 1.0)):
+                ex([inst()], Path("/t"), Path("r/logs"), 1, lambda i: None,
+                   lambda i, o: None, threading.Event())
+        self.assertTrue(all(Path(v).is_absolute() for v in seen.values()), seen)
 
     def test_a_marker_after_bytes_the_uart_dropped_still_counts(self):
         """Seen in the bochs lab under load: the end of a dmesg-end line lost, the done

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import tempfile
 import unittest
 from contextlib import redirect_stderr
 from pathlib import Path
@@ -131,6 +132,16 @@ class LabCommands(unittest.TestCase):
         self.assertEqual((req.lab, req.profile, req.require_exercised), ("bochs", "check", True))
         self.assertEqual(req.bin_dir, cli.DEFAULT_STATIC)
         self.assertEqual(req.kernel, cli.KernelSpec())
+
+    def test_every_program_is_every_kvm_test_not_the_unit_tests(self) -> None:
+        """`lab` with no --test boots the KVM test programs; the library's unit tests
+        (kvmfpu_unit_*, no /dev/kvm) cost the bochs lab a minute and checked no KVM code."""
+        with tempfile.TemporaryDirectory() as d:
+            for name in ("kvmfpu_swap_test", "kvmfpu_xfd_test", "kvmfpu_unit_diff_test",
+                         "kvmfpu_swap_bench", "kvmfpu_verdict_fixture"):
+                (Path(d) / name).write_text("")
+            req = cli.request(cli.parser().parse_args(["lab", "--lab", "bochs", "--bin", d]))
+        self.assertEqual(req.tests, ["kvmfpu_swap_test", "kvmfpu_xfd_test"])
 
     def test_kernel_without_a_lab_is_bad_input(self) -> None:
         err = io.StringIO()
