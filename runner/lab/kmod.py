@@ -111,6 +111,9 @@ def _build(kbuild: Path, log) -> list[Path]:
         err.write_text(r.stdout + r.stderr)
         raise KmodUnavailable(f"building {SRC.name} against {kbuild} failed (log {err}): "
                               f"{(r.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+    # What `make modules_install INSTALL_MOD_STRIP=1` does: the initramfs carries no DWARF.
+    for ko in kos:
+        _run(["objcopy", "--strip-debug", str(tmp / ko.name)])
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     log(f"lab: built {', '.join(k.name for k in kos)} against {kbuild}")
