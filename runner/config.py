@@ -15,7 +15,7 @@ from typing import Any
 from runner import xcr0
 from runner.catalog import OPTION_FLAGS, Program
 
-PROFILE_KEYS = {"description", "matrix", "timeout", "repeat", "jobs", "run"}
+PROFILE_KEYS = {"description", "matrix", "timeout", "repeat", "jobs", "lab_cpus", "run"}
 RUN_KEYS = {"program", "fixtures", "variants", "tests", "split", "timeout", "matrix"}
 MATRIX_KEYS = {"description"} | set(OPTION_FLAGS)
 XCR0_SPECIAL = ("kvm-supported", "kvm-valid-subsets")
@@ -56,6 +56,7 @@ class Profile:
     timeout: float | None = None
     repeat: int = 1
     jobs: int = 0             # 0: one per CPU
+    lab_cpus: int | None = None   # CPUs a lab boots for it (None: the lab's `smp`; --smp wins)
     runs: list[RunEntry] = dataclasses.field(default_factory=list)
 
 
@@ -230,10 +231,10 @@ def parse_profile(name: str, data: dict[str, Any], where: str,
     p = Profile(name=name, description=str(data.get("description", "")), matrix=matrix)
     if "timeout" in data:
         p.timeout = _positive_number(f"{where}: timeout", data["timeout"], problems)
-    for key in ("repeat", "jobs"):
+    for key in ("repeat", "jobs", "lab_cpus"):
         if key in data:
             v = data[key]
-            low = 1 if key == "repeat" else 0
+            low = 0 if key == "jobs" else 1
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 problems.append(f"{where}: {key}: expected an integer >= {low}, got {v!r}")
             else:

@@ -388,6 +388,9 @@ def execute(req: RunRequest) -> int:
         if kvm_xcr0 is None and host["kvm_supported_xcr0"]:
             kvm_xcr0 = int(host["kvm_supported_xcr0"], 16)
         profile, programs, instances = _plan(req, bin_dir, kvm_xcr0)
+        if lab is not None and req.smp is None and profile.lab_cpus:
+            lab.set_cpus(profile.lab_cpus)      # the profile's CPUs, unless --smp said
+            host = lab.host()
         if lab is not None:
             lab.get_kernel(req.kernel)
             via = f"lab-{lab.lab.name}"

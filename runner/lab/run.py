@@ -352,6 +352,10 @@ class Session:
     def host(self) -> dict[str, Any]:
         return host_record(self.lab)
 
+    def set_cpus(self, n: int) -> None:
+        """Boot @n CPUs: what a profile asks for (`lab_cpus`) when --smp did not say."""
+        self.lab.smp = n
+
     def get_kernel(self, spec: K.KernelSpec) -> None:
         """Fetch or build the kernel (after planning: a bad profile fails first)."""
         with _lab_errors():

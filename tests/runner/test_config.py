@@ -85,6 +85,12 @@ class Validation(TempTree):
                                  'split = "fixture"\n')
         self.assertEqual(len(found), 3, found)
 
+    def test_lab_cpus(self) -> None:
+        self.assert_one(f'lab_cpus = 0\n[[run]]\nprogram = "{PROGRAM}"\n',
+                        "lab_cpus: expected an integer >= 1")
+        self.profile("p", f'lab_cpus = 2\n[[run]]\nprogram = "{PROGRAM}"\n')
+        self.assertEqual(config.load_profile(self.configs, "p", self.programs())[0].lab_cpus, 2)
+
     def test_toml_syntax_error(self) -> None:
         self.assert_one("[[run]\n", "TOML syntax error")
 
