@@ -178,9 +178,11 @@ int swap_ctx_init(struct swap_ctx *c, struct kvmfpu_vm *v)
 	    (ximage_alloc(&c->host_fill, &c->host_layout, c->host_mask, false) ||
 	     ximage_alloc(&c->host_out, &c->host_layout, c->host_mask, false)))
 		return -1;
+	c->get_image.buf = ximage_zalloc(v->uabi_size);
 	c->set_image.buf = ximage_zalloc(v->uabi_size);
-	if (!c->set_image.buf)
+	if (!c->get_image.buf || !c->set_image.buf)
 		return -1;
+	ximage_wrap(&c->get_image, c->get_image.buf, v->uabi_size, &v->layout, false);
 	ximage_wrap(&c->set_image, c->set_image.buf, v->uabi_size, &v->layout, false);
 	return 0;
 }
@@ -189,6 +191,7 @@ void swap_ctx_free(struct swap_ctx *c)
 {
 	ximage_free(&c->host_fill);
 	ximage_free(&c->host_out);
+	ximage_free(&c->get_image);
 	ximage_free(&c->set_image);
 }
 
@@ -245,10 +248,10 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 	struct kvmfpu_vm *v = c->v;
 	struct pattern_key gk = *k, sk = *k;
 	const struct ximage *expect_after = &v->fill;
+	struct ximage *img = &c->get_image;
 	const char *name = checks & CHECK_SET_XSAVE ? "set_xsave" :
 			   checks & CHECK_MIGRATE_FEWER ? "migrate_fewer" :
 			   checks & CHECK_MIGRATE ? "migrate" : "guest_reentry";
-	struct ximage img = { 0 };
 	unsigned int bad = 0;
 	int r;
 
@@ -259,21 +262,23 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 	expect_stage(c, run_checked(c, k, 1, checks & CHECK_HOST_REGS, &bad), KVMFPU_STAGE_FILLED);
 
 	if (checks & (CHECK_GUEST_IMAGE | CHECK_XSTATE_BV | CHECK_SET_XSAVE)) {
-		kvmfpu_vm_get_image(v, &img);
+		/* Cleared as a new image would be: what KVM does not write reads as zero. */
+		memset(img->buf, 0, img->size);
+		kvmfpu_vm_read_image(v, img);
 		phase_end(c, SWAP_PHASE_GET_XSAVE);
 	}
 	if (checks & CHECK_GUEST_IMAGE) {
-		bad += swap_diff(c, &v->fill, &img, v->guest_comps, "guest_image");
+		bad += swap_diff(c, &v->fill, img, v->guest_comps, "guest_image");
 		phase_end(c, SWAP_PHASE_GUEST_IMAGE);
 	}
 	if (checks & CHECK_XSTATE_BV) {
-		bad += check_header(c, &img, v->guest_comps, "xstate_bv");
+		bad += check_header(c, img, v->guest_comps, "xstate_bv");
 		phase_end(c, SWAP_PHASE_HEADER);
 	}
 
 	if (checks & CHECK_SET_XSAVE) {
 		/* Start from KVM's own image so only the registers' values change. */
-		memcpy(c->set_image.buf, img.buf, v->uabi_size);
+		memcpy(c->set_image.buf, img->buf, v->uabi_size);
 		sk.salt = 2;
 		pattern_fill_image(&c->set_image, v->guest_comps, &sk);
 		r = kvmfpu_vm_set_image(v, &c->set_image);
@@ -283,8 +288,6 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 		expect_after = &c->set_image;
 		phase_end(c, SWAP_PHASE_SET_XSAVE);
 	}
-	ximage_free(&img);
-	phase_end(c, SWAP_PHASE_GET_XSAVE);
 
 	if (checks & (CHECK_MIGRATE | CHECK_MIGRATE_FEWER)) {
 		bad += migrate_checked(c, checks, name);

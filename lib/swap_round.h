@@ -59,6 +59,7 @@ struct swap_ctx {
 	struct xs_layout host_layout;
 	uint64_t host_mask;		/* host registers loaded and checked around KVM_RUN */
 	struct ximage host_fill, host_out;
+	struct ximage get_image;	/* KVM_GET_XSAVE2 after the guest's fill (uABI size) */
 	struct ximage set_image;	/* what KVM_SET_XSAVE writes (KVM's uABI size) */
 	bool quiet;			/* count mismatches without printing (bench) */
 	unsigned int max_print;		/* mismatches printed per check */
