@@ -8,7 +8,12 @@
  * exits at once. Both run on one vCPU of the richest configuration this KVM supports.
  *
  * Each repeat measures the three rates in turn for S seconds each; every figure is reported
- * as minimum, median and maximum over the repeats, the ratios computed per repeat.
+ * as minimum, median and maximum over the repeats, the ratios computed per repeat. After the
+ * repeats, one more unchecked and one more verified pass of S seconds each time every phase of
+ * every cycle (swap_ctx.phases) and print "# bench-phase:" lines, each phase's median over the
+ * cycles: where the checking time goes. A median per phase is little moved by the process
+ * losing its CPU now and then (a lab's emulator shares its host), unlike the rates above; the
+ * clock reads slow that pass down, so it is not one of them.
  *
  * usage: kvmfpu_swap_bench [--seconds S] [--repeats N] [--json FILE]
  * Exit: 0 measured (also when over target: a benchmark, not a verdict), 1 a swap check failed
@@ -79,7 +84,8 @@ static double bench_bare(const struct kvmfpu_vm_config *cfg, double seconds)
 
 /*
  * Swap cycles per second with @checks; every cycle's checks must pass. With no checks the
- * cycle is the guest's fill and save and the two exits alone.
+ * cycle is the guest's fill and save and the two exits alone. With @phases, the time of each
+ * phase of all the cycles is added up there, and the number of cycles returned in @cycles.
  */
 static double bench_swap(const struct kvmfpu_vm_config *cfg, double seconds, unsigned int checks,
 			 uint64_t *host_mask)
@@ -107,6 +113,68 @@ static double bench_swap(const struct kvmfpu_vm_config *cfg, double seconds, uns
 	swap_ctx_free(&c);
 	kvmfpu_vm_destroy(&v);
 	return n / (t - t0);
+}
+
+#define PHASE_CYCLES_MAX	20000
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * One pass of swap cycles with @checks, every phase of every cycle timed: a "# bench-phase:"
+ * line per phase that ran, with its median ns per cycle, and their sum. Returns the sum.
+ */
+static uint64_t bench_phases(const struct kvmfpu_vm_config *cfg, double seconds,
+			     unsigned int checks, const char *name)
+{
+	uint64_t *ns = calloc((size_t)SWAP_PHASE_NR * PHASE_CYCLES_MAX, sizeof(*ns));
+	struct pattern_key k = { .seed = 1 };
+	uint64_t med, total = 0;
+	struct swap_phases ph;
+	struct swap_ctx c;
+	struct kvmfpu_vm v;
+	unsigned int n = 0, p;
+	double t0;
+
+	if (!ns)
+		kvmfpu_error("cannot allocate the phase times");
+	kvmfpu_vm_create(&v, cfg);
+	if (swap_ctx_init(&c, &v))
+		kvmfpu_error("cannot allocate the host register images");
+	c.quiet = true;
+	c.phases = &ph;
+	t0 = now();
+	do {
+		memset(&ph, 0, sizeof(ph));
+		if (swap_round(&c, &k, checks))
+			kvmfpu_fail("round %u: registers differ; run kvmfpu_swap_test --round %u",
+				    k.round, k.round);
+		k.round++;
+		for (p = 0; p < SWAP_PHASE_NR; p++)
+			ns[p * PHASE_CYCLES_MAX + n] = ph.ns[p];
+	} while (++n < PHASE_CYCLES_MAX && now() - t0 < seconds);
+	swap_ctx_free(&c);
+	kvmfpu_vm_destroy(&v);
+
+	for (p = 0; p < SWAP_PHASE_NR; p++) {
+		uint64_t *s = ns + p * PHASE_CYCLES_MAX;
+
+		qsort(s, n, sizeof(*s), cmp_u64);
+		if (!s[n - 1])
+			continue;	/* not a phase of this cycle */
+		med = s[n / 2];
+		total += med;
+		printf("# bench-phase: cycle=%s name=%s ns_per_cycle=%llu\n", name,
+		       swap_phase_names[p], (unsigned long long)med);
+	}
+	printf("# bench-phase: cycle=%s name=total ns_per_cycle=%llu cycles=%u\n", name,
+	       (unsigned long long)total, n);
+	free(ns);
+	return total;
 }
 
 /* --json FILE is written to FILE.XXXXXX next to it first, then renamed over it. */
@@ -178,14 +246,14 @@ int main(int argc, char **argv)
 	unsigned int all = CHECK_GUEST_IMAGE | CHECK_XSTATE_BV | CHECK_HOST_REGS |
 			   CHECK_GUEST_REENTRY;
 	double bare[SPREAD_MAX_REPEATS], plain[SPREAD_MAX_REPEATS], swap[SPREAD_MAX_REPEATS];
-	double ratio[SPREAD_MAX_REPEATS], cost[SPREAD_MAX_REPEATS];
+	double ratio[SPREAD_MAX_REPEATS], cost[SPREAD_MAX_REPEATS], cost_us[SPREAD_MAX_REPEATS];
 	struct spread sb, sp, ss, sr, sc;
 	unsigned int repeats = 5;
 	double seconds = 1;
 	const char *json = NULL;
 	struct kvmfpu_vm_config cfg;
 	char guest[128], host[128], line[256], jb[5][128];
-	uint64_t host_mask;
+	uint64_t host_mask, phase_plain, phase_swap;
 	FILE *f = NULL;
 	char *end;
 	int i;
@@ -217,8 +285,9 @@ int main(int argc, char **argv)
 		plain[r] = bench_swap(&cfg, seconds, 0, &host_mask);
 		swap[r] = bench_swap(&cfg, seconds, all, &host_mask);
 		ratio[r] = bare[r] / swap[r];
-		/* What the checks add to a cycle, in bare round trips. */
+		/* What the checks add to a cycle, in bare round trips, and in microseconds. */
 		cost[r] = bare[r] / swap[r] - bare[r] / plain[r];
+		cost_us[r] = 1e6 / swap[r] - 1e6 / plain[r];
 	}
 	sb = spread_of(bare, repeats, 0);
 	sp = spread_of(plain, repeats, 0);
@@ -243,9 +312,17 @@ int main(int argc, char **argv)
 	print_spread("checking cost per cycle", cost, repeats, 2, NULL);
 	printf("    what the checks alone add to a cycle, in bare round trips (target: <= %.0f)\n",
 	       CHECK_COST_TARGET);
+	print_spread("checking time per cycle/us", cost_us, repeats, 1,
+		     "the same in microseconds: verified minus unchecked cycle time");
 	spread_flag(line, sizeof(line), "checking cost per cycle", sc, CHECK_COST_TARGET);
 	if (line[0])
 		printf("%s\n", line);
+	fflush(stdout);
+	phase_plain = bench_phases(&cfg, seconds, 0, "unchecked");
+	phase_swap = bench_phases(&cfg, seconds, all, "verified");
+	/* The sum of the verified cycle's medians minus the unchecked one's. */
+	printf("# bench-phase: checking ns_per_cycle=%lld\n",
+	       (long long)(phase_swap - phase_plain));
 
 	if (f) {
 		spread_json(jb[0], sizeof(jb[0]), sb);

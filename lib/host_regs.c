@@ -32,14 +32,25 @@ uint64_t host_check_mask(void)
 	return host_xcr0() & XS_MASK_KNOWN & ~XS_MASK_AMX & ~XS_MASK_MPX;
 }
 
+/* The caller's registers while the pattern is loaded: x87 to PKRU fit (2696 bytes). */
+#define SAVED_ON_STACK	4096
+
 long host_regs_syscall(long nr, long a0, long a1, long a2, const struct ximage *fill,
 		       struct ximage *out, uint64_t rfbm)
 {
+	uint8_t on_stack[SAVED_ON_STACK] __attribute__((aligned(64)));
 	uint32_t lo = rfbm, hi = rfbm >> 32;
-	struct ximage saved;
+	struct ximage saved = { .buf = on_stack };
 	long ret;
 
-	if (ximage_alloc(&saved, fill->layout, rfbm, false))
+	/*
+	 * XSAVE writes XSTATE_BV and the areas, never XCOMP_BV or the reserved header bytes,
+	 * which standard-form XRSTOR requires to be zero (SDM Vol. 1, 13.7 and 13.8.1): the
+	 * header is cleared, the rest XSAVE fills before XRSTOR reads it.
+	 */
+	if (xs_size_standard(fill->layout, rfbm) <= sizeof(on_stack))
+		memset(on_stack + XS_HEADER_OFFSET, 0, XS_HEADER_SIZE);
+	else if (ximage_alloc(&saved, fill->layout, rfbm, false))
 		return -ENOMEM;
 
 	/*
@@ -71,7 +82,8 @@ long host_regs_syscall(long nr, long a0, long a1, long a2, const struct ximage *
 		  [out] "r"(out->buf), [nr] "m"(nr), [a0] "m"(a0), [a1] "m"(a1), [a2] "m"(a2)
 		: "rax", "rcx", "rdx", "rdi", "rsi", "r11", "memory", "cc");
 
-	ximage_free(&saved);
+	if (saved.buf != on_stack)
+		ximage_free(&saved);
 	return ret;
 }
 

@@ -987,19 +987,33 @@ void kvmfpu_vm_xcr0_op(struct kvmfpu_vm *v, enum kvmfpu_xcr0_op op, uint64_t val
 		    (unsigned long long)reports + 1, op, (unsigned long long)value);
 }
 
-void kvmfpu_vm_vcpu_get_image(struct kvmfpu_vm *v, struct kvm_vcpu *vcpu, struct ximage *img)
+static void vcpu_read_image(struct kvmfpu_vm *v, struct kvm_vcpu *vcpu, void *buf)
 {
-	void *buf = ximage_zalloc(v->uabi_size);
 	unsigned long cmd = v->uabi_size > sizeof(struct kvm_xsave) ||
 			    kvm_check_cap(KVM_CAP_XSAVE2) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
 
-	if (!buf)
-		kvmfpu_error("cannot allocate %u bytes for an XSAVE image", v->uabi_size);
 	if (ioctl(vcpu->fd, cmd, buf))
 		kvmfpu_fail("%s (%u bytes) failed: %s",
 			    cmd == KVM_GET_XSAVE2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE",
 			    v->uabi_size, strerror(errno));
+}
+
+void kvmfpu_vm_vcpu_get_image(struct kvmfpu_vm *v, struct kvm_vcpu *vcpu, struct ximage *img)
+{
+	void *buf = ximage_zalloc(v->uabi_size);
+
+	if (!buf)
+		kvmfpu_error("cannot allocate %u bytes for an XSAVE image", v->uabi_size);
+	vcpu_read_image(v, vcpu, buf);
 	ximage_wrap(img, buf, v->uabi_size, &v->layout, false);
+}
+
+void kvmfpu_vm_read_image(struct kvmfpu_vm *v, struct ximage *img)
+{
+	if (img->size != v->uabi_size)
+		kvmfpu_error("an image of %u bytes for KVM_GET_XSAVE2 of %u", img->size,
+			     v->uabi_size);
+	vcpu_read_image(v, v->vcpu, img->buf);
 }
 
 void kvmfpu_vm_get_image(struct kvmfpu_vm *v, struct ximage *img)

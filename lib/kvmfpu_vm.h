@@ -195,6 +195,8 @@ void kvmfpu_vm_run_until(struct kvmfpu_vm *v, uint32_t stage, const char *what);
 void kvmfpu_vm_get_image(struct kvmfpu_vm *v, struct ximage *img);
 /* The same of another vCPU @vcpu of this VM (same uABI size and layout). */
 void kvmfpu_vm_vcpu_get_image(struct kvmfpu_vm *v, struct kvm_vcpu *vcpu, struct ximage *img);
+/* The same into @img, an image of uabi_size the caller allocated (and cleared, if it cares). */
+void kvmfpu_vm_read_image(struct kvmfpu_vm *v, struct ximage *img);
 /* KVM_SET_XSAVE; returns 0 or -errno. */
 int kvmfpu_vm_set_image(struct kvmfpu_vm *v, const struct ximage *img);
 

@@ -14,14 +14,26 @@ static uint64_t splitmix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/*
+ * A pattern word is splitmix64(reg_hash ^ word), reg_hash a hash of the key and the register,
+ * itself from the key's own hash: pattern_fill_image() computes each of them once (per image,
+ * per register) rather than again for every word, with the same values.
+ */
+static uint64_t key_hash(const struct pattern_key *k)
+{
+	return splitmix64(splitmix64(k->seed) ^ ((uint64_t)k->vcpu << 32 | k->round));
+}
+
+static uint64_t reg_hash(uint64_t key_hash, const struct pattern_key *k, unsigned int comp,
+			 unsigned int reg)
+{
+	return splitmix64(key_hash ^ ((uint64_t)k->salt << 40 | (uint64_t)comp << 32 | reg));
+}
+
 uint64_t pattern_u64(const struct pattern_key *k, unsigned int comp, unsigned int reg,
 		     unsigned int word)
 {
-	uint64_t h = splitmix64(k->seed);
-
-	h = splitmix64(h ^ ((uint64_t)k->vcpu << 32 | k->round));
-	h = splitmix64(h ^ ((uint64_t)k->salt << 40 | (uint64_t)comp << 32 | reg));
-	return splitmix64(h ^ word);
+	return splitmix64(reg_hash(key_hash(k), k, comp, reg) ^ word);
 }
 
 /*
@@ -53,16 +65,18 @@ static void pattern_st(uint64_t r0, uint64_t r1, uint8_t *out)
 	memcpy(out + 8, &se, 2);
 }
 
-/* Palette 1 tiles: 1-16 rows of 4-64 bytes, a multiple of 4 (SDM Vol. 1, 3.2.6). */
-static void pattern_reg(const struct pattern_key *k, unsigned int comp, unsigned int reg,
-			const struct xs_regs *r, uint8_t *out)
+/*
+ * One register from @h, its reg_hash(): word w of its pattern is splitmix64(@h ^ w).
+ * Palette 1 tiles: 1-16 rows of 4-64 bytes, a multiple of 4 (SDM Vol. 1, 3.2.6).
+ */
+static void pattern_reg(uint64_t h, const struct xs_regs *r, uint8_t *out)
 {
 	unsigned int w;
 	uint64_t v;
 
 	switch (r->kind) {
 	case XR_FCW:
-		v = pattern_fcw(pattern_u64(k, comp, reg, 0));
+		v = pattern_fcw(splitmix64(h));
 		break;
 	case XR_FSW:
 		/* TOP=0, no exception flags: nothing pending to fault on the next x87 op. */
@@ -73,22 +87,22 @@ static void pattern_reg(const struct pattern_key *k, unsigned int comp, unsigned
 		v = 0xff;
 		break;
 	case XR_ST:
-		pattern_st(pattern_u64(k, comp, reg, 0), pattern_u64(k, comp, reg, 1), out);
+		pattern_st(splitmix64(h), splitmix64(h ^ 1), out);
 		return;
 	case XR_MXCSR:
-		v = pattern_mxcsr(pattern_u64(k, comp, reg, 0));
+		v = pattern_mxcsr(splitmix64(h));
 		break;
 	case XR_PKRU:
-		v = pattern_u64(k, comp, reg, 0) & ~3ull;
+		v = splitmix64(h) & ~3ull;
 		break;
 	case XR_TILE_PALETTE:
 		v = 1;
 		break;
 	case XR_TILE_ROWS:
-		v = 1 + pattern_u64(k, comp, reg, 0) % 16;
+		v = 1 + splitmix64(h) % 16;
 		break;
 	case XR_TILE_COLSB:
-		v = 4 * (1 + pattern_u64(k, comp, reg, 0) % 16);
+		v = 4 * (1 + splitmix64(h) % 16);
 		break;
 	case XR_ZERO:
 	case XR_IGNORED:
@@ -96,7 +110,7 @@ static void pattern_reg(const struct pattern_key *k, unsigned int comp, unsigned
 		return;
 	default:
 		for (w = 0; w * 8 < r->size; w++) {
-			v = pattern_u64(k, comp, reg, w);
+			v = splitmix64(h ^ w);
 			memcpy(out + w * 8, &v, r->size - w * 8 < 8 ? r->size - w * 8 : 8);
 		}
 		return;
@@ -106,19 +120,25 @@ static void pattern_reg(const struct pattern_key *k, unsigned int comp, unsigned
 
 void pattern_fill_image(struct ximage *img, uint64_t mask, const struct pattern_key *k)
 {
+	uint64_t kh = key_hash(k);
 	unsigned int comp, i, j, reg;
 
 	for (comp = 0; comp < XS_NR; comp++) {
 		const struct xs_comp_desc *d = xs_desc(comp);
+		uint8_t *area;
 
-		if (!(mask & XS_BIT(comp)) || !d || !ximage_comp(img, comp))
+		if (!(mask & XS_BIT(comp)) || !d)
+			continue;
+		/* The area; x87 and SSE from the image's start, as ximage_reg_offset() counts. */
+		area = ximage_comp(img, comp);
+		if (!area)
 			continue;
 		for (i = 0, reg = 0; i < d->nr_regs; i++) {
 			const struct xs_regs *r = &d->regs[i];
 
 			for (j = 0; j < r->count; j++, reg++)
-				pattern_reg(k, comp, reg, r,
-					    img->buf + ximage_reg_offset(img, comp, r, j));
+				pattern_reg(reg_hash(kh, k, comp, reg), r,
+					    area + r->offset + j * r->stride);
 		}
 	}
 	ximage_set_xstate_bv(img, mask);

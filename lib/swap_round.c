@@ -5,10 +5,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "host_regs.h"
 #include "report.h"
 #include "swap_round.h"
+
+const char *const swap_phase_names[SWAP_PHASE_NR] = {
+	[SWAP_PHASE_GUEST_PATTERN] = "guest_pattern",
+	[SWAP_PHASE_HOST_PATTERN] = "host_pattern",
+	[SWAP_PHASE_RUN] = "kvm_run",
+	[SWAP_PHASE_HOST_COMPARE] = "host_compare",
+	[SWAP_PHASE_GET_XSAVE] = "get_xsave2",
+	[SWAP_PHASE_GUEST_IMAGE] = "guest_image_compare",
+	[SWAP_PHASE_HEADER] = "header_check",
+	[SWAP_PHASE_SET_XSAVE] = "set_xsave",
+	[SWAP_PHASE_MIGRATE] = "migrate",
+	[SWAP_PHASE_CLEAR_SAVE] = "clear_save",
+	[SWAP_PHASE_REENTRY] = "reentry_compare",
+	[SWAP_PHASE_GUEST_VIEW] = "guest_view",
+};
+
+static uint64_t phase_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Phase @p has just ended: its time since the previous end (benchmark only). */
+static void phase_end(struct swap_ctx *c, enum swap_phase p)
+{
+	uint64_t t;
+
+	if (!c->phases)
+		return;
+	t = phase_clock();
+	c->phases->ns[p] += t - c->phases->last;
+	c->phases->last = t;
+}
 
 unsigned int swap_diff(struct swap_ctx *c, const struct ximage *expected,
 		       const struct ximage *actual, uint64_t mask, const char *check)
@@ -142,9 +178,11 @@ int swap_ctx_init(struct swap_ctx *c, struct kvmfpu_vm *v)
 	    (ximage_alloc(&c->host_fill, &c->host_layout, c->host_mask, false) ||
 	     ximage_alloc(&c->host_out, &c->host_layout, c->host_mask, false)))
 		return -1;
+	c->get_image.buf = ximage_zalloc(v->uabi_size);
 	c->set_image.buf = ximage_zalloc(v->uabi_size);
-	if (!c->set_image.buf)
+	if (!c->get_image.buf || !c->set_image.buf)
 		return -1;
+	ximage_wrap(&c->get_image, c->get_image.buf, v->uabi_size, &v->layout, false);
 	ximage_wrap(&c->set_image, c->set_image.buf, v->uabi_size, &v->layout, false);
 	return 0;
 }
@@ -153,6 +191,7 @@ void swap_ctx_free(struct swap_ctx *c)
 {
 	ximage_free(&c->host_fill);
 	ximage_free(&c->host_out);
+	ximage_free(&c->get_image);
 	ximage_free(&c->set_image);
 }
 
@@ -181,13 +220,19 @@ static enum kvmfpu_stage run_checked(struct swap_ctx *c, const struct pattern_ke
 	struct pattern_key hk = { k->seed, PATTERN_HOST, k->round, salt };
 	enum kvmfpu_stage stage;
 
-	if (!check_host || !c->host_mask)
-		return kvmfpu_vm_run(c->v);
+	if (!check_host || !c->host_mask) {
+		stage = kvmfpu_vm_run(c->v);
+		phase_end(c, SWAP_PHASE_RUN);
+		return stage;
+	}
 
 	pattern_fill_image(&c->host_fill, c->host_mask, &hk);
 	memset(c->host_out.buf, 0, c->host_out.size);
+	phase_end(c, SWAP_PHASE_HOST_PATTERN);
 	stage = kvmfpu_vm_run_host_regs(c->v, &c->host_fill, &c->host_out, c->host_mask);
+	phase_end(c, SWAP_PHASE_RUN);
 	*bad += swap_diff(c, &c->host_fill, &c->host_out, c->host_mask, "host_regs");
+	phase_end(c, SWAP_PHASE_HOST_COMPARE);
 	return stage;
 }
 
@@ -203,26 +248,37 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 	struct kvmfpu_vm *v = c->v;
 	struct pattern_key gk = *k, sk = *k;
 	const struct ximage *expect_after = &v->fill;
+	struct ximage *img = &c->get_image;
 	const char *name = checks & CHECK_SET_XSAVE ? "set_xsave" :
 			   checks & CHECK_MIGRATE_FEWER ? "migrate_fewer" :
 			   checks & CHECK_MIGRATE ? "migrate" : "guest_reentry";
-	struct ximage img = { 0 };
 	unsigned int bad = 0;
 	int r;
 
+	if (c->phases)
+		c->phases->last = phase_clock();
 	pattern_fill_image(&v->fill, v->guest_comps, &gk);
+	phase_end(c, SWAP_PHASE_GUEST_PATTERN);
 	expect_stage(c, run_checked(c, k, 1, checks & CHECK_HOST_REGS, &bad), KVMFPU_STAGE_FILLED);
 
-	if (checks & (CHECK_GUEST_IMAGE | CHECK_XSTATE_BV | CHECK_SET_XSAVE))
-		kvmfpu_vm_get_image(v, &img);
-	if (checks & CHECK_GUEST_IMAGE)
-		bad += swap_diff(c, &v->fill, &img, v->guest_comps, "guest_image");
-	if (checks & CHECK_XSTATE_BV)
-		bad += check_header(c, &img, v->guest_comps, "xstate_bv");
+	if (checks & (CHECK_GUEST_IMAGE | CHECK_XSTATE_BV | CHECK_SET_XSAVE)) {
+		/* Cleared as a new image would be: what KVM does not write reads as zero. */
+		memset(img->buf, 0, img->size);
+		kvmfpu_vm_read_image(v, img);
+		phase_end(c, SWAP_PHASE_GET_XSAVE);
+	}
+	if (checks & CHECK_GUEST_IMAGE) {
+		bad += swap_diff(c, &v->fill, img, v->guest_comps, "guest_image");
+		phase_end(c, SWAP_PHASE_GUEST_IMAGE);
+	}
+	if (checks & CHECK_XSTATE_BV) {
+		bad += check_header(c, img, v->guest_comps, "xstate_bv");
+		phase_end(c, SWAP_PHASE_HEADER);
+	}
 
 	if (checks & CHECK_SET_XSAVE) {
 		/* Start from KVM's own image so only the registers' values change. */
-		memcpy(c->set_image.buf, img.buf, v->uabi_size);
+		memcpy(c->set_image.buf, img->buf, v->uabi_size);
 		sk.salt = 2;
 		pattern_fill_image(&c->set_image, v->guest_comps, &sk);
 		r = kvmfpu_vm_set_image(v, &c->set_image);
@@ -230,15 +286,18 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 			kvmfpu_fail("KVM_SET_XSAVE of KVM's own image with new register values "
 				    "failed: %s", strerror(-r));
 		expect_after = &c->set_image;
+		phase_end(c, SWAP_PHASE_SET_XSAVE);
 	}
-	ximage_free(&img);
 
-	if (checks & (CHECK_MIGRATE | CHECK_MIGRATE_FEWER))
+	if (checks & (CHECK_MIGRATE | CHECK_MIGRATE_FEWER)) {
 		bad += migrate_checked(c, checks, name);
+		phase_end(c, SWAP_PHASE_MIGRATE);
+	}
 
 	memset(v->save.buf, 0, v->save.size);
 	if (v->xsave.buf)
 		memset(v->xsave.buf, 0, v->xsave.size);
+	phase_end(c, SWAP_PHASE_CLEAR_SAVE);
 	expect_stage(c, run_checked(c, k, 3, checks & CHECK_HOST_REGS, &bad), KVMFPU_STAGE_SAVED);
 
 	if (checks & (CHECK_GUEST_REENTRY | CHECK_SET_XSAVE | CHECK_MIGRATE |
@@ -248,8 +307,11 @@ unsigned int swap_round(struct swap_ctx *c, const struct pattern_key *k, unsigne
 		bad += swap_diff(c, expect_after, &v->save, v->guest_comps, name);
 		if (v->xsave.buf)
 			bad += check_guest_xsave(c, expect_after, name);
+		phase_end(c, SWAP_PHASE_REENTRY);
 	}
-	if ((checks & CHECK_GUEST_VIEW) && v->xsave.buf)
+	if ((checks & CHECK_GUEST_VIEW) && v->xsave.buf) {
 		bad += check_guest_view(c);
+		phase_end(c, SWAP_PHASE_GUEST_VIEW);
+	}
 	return bad;
 }

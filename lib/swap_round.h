@@ -25,11 +25,41 @@ enum swap_check {
 	CHECK_GUEST_VIEW	= 1 << 7,	/* guest's own XSAVE == KVM_GET_XSAVE2 after it */
 };
 
+/*
+ * Where a swap round's time goes, for the benchmark only (kvmfpu_swap_bench's phase pass): with
+ * swap_ctx.phases set, swap_round() adds the time since the previous phase ended to ns[] of
+ * the phase that just ended. Unset (every test program), it costs a NULL test per phase.
+ */
+enum swap_phase {
+	SWAP_PHASE_GUEST_PATTERN,	/* pattern_fill_image() of what the guest loads */
+	SWAP_PHASE_HOST_PATTERN,	/* the host's register pattern, its output image cleared */
+	SWAP_PHASE_RUN,			/* KVM_RUN, inside the host's XRSTOR/XSAVE if checked */
+	SWAP_PHASE_HOST_COMPARE,	/* host registers after KVM_RUN vs. before */
+	SWAP_PHASE_GET_XSAVE,		/* KVM_GET_XSAVE2 into a new image */
+	SWAP_PHASE_GUEST_IMAGE,		/* its comparison with what the guest loaded */
+	SWAP_PHASE_HEADER,		/* its XSTATE_BV, XCOMP_BV, reserved bytes */
+	SWAP_PHASE_SET_XSAVE,		/* a new pattern into KVM's image and KVM_SET_XSAVE */
+	SWAP_PHASE_MIGRATE,		/* the state into a new VM and its checks */
+	SWAP_PHASE_CLEAR_SAVE,		/* the guest's store areas cleared before re-entry */
+	SWAP_PHASE_REENTRY,		/* what the guest stored (and its XSAVE) vs. expected */
+	SWAP_PHASE_GUEST_VIEW,		/* the guest's XSAVE vs. KVM_GET_XSAVE2 */
+	SWAP_PHASE_NR
+};
+
+struct swap_phases {
+	uint64_t ns[SWAP_PHASE_NR];
+	uint64_t last;			/* CLOCK_MONOTONIC ns when the previous phase ended */
+};
+
+extern const char *const swap_phase_names[SWAP_PHASE_NR];
+
 struct swap_ctx {
 	struct kvmfpu_vm *v;
+	struct swap_phases *phases;	/* NULL but in the benchmark's phase pass */
 	struct xs_layout host_layout;
 	uint64_t host_mask;		/* host registers loaded and checked around KVM_RUN */
 	struct ximage host_fill, host_out;
+	struct ximage get_image;	/* KVM_GET_XSAVE2 after the guest's fill (uABI size) */
 	struct ximage set_image;	/* what KVM_SET_XSAVE writes (KVM's uABI size) */
 	bool quiet;			/* count mismatches without printing (bench) */
 	unsigned int max_print;		/* mismatches printed per check */

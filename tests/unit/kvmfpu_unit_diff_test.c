@@ -342,4 +342,174 @@ TEST_F(diff, several_flips_reported_in_order)
 	}
 }
 
+/* The reports of two diffs agree: count, and every kept report field by field. */
+static const char *same_reports(const struct mismatch_log *a, const struct mismatch_log *b)
+{
+	unsigned int i;
+
+	if (a->count != b->count)
+		return "different numbers of mismatches";
+	for (i = 0; i < a->count && i < MISMATCH_LOG_KEEP; i++) {
+		const struct logged_mismatch *x = &a->m[i], *y = &b->m[i];
+
+		if (x->comp != y->comp || strcmp(x->reg, y->reg) || x->offset != y->offset ||
+		    x->size != y->size || x->first_byte != y->first_byte || x->note != y->note ||
+		    strcmp(x->check, y->check))
+			return "a report differs in its register, offset, byte or note";
+		if (memcmp(x->expected, y->expected, x->size) ||
+		    memcmp(x->actual, y->actual, x->size))
+			return "a report differs in its values";
+	}
+	return NULL;
+}
+
+static uint64_t next_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * ximage_diff() compares the registers run by run first and walks them only on a difference:
+ * that shortcut must never hide one. Over random changes to the actual image (any byte but the
+ * XCOMP_BV and reserved header bytes, XSTATE_BV bits of the mask, on one side or on both, and
+ * against an image of the other format holding the same state), ximage_diff() reports exactly
+ * what the walk alone, ximage_diff_explain(), reports: the same count and the same reports.
+ */
+TEST_F(diff, fast_path_agrees_with_walk)
+{
+	struct ximage orig, other;
+	struct mismatch_log walk;
+	uint64_t x = 0x9e3779b97f4a7c15ull, comps[XS_NR];
+	unsigned int it, i, nr_comps = 0, equal = 0, unequal = 0;
+	const char *why;
+
+	for (i = 0; i < XS_NR; i++)
+		if ((variant->mask & XS_BIT(i)) && xs_desc(i))
+			comps[nr_comps++] = XS_BIT(i);
+	ASSERT_EQ(0, ximage_alloc(&orig, &self->l, variant->mask, variant->compacted));
+	ASSERT_EQ(0, ximage_alloc(&other, &self->l, variant->mask, !variant->compacted));
+	memcpy(orig.buf, self->expected.buf, orig.size);
+
+	for (it = 0; it < 20000; it++) {
+		struct ximage *act = it % 4 == 3 ? &other : &self->actual;
+		unsigned int nr_changes = next_rand(&x) % 3;
+		uint64_t bv;
+
+		memcpy(self->expected.buf, orig.buf, orig.size);
+		memcpy(self->actual.buf, orig.buf, orig.size);
+		if (act == &other) {
+			memset(other.buf, 0, other.size);
+			if (other.compacted)
+				ximage_set_xcomp_bv(&other, XS_XCOMP_BV_COMPACTED | variant->mask);
+			ximage_copy_comps(&other, &orig, variant->mask);
+		}
+		for (i = 0; i < nr_changes; i++) {
+			uint64_t r = next_rand(&x), bit = comps[(r >> 8) % nr_comps];
+			uint32_t b = (r >> 16) % act->size;
+			bool in_header = b >= XS_HEADER_OFFSET &&
+					 b < XS_HEADER_OFFSET + XS_HEADER_SIZE;
+
+			switch (r % 4) {
+			case 0:		/* one byte, not XCOMP_BV or the reserved header bytes */
+				if (!in_header || b < XS_HEADER_OFFSET + 8)
+					act->buf[b] ^= 1 << (r >> 40) % 8;
+				break;
+			case 1:		/* a component's XSTATE_BV bit, actual only */
+				ximage_set_xstate_bv(act, ximage_xstate_bv(act) ^ bit);
+				break;
+			case 2:		/* the same bit cleared on both sides */
+				bv = ximage_xstate_bv(&self->expected);
+				ximage_set_xstate_bv(&self->expected, bv & ~bit);
+				ximage_set_xstate_bv(act, ximage_xstate_bv(act) & ~bit);
+				break;
+			default:	/* a byte of the expected image's registers or padding */
+				if (!in_header && b < self->expected.size)
+					self->expected.buf[b] ^= 0x80;
+				break;
+			}
+		}
+		mismatch_log_clear(&self->log);
+		mismatch_log_clear(&walk);
+		ximage_diff(&self->expected, act, variant->mask, "fast", mismatch_log_report,
+			    &self->log);
+		ximage_diff_explain(&self->expected, act, variant->mask, "fast",
+				    mismatch_log_report, &walk);
+		why = same_reports(&self->log, &walk);
+		if (why)
+			FAILED(self, "change set %u (%u changes, %s format): %s: %u mismatch(es) "
+			       "with the shortcut, %u by the walk", it, nr_changes,
+			       act == &other ? "other" : "same", why, self->log.count, walk.count);
+		if (walk.count)
+			unequal++;
+		else
+			equal++;
+	}
+	EXPECT_EQ(0, self->failures);
+	/* Both outcomes came up, in numbers. */
+	EXPECT_LT(1000, equal);
+	EXPECT_LT(1000, unequal);
+	ximage_free(&orig);
+	ximage_free(&other);
+}
+
+/*
+ * What the shortcut must get right by the XSTATE_BV semantics rather than by bytes: with the
+ * same bytes, a component's XSTATE_BV bit clear on the actual side only is a difference
+ * (every register of the component reported, with the init-state note); with the bit clear on
+ * both sides, differing bytes in the component's area are not (XRSTOR loads init values),
+ * except MXCSR in the standard format, which XRSTOR loads from memory whatever XSTATE_BV says.
+ */
+TEST_F(diff, xstate_bv_meaning_kept)
+{
+	static const char init_note[] =
+		"actual image has the component in init state (XSTATE_BV bit clear)";
+	unsigned int comp, n, regs;
+
+	for (comp = 0; comp < XS_NR; comp++) {
+		const struct xs_comp_desc *d = xs_desc(comp);
+		const struct xs_regs *r;
+		uint64_t bv = ximage_xstate_bv(&self->expected);
+		bool mxcsr = false;
+
+		if (!(variant->mask & XS_BIT(comp)) || !d)
+			continue;
+		for (r = d->regs, regs = 0; r < d->regs + d->nr_regs; r++)
+			regs += r->kind == XR_IGNORED ? 0 : r->count;
+
+		ximage_set_xstate_bv(&self->actual, bv & ~XS_BIT(comp));
+		n = run_diff(self, variant->mask);
+		/* Registers whose pattern is their init value (x87 FSW = 0) do not differ. */
+		if (n == 0 || n > regs || !self->log.m[0].note ||
+		    strcmp(self->log.m[0].note, init_note))
+			FAILED(self, "%s: XSTATE_BV bit cleared in the actual image only: %u of %u "
+			       "registers reported", xs_name(comp), n, regs);
+
+		ximage_set_xstate_bv(&self->expected, bv & ~XS_BIT(comp));
+		for (r = d->regs; r < d->regs + d->nr_regs; r++) {
+			bool from_memory = r->kind == XR_MXCSR && !variant->compacted;
+			uint8_t *p;
+
+			if (r->kind == XR_IGNORED)
+				continue;
+			p = self->actual.buf + ximage_reg_offset(&self->actual, comp, r, 0);
+			p[0] ^= FLIP;
+			n = run_diff(self, variant->mask);
+			p[0] ^= FLIP;
+			mxcsr |= from_memory;
+			if (n != from_memory)
+				FAILED(self, "%s %s: XSTATE_BV bit clear on both sides, a flip "
+				       "gave %u mismatch(es), expected %u", xs_name(comp), r->name,
+				       n, from_memory);
+		}
+		ximage_set_xstate_bv(&self->expected, bv);
+		ximage_set_xstate_bv(&self->actual, bv);
+		if (comp == XS_SSE)
+			EXPECT_EQ(!variant->compacted, mxcsr);
+	}
+	EXPECT_EQ(0, self->failures);
+}
+
 TEST_HARNESS_MAIN

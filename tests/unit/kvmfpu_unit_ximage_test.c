@@ -270,6 +270,70 @@ TEST_F(image, fill_is_deterministic)
 	ximage_free(&again);
 }
 
+/*
+ * A failure replays from its key (kvmfpu_swap_test --round N), so a key must keep giving the
+ * same values from one version to the next. pattern_u64() is pinned to values worked out by
+ * the original per-word code, and pattern_fill_image(), which hashes the key once per image
+ * and the register once per register, must write exactly what pattern_u64() says: raw words
+ * as they are, the x87 mantissa with its integer bit, PKRU, MXCSR and FCW as constrained.
+ */
+TEST_F(image, fill_is_pattern_u64)
+{
+	static const struct pattern_key k = { .seed = 0x5eed, .vcpu = 1, .round = 2, .salt = 3 };
+	unsigned int comp, idx, reg, w, bad = 0;
+	uint64_t u, got, want, low;
+	const struct xs_comp_desc *d;
+	const struct xs_regs *r;
+	char name[32];
+
+	EXPECT_EQ(0x5ec19a1c4a54fd97ull, pattern_u64(&k, 0, 0, 0));
+	EXPECT_EQ(0xd7423117a9678da1ull, pattern_u64(&k, 1, 17, 1));
+	EXPECT_EQ(0x165936e26e2037c6ull, pattern_u64(&k, 7, 15, 7));
+
+	for_each_reg(variant->mask, comp, d, r, idx) {
+		const uint8_t *p = reg_bytes(&self->img, comp, r, idx);
+
+		/* Registers are numbered across the component's runs, from 0. */
+		for (reg = idx, w = 0; &d->regs[w] != r; w++)
+			reg += d->regs[w].count;
+		for (w = 0; w * 8 < r->size; w++) {
+			u = pattern_u64(&base_key, comp, reg, w);
+			/* The register's last word may be short: its low bytes then. */
+			low = r->size - w * 8 < 8 ? (1ull << 8 * (r->size - w * 8)) - 1 : ~0ull;
+			got = 0;
+			memcpy(&got, p + w * 8, r->size - w * 8 < 8 ? r->size - w * 8 : 8);
+			switch (r->kind) {
+			case XR_RAW:
+				want = u & low;
+				break;
+			case XR_ST:
+				want = w ? got : u | 1ull << 63;
+				break;
+			case XR_PKRU:
+				want = (uint32_t)u & ~3u;
+				break;
+			case XR_MXCSR:
+				want = 0x1f80 | (u & 0xe07f);
+				break;
+			case XR_FCW:
+				want = 0x7f | (u & 0x0f00);
+				break;
+			default:
+				want = got;	/* constants, or values checked elsewhere */
+				break;
+			}
+			if (got == want)
+				continue;
+			ximage_reg_name(r, idx, name, sizeof(name));
+			if (bad++ < 8)
+				TH_LOG("%s %s word %u: 0x%llx, pattern_u64() says 0x%llx",
+				       xs_name(comp), name, w, (unsigned long long)got,
+				       (unsigned long long)want);
+		}
+	}
+	EXPECT_EQ(0, bad);
+}
+
 /* The same key gives the same register values whatever the image format. */
 TEST_F(image, fill_is_format_independent)
 {
