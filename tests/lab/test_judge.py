@@ -4,6 +4,7 @@ reports (runner/run.py), as in `kvmfpu run --lab`."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import threading
 import unittest
@@ -40,10 +41,13 @@ class Judged:
 
 
 def judge(channel: str, console: str = "", how: str = "done", lab: str = "tcg",
-          instances: list[Instance] | None = None) -> Judged:
+          instances: list[Instance] | None = None,
+          ignore_boot_splats: list[str] | None = None) -> Judged:
     """Boot "output" given line by line to the executor's poll, as it grows."""
     insts = instances or [inst()]
     lab_ = labs.load(lab)
+    if ignore_boot_splats is not None:
+        lab_ = dataclasses.replace(lab_, ignore_boot_splats=ignore_boot_splats)
     result = BootResult(console, channel, how, 0, 5.0, "")
 
     def fake_boot(*_a: Any, on_poll=None, stop=None, **_k: Any) -> BootResult:
@@ -292,18 +296,20 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual(j.exit_code, 0)
 
     def test_known_emulator_boot_noise_is_ignored_only_at_boot(self):
+        # Bochs' CPU topology WARN, as Debian 6.12 gave it before the lab hid HT (bochs.toml)
         noise = (DATA / "bochs_boot_warning.dmesg").read_text()
+        known = [r"at arch/x86/kernel/cpu/topology_common\.c:\d+ parse_legacy"]
         ch = channel_with(PASSING).replace(
             f"{P} dmesg-begin name=@boot\n", f"{P} dmesg-begin name=@boot\n{noise}")
-        j = judge(ch, lab="bochs")
+        j = judge(ch, lab="bochs", ignore_boot_splats=known)
         self.assertEqual(j.run["kernel_log"]["splats"], [])
         self.assertEqual(len(j.run["host"]["lab"]["ignored_boot_splats"]), 1)
         self.assertEqual(j.exit_code, 0)
         # the same splat while a test runs counts
-        j = judge(channel_with(PASSING, dmesg=noise), lab="bochs")
+        j = judge(channel_with(PASSING, dmesg=noise), lab="bochs", ignore_boot_splats=known)
         self.assertEqual(j.verdicts, [V.FAIL])
         # and in a lab that does not list it, it counts at boot too
-        j = judge(ch, lab="tcg")
+        j = judge(ch, lab="bochs")
         self.assertEqual(len(j.run["kernel_log"]["splats"]), 1)
         self.assertEqual(j.exit_code, 1)
 
