@@ -38,6 +38,15 @@
  *               fpregs_state_valid() must not skip (fpu_fpregs_owner_ctx, fpu->last_cpu).
  *               Passes only if some KVM_RUN returned on another CPU than it entered on
  *               (sched_getcpu() around the ioctl), else SKIP (e.g. one CPU);
+ *   cpu_return  one vCPU thread alone (no other FPU user in the process) hops between two CPUs
+ *               by sched_setaffinity() before every round, with a fresh pattern in its
+ *               registers across each hop, then runs a verified round there. Returning to a
+ *               CPU it left, its registers must be reloaded: that CPU still names it as the
+ *               owner of what it holds (fpu_fpregs_owner_ctx), stale since the thread ran
+ *               elsewhere, and only fpu->last_cpu tells (fpregs_state_valid()). The other
+ *               stimuli keep other FPU users on both CPUs, which reset the owner and hide such
+ *               a bug. Passes only if some hop returned to a CPU the thread had left, else
+ *               SKIP (e.g. one CPU);
  *   irq_fpu     the kernel uses the FPU in hard interrupt context, from a timer on every CPU
  *               (selftests/test_modules/kvmfpu_irq_fpu.ko, which the labs load), while the
  *               vCPU threads and a non-vCPU thread run: kernel_fpu_begin() in the interrupt
@@ -137,6 +146,8 @@ struct stress {
 	atomic_ulong hot_rounds[MAX_VCPUS];	/* rounds that ended on hot_cpu */
 	int mig_cpu;			/* migrate: the second CPU, or -1 */
 	atomic_ulong mig_flips;		/* affinity changes made by the migrate thread */
+	int hop_cpu;			/* cpu_return: the CPU hopped to and from --cpu, or -1 */
+	atomic_ulong hops, hop_returns;	/* hops made; of them, back to a CPU left before */
 	bool irq_fpu_on;		/* kvmfpu_irq_fpu's timers were started */
 	unsigned int nr_vms;		/* VMs per vCPU thread: 1, more for many_vms */
 	struct kvmfpu_vm_config vm_cfg[MAX_VMS];	/* vm_cfg[0] is cfg */
@@ -260,6 +271,39 @@ static unsigned int own_regs_check(struct swap_ctx *quiet, struct ximage *fill,
 }
 
 /*
+ * cpu_return: move to the other of --cpu and the hop CPU with sched_setaffinity(), the
+ * registers loaded with this round's pattern before the call and stored after it, on the new
+ * CPU. The call does not return before the move (migration_cpu_stop()), so the switch out
+ * saved them on one CPU and the return to user space restored them on the other, unless that
+ * CPU's fpregs_state_valid() said it still held them. Returns the number of differing
+ * registers; *@to is the CPU moved to.
+ */
+static unsigned int hop_check(struct stress *s, struct swap_ctx *quiet, struct ximage *fill,
+			      struct ximage *out, unsigned int index, uint32_t round, int *from,
+			      int *to)
+{
+	struct pattern_key k = { .seed = opt_seed, .vcpu = PATTERN_HOST - 32 - index,
+				 .round = round };
+	uint64_t mask = host_check_mask();
+	cpu_set_t set;
+	long r;
+
+	*from = sched_getcpu();
+	*to = *from == (int)opt_cpu ? s->hop_cpu : (int)opt_cpu;
+	CPU_ZERO(&set);
+	CPU_SET(*to, &set);
+	pattern_fill_image(fill, mask, &k);
+	memset(out->buf, 0, out->size);
+	r = host_regs_syscall(SYS_sched_setaffinity, 0, sizeof(set), (long)&set, fill, out, mask);
+	if (r)
+		kvmfpu_error("cpu_return: cannot move to CPU %d: %s", *to, strerror(-r));
+	if (sched_getcpu() != *to)
+		kvmfpu_error("cpu_return: sched_setaffinity() to CPU %d returned on CPU %d", *to,
+			     sched_getcpu());
+	return swap_diff(quiet, fill, out, mask, "vcpu_regs_across_cpu_move");
+}
+
+/*
  * Each vCPU thread owns its VMs (one, several for many_vms, taken in turn) and runs verified
  * swap rounds with its own patterns: VM j of thread i uses pattern vCPU i + j * MAX_VCPUS.
  */
@@ -277,11 +321,13 @@ static void *vcpu_main(void *arg)
 	struct xs_layout l;
 	struct rusage ru;
 	unsigned int bad, j, n;
-	int cpu1, last_cpu = -1;
+	int cpu1, last_cpu = -1, hop_from, hop_to;
+	bool left[2] = { false, false };	/* --cpu, the hop CPU: left at least once */
 
 	pin(s);
-	if (s->mig_cpu >= 0) {
+	if (s->mig_cpu >= 0)
 		nice_thread(t->index & 1 ? 5 : 0);
+	if (s->mig_cpu >= 0 || s->hop_cpu >= 0) {
 		xs_layout_host(&l);
 		if (host_check_mask() &&
 		    (ximage_alloc(&own_fill, &l, host_check_mask(), false) ||
@@ -312,6 +358,23 @@ static void *vcpu_main(void *arg)
 		w.v = &vms[j].v;
 		k->vcpu = t->index + j * MAX_VCPUS;
 		k->round = opt_round != ALL_ROUNDS ? opt_round : s->vm_rounds[t->index][j];
+		if (s->hop_cpu >= 0 && own_fill.buf) {
+			w.cpu0 = sched_getcpu();
+			bad = hop_check(s, &quiet, &own_fill, &own_out, t->index, k->round,
+					&hop_from, &hop_to);
+			if (bad) {
+				print_where(&w);
+				printf("# %u register(s) of vCPU thread %u differ across its move "
+				       "from CPU %d to CPU %d (above), %s\n", bad, t->index,
+				       hop_from, hop_to, left[hop_to != (int)opt_cpu] ?
+				       "a CPU it had left before" : "its first time there");
+				s->failures++;
+				break;
+			}
+			s->hop_returns += left[hop_to != (int)opt_cpu];
+			left[hop_from != (int)opt_cpu] = true;
+			s->hops++;
+		}
 		w.cpu0 = sched_getcpu();
 		s->round_moves[t->index] += last_cpu >= 0 && w.cpu0 != last_cpu;
 		/* Alternate the round's checks so SET_XSAVE and plain re-entry both run. */
@@ -691,6 +754,7 @@ FIXTURE_SETUP(stress)
 	self->s.alg_op = -1;
 	self->s.hot_cpu = -1;
 	self->s.mig_cpu = -1;
+	self->s.hop_cpu = -1;
 	self->s.nr_vms = 1;
 	self->s.vm_cfg[0] = self->s.cfg;
 	if (!kvmfpu_vm_config_supported(&self->s.cfg, why, sizeof(why)))
@@ -732,7 +796,8 @@ static void run_stress(struct stress *s, unsigned int stim)
 
 	sigaction(SIGUSR1, &sa, NULL);
 	signals_handled = 0;
-	s->nr_vcpus = opt_vcpus;
+	/* cpu_return: one vCPU thread, so that nothing else of ours takes over its CPUs' FPU. */
+	s->nr_vcpus = s->hop_cpu >= 0 ? 1 : opt_vcpus;
 	for (i = 0; i < s->nr_vcpus; i++) {
 		vt[i] = (struct vcpu_thread){ s, i };
 		if (pthread_create(&s->vcpu_threads[i], NULL, vcpu_main, &vt[i]))
@@ -782,9 +847,9 @@ static void run_stress(struct stress *s, unsigned int stim)
 		own_checks += s->own_checks[i];
 	}
 
-	if (s->mig_cpu >= 0)
+	if (s->mig_cpu >= 0 || s->hop_cpu >= 0)
 		snprintf(cpus, sizeof(cpus), "CPUs %llu and %d", (unsigned long long)opt_cpu,
-			 s->mig_cpu);
+			 s->mig_cpu >= 0 ? s->mig_cpu : s->hop_cpu);
 	else
 		snprintf(cpus, sizeof(cpus), "CPU %llu%s", (unsigned long long)opt_cpu,
 			 s->hot_cpu >= 0 ? " and the hotplugged CPU" : "");
@@ -809,6 +874,11 @@ static void run_stress(struct stress *s, unsigned int stim)
 		       "returned on another CPU than they entered on, %lu CPU changes between or "
 		       "across rounds, %lu own-register checks by the vCPU threads\n",
 		       (unsigned long)s->mig_flips, nr_user, run_moves, round_moves, own_checks);
+	if (s->hop_cpu >= 0)
+		printf("# cpu_return: %lu moves between CPUs %llu and %d, %lu of them back to a "
+		       "CPU the vCPU thread had left, its registers checked across each\n",
+		       (unsigned long)s->hops, (unsigned long long)opt_cpu, s->hop_cpu,
+		       (unsigned long)s->hop_returns);
 	if (s->nr_vms > 1) {
 		for (j = 0; j < s->nr_vms; j++) {
 			printf("# many_vms: VM %u (XCR0 0x%llx%s): verified rounds per vCPU thread:",
@@ -1035,6 +1105,34 @@ KVMFPU_TEST_F_TIMEOUT(stress, migrate, 300)
 		SKIP(return, "no KVM_RUN returned on another CPU than it entered on (%lu affinity "
 		     "changes, %lu CPU changes between rounds): no migration inside KVM_RUN",
 		     (unsigned long)self->s.mig_flips, round_moves);
+	print_exercised(&self->s);
+}
+
+/*
+ * Returning to a CPU: a CPU's registers are trusted to still be a task's only while that CPU
+ * names the task's fpu as their owner (fpu_fpregs_owner_ctx) and the task ran nowhere else
+ * since (fpu->last_cpu == cpu, fpregs_state_valid()). A task that left a CPU and comes back
+ * with nobody else's FPU state loaded there in between finds itself still the owner, and only
+ * last_cpu says that its registers changed elsewhere. The migrate test cannot show that: its
+ * other FPU threads take the CPUs over. Here one vCPU thread is alone and hops between the two
+ * CPUs before every verified round, its registers checked across each hop; a vCPU thread,
+ * since inside KVM_RUN the registers are the guest's (fpu_swap_kvm_fpstate() swaps
+ * fpu->fpstate, not the fpu that owns the CPU).
+ */
+KVMFPU_TEST_F_TIMEOUT(stress, cpu_return, 300)
+{
+	self->s.test = "cpu_return";
+	if (!host_check_mask())
+		SKIP(return, "host CPU has no OSXSAVE: the vCPU thread cannot load its registers "
+		     "with XRSTOR");
+	self->s.hop_cpu = second_cpu();
+	if (self->s.hop_cpu < 0)
+		SKIP(return, "no CPU but %llu available to this process: nowhere to move to",
+		     (unsigned long long)opt_cpu);
+	run_stress(&self->s, 0);
+	if (!self->s.hop_returns)
+		SKIP(return, "no move returned to a CPU the vCPU thread had left (%lu moves)",
+		     (unsigned long)self->s.hops);
 	print_exercised(&self->s);
 }
 
