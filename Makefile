@@ -7,7 +7,7 @@
 #   make check        the project's own tests, the real KVM tests on this machine's /dev/kvm (if
 #                     any), and the swap tests in the tcg and bochs labs on Debian's 6.12 kernel
 #                     (LABS=tcg for one lab, LABS= for none); exit 2 if no KVM test ran at all
-#   make static       statically linked programs for lab initramfs images (out/static)
+#   make static       statically linked programs, for a root filesystem without glibc (out/static)
 #   make bench        verified swap cycles vs. bare KVM_RUN round trips
 #   make lab-kasan    build Debian's 6.12 source with KASAN + X86_DEBUG_FPU (once, ~1 h on 2
 #                     cores, kept in ~/.cache/kvmfpu) and run the swap and stress tests on it
@@ -49,13 +49,16 @@ ifdef KDIR_DEFAULT
 endif
 	@$(KVMFPU_SRC)/mk/check-kdir.sh $(KDIR_ABS)
 
+# BIN_LINK= leaves out/bin where it points (the labs build 6.1's programs this way for old
+# kernels: runner/lab/binaries.py).
+BIN_LINK ?= yes
 build: kdir
 	@$(overlay_make) OUTPUT=$(BUILD_OUT) kvmfpu-all
-	@ln -sfn $(KNAME)/kvmfpu $(OUT_ROOT)/bin
+	$(if $(BIN_LINK),@ln -sfn $(KNAME)/kvmfpu $(OUT_ROOT)/bin)
 
-# Plain -static drops the -pthread the KVM Makefile adds, hence the full set here.
-# STATIC_LINK= leaves out/static where it points (the labs build 6.1's this way for old
-# kernels: runner/lab/binaries.py).
+# Plain -static drops the -pthread the KVM Makefile adds, hence the full set here. The labs do
+# not use these: they boot the programs of `make` with the libraries they load
+# (runner/lab/initramfs.py). STATIC_LINK= leaves out/static where it points.
 STATIC_LINK ?= yes
 static: kdir
 	@$(overlay_make) OUTPUT=$(STATIC_OUT) LDFLAGS="-static -pthread -no-pie" kvmfpu-all
@@ -79,12 +82,12 @@ run: deps build
 unit: deps build
 	@$(KVMFPU_SRC)/mk/run-unit.sh $(OUT_ROOT)/bin
 
-check: deps-check build $(if $(strip $(LABS)),static)
+check: deps-check build
 	@$(KVMFPU_SRC)/mk/check.sh $(OUT_ROOT)/bin $(LABS)
 
 # Long, not part of check or CI: a KASAN kernel under test (docs/labs.md "KASAN").
 LAB ?= tcg
-lab-kasan: deps-check static
+lab-kasan: deps-check build
 	@$(PYTHON) $(KVMFPU_SRC)/runner/kvmfpu run --lab $(LAB) --kasan \
 		--profile $(if $(filter command line environment,$(origin PROFILE)),$(PROFILE),kasan)
 

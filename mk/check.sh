@@ -14,7 +14,7 @@
 # this script only combines them: 1 when a check failed anywhere, else 2 when a tier could not
 # test or no KVM test ran on any tier, else 0. A machine without /dev/kvm still tests KVM in
 # the labs; its host tier is reported absent, with the reason, never as passed.
-# Needs runner/lab/deps.sh (root) and `make static` for the labs.
+# Needs runner/lab/deps.sh (root) for the labs; every tier runs the programs in BINDIR.
 # KVMFPU (the runner command) and KVMFPU_KVM_DEV (/dev/kvm) are for the tests.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,7 +63,7 @@ else
 	absent=1
 fi
 for lab in "$@"; do
-	run_tier "$lab" --lab "$lab" --profile check --require-exercised &
+	run_tier "$lab" --lab "$lab" --profile check --require-exercised --bin "$bindir" &
 	tier_of[$!]=$lab
 done
 

@@ -15,7 +15,6 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIGS = REPO / "configs"
 DEFAULT_RESULTS = REPO / "results"
 DEFAULT_BIN = REPO / "out" / "bin"
-DEFAULT_STATIC = REPO / "out" / "static"    # the labs' initramfs needs static programs
 LABS = ("tcg", "bochs", "kvm")
 
 
@@ -40,7 +39,7 @@ def _positive(text: str) -> int:
 def _common(p: argparse.ArgumentParser, bin_flags: tuple[str, ...] = ("--bin",)) -> None:
     p.add_argument("--configs", default=str(DEFAULT_CONFIGS), help="configs directory")
     p.add_argument(*bin_flags, dest="bin", default=None,
-                   help="test binaries (default out/bin; with --lab out/static)")
+                   help="test binaries (default out/bin)")
     p.add_argument("--kvm-xcr0", type=_xcr0_arg, default=None,
                    help="plan as if KVM supported this XCR0 (default: ask /dev/kvm; in a lab "
                         "its configs/labs/ value)")
@@ -318,7 +317,7 @@ def request(opts: argparse.Namespace) -> RunRequest:
     results, run_id = Path(opts.results or DEFAULT_RESULTS), opts.run_id
     if opts.cmd != "run" and opts.results is not None:     # lab --results DIR: the run's dir
         results, run_id = results.parent, results.name
-    bin_dir = Path(opts.bin or (DEFAULT_STATIC if opts.lab else DEFAULT_BIN))
+    bin_dir = Path(opts.bin or DEFAULT_BIN)
     tests = opts.tests
     if opts.cmd != "run" and not tests and not opts.profile:    # every program in bin_dir
         tests = every_program(bin_dir)

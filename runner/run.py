@@ -277,9 +277,8 @@ def _plan(req: RunRequest, bin_dir: Path, kvm_xcr0: int | None,
                          f"{' matching --filter' if pats else ''}: nothing would run")
     missing = _missing_binaries(instances, bin_dir)
     if missing:
-        build = "make static" if req.lab else "make"
         raise SetupError(f"test program(s) not found or not executable in {bin_dir}: "
-                         f"{', '.join(missing)} (build them with `{build}`, or pass --bin DIR)")
+                         f"{', '.join(missing)} (build them with `make`, or pass --bin DIR)")
     return profile, programs, instances
 
 

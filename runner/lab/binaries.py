@@ -6,7 +6,7 @@ KVM_SET_USER_MEMORY_REGION2 (`vm_mem_add()`), and a kernel without it fails ever
 with "KVM selftests now require KVM_SET_USER_MEMORY_REGION2": a lab booting Debian's 6.1 with
 the default (6.12-built) programs gets parse errors, not a verdict. The kernel's version is
 read before it is fetched or built (a tree's Makefile, a bzImage's header, a Debian package's
-name), and the library's from the build directory's name (`out/linux-source-X.Y-static`).
+name), and the library's from the build directory's name (`out/linux-source-X.Y`).
 """
 from __future__ import annotations
 
@@ -92,13 +92,13 @@ def pick(bin_dir: Path, given: bool, spec: KernelSpec, log: Callable[[str], None
            f"{_fmt(library)} that built {bin_dir} needs KVM_SET_USER_MEMORY_REGION2 "
            f"({_fmt(MEMORY_REGION2)}+)")
     if given:
-        raise BinariesError(f"{why}: build with `make KDIR_VERSION={OLD_LIBRARY} static` and "
-                            f"pass --bin out/linux-source-{OLD_LIBRARY}-static/kvmfpu")
-    old = REPO / "out" / f"linux-source-{OLD_LIBRARY}-static" / "kvmfpu"
+        raise BinariesError(f"{why}: build with `make KDIR_VERSION={OLD_LIBRARY} BIN_LINK=` "
+                            f"and pass --bin out/linux-source-{OLD_LIBRARY}/kvmfpu")
+    old = REPO / "out" / f"linux-source-{OLD_LIBRARY}" / "kvmfpu"
     # Always through make, which rebuilds only what changed (under a second when nothing
     # did): binaries that merely exist may predate the sources, and would run old tests.
     log(f"lab: {why}; building the programs with linux-source-{OLD_LIBRARY} (make "
-        f"KDIR_VERSION={OLD_LIBRARY} static, incremental)")
+        f"KDIR_VERSION={OLD_LIBRARY} BIN_LINK=, incremental)")
     (build or build_old_library)()
     if not any(old.glob("kvmfpu_*_test")):
         raise BinariesError(f"{why}, and no programs were built in {old}")
@@ -107,9 +107,9 @@ def pick(bin_dir: Path, given: bool, spec: KernelSpec, log: Callable[[str], None
 
 
 def build_old_library() -> None:
-    """`make KDIR_VERSION=6.1 static`, leaving out/static where it points."""
-    r = subprocess.run(["make", "-C", str(REPO), f"KDIR_VERSION={OLD_LIBRARY}",
-                        "STATIC_LINK=", "static"], capture_output=True, text=True, check=False)
+    """`make KDIR_VERSION=6.1 BIN_LINK=`, leaving out/bin where it points."""
+    r = subprocess.run(["make", "-C", str(REPO), f"KDIR_VERSION={OLD_LIBRARY}", "BIN_LINK="],
+                       capture_output=True, text=True, check=False)
     if r.returncode != 0:
-        raise BinariesError(f"make KDIR_VERSION={OLD_LIBRARY} static failed: "
+        raise BinariesError(f"make KDIR_VERSION={OLD_LIBRARY} BIN_LINK= failed: "
                             f"{(r.stderr or r.stdout).strip()[-300:]}")

@@ -11,7 +11,7 @@
 #    minutes on 2 cores, niced) so each bisect step is an incremental build.
 # 3. Runs `runner/kvmfpu bisect --good demo-good --bad demo-bad` with the swap tests in the
 #    lab, and checks that it names the breaking commit. Exit 0 if it does.
-# Needs: runner/lab/deps.sh --kernel, linux-source-6.12, and `make static` (out/static).
+# Needs: runner/lab/deps.sh --kernel, linux-source-6.12, and `make` (out/bin).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${KVMFPU_BISECT_DEMO:-$repo/.cache/lab/bisect-demo}
@@ -93,7 +93,7 @@ fi
 g checkout -q demo-bad
 [ "$prepare_only" = 1 ] && exit 0
 
-[ -x "$repo/out/static/kvmfpu_swap_test" ] || { echo "run make static first" >&2; exit 2; }
+[ -x "$repo/out/bin/kvmfpu_swap_test" ] || { echo "run make first" >&2; exit 2; }
 out=$work/bisect.out
 python3 "$repo/runner/kvmfpu" bisect --kernel-tree "$tree" --build-dir "$build" \
 	--good demo-good --bad demo-bad --lab "$lab" --test kvmfpu_swap_test \

@@ -1,4 +1,5 @@
-"""The lab guest's initramfs: busybox, the static test binaries, KVM modules and a plan.
+"""The lab guest's initramfs: busybox, the test binaries and the shared libraries they load,
+KVM modules and a plan.
 
 Written as a gzip'd newc cpio by this module (no cpio tool needed). The guest's /init runs the
 plan and speaks a small line protocol (see protocol.py) on a second serial port, so kernel
@@ -10,6 +11,7 @@ import gzip
 import io
 import lzma
 import os
+import re
 import shlex
 import shutil
 import stat
@@ -203,7 +205,7 @@ def _without_btf(data: bytes) -> bytes:
 
 def program_bytes(path: Path) -> bytes:
     """A test program without its DWARF (objcopy --strip-debug; as it is where objcopy is
-    missing or fails): the static programs are 2 MB, 40% of it debug info nothing in the
+    missing or fails): a program is 1.1 MB, three quarters of it debug info nothing in the
     guest reads, and every byte of the initramfs is read by isolinux and unpacked by the
     kernel at emulated speed. The code and the symbol table stay."""
     objcopy = shutil.which("objcopy")
@@ -217,6 +219,36 @@ def program_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+# One library line of `ldd`: "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or the
+# loader's "/lib64/ld-linux-x86-64.so.2 (0x...)"; the vDSO's "linux-vdso.so.1 (0x...)" has no
+# file.
+LDD_LINE = re.compile(r"^\s*(?:\S+ => )?(/\S+) \(0x[0-9a-f]+\)$")
+
+
+def shared_libraries(binaries: list[Path]) -> dict[str, Path]:
+    """The shared libraries (and the loader) @binaries load, by the path they are loaded from,
+    as this machine's `ldd` resolves them: the guest gets these very files at those paths. The
+    labs run the programs `make` builds, dynamically linked like any KVM selftest: the selftest
+    library loads the whole program into every VM it creates (kvm_vm_elf_load(), which clears
+    each segment first with the library's byte-at-a-time memset()), and a static glibc made
+    that four times larger, 70% of the user-space time of the swap and uABI tests in Bochs. A
+    static program needs nothing here (ldd: "not a dynamic executable")."""
+    libs: dict[str, Path] = {}
+    for b in binaries:
+        r = subprocess.run(["ldd", str(b)], capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            if "not a dynamic executable" in r.stdout + r.stderr:
+                continue
+            raise ValueError(f"ldd {b}: {(r.stderr or r.stdout).strip()}")
+        for line in r.stdout.splitlines():
+            if "not found" in line:
+                raise ValueError(f"{b} needs a library this machine lacks: {line.strip()}")
+            m = LDD_LINE.match(line)
+            if m:
+                libs[m.group(1)] = Path(m.group(1)).resolve()
+    return libs
+
+
 def module_name(path: Path) -> str:
     n = path.name
     for suffix in (".xz", ".gz", ".zst"):
@@ -225,8 +257,9 @@ def module_name(path: Path) -> str:
 
 
 def build(binaries: list[Path], plan: list[PlanEntry], setup: GuestSetup,
-          busybox: Path = BUSYBOX) -> bytes:
-    """The gzip'd initramfs image bytes."""
+          busybox: Path = BUSYBOX, libraries: dict[str, Path] | None = None) -> bytes:
+    """The gzip'd initramfs image bytes. @libraries: guest path -> file, by default what
+    shared_libraries() finds for @binaries."""
     by_name = {b.name: b for b in binaries}
     missing = sorted({e.binary for e in plan} - set(by_name))
     if missing:
@@ -254,6 +287,10 @@ def build(binaries: list[Path], plan: list[PlanEntry], setup: GuestSetup,
                                        if module_name(m) in setup.optional).encode())
     for name in sorted(by_name):
         c.file(f"tests/{name}", program_bytes(by_name[name]), 0o755)
+    if libraries is None:
+        libraries = shared_libraries(binaries)
+    for guest_path, lib in sorted(libraries.items()):
+        c.file(guest_path, lib.read_bytes(), 0o755)
     return gzip.compress(c.finish(), compresslevel=1)
 
 

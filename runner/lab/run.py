@@ -288,8 +288,7 @@ class Executor:
         for name in sorted({i.program for i in instances}):
             p = bin_dir / name
             if not p.is_file():
-                raise LabError(f"{p} missing: build the static test programs with "
-                               "`make static`")
+                raise LabError(f"{p} missing: build the test programs with `make`")
             binaries.append(p)
         module = qemu.kvm_module_for_host() if lab.kvm_module == "auto" else lab.kvm_module
         try:
@@ -308,8 +307,11 @@ class Executor:
                                      optional=optional,
                                      kernel_config=config.read_bytes() if config else None)
         t0 = time.monotonic()
-        initrd = initramfs.write(workdir / "initrd.img", binaries, plan_entries(instances),
-                                 setup)
+        try:
+            initrd = initramfs.write(workdir / "initrd.img", binaries,
+                                     plan_entries(instances), setup)
+        except ValueError as e:     # a program's library is missing here (ldd)
+            raise LabError(str(e)) from e
         self.log(f"lab {lab.name}: initramfs {initrd.stat().st_size // 1024} KiB in "
                  f"{time.monotonic() - t0:.1f} s; modules: "
                  f"{', '.join(p.name for p in mods) or 'none'}")

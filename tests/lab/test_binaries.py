@@ -30,7 +30,7 @@ class VersionTest(unittest.TestCase):
         self.assertEqual(binaries.kernel_version(
             KernelSpec(debian_package="linux-image-6.1.0-47-amd64-unsigned")), (6, 1))
         self.assertEqual(binaries.kernel_version(KernelSpec()), (6, 12))   # Debian's default
-        self.assertEqual(binaries.library_version(Path("/x/out/linux-source-6.12-static/kvmfpu")),
+        self.assertEqual(binaries.library_version(Path("/x/out/linux-source-6.12/kvmfpu")),
                          (6, 12))
 
 
@@ -38,8 +38,8 @@ class PickTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         root = Path(self.tmp.name)
-        self.new = root / "out/linux-source-6.12-static/kvmfpu"
-        self.old = root / "out/linux-source-6.1-static/kvmfpu"
+        self.new = root / "out/linux-source-6.12/kvmfpu"
+        self.old = root / "out/linux-source-6.1/kvmfpu"
         self.new.mkdir(parents=True)
         (self.new / "kvmfpu_swap_test").write_text("")
         self.logs: list[str] = []
@@ -79,7 +79,7 @@ class PickTest(unittest.TestCase):
         with self.assertRaises(binaries.BinariesError) as e:
             self.pick(spec, given=True)
         self.assertNotIn("\n", str(e.exception))
-        self.assertIn("make KDIR_VERSION=6.1 static", str(e.exception))
+        self.assertIn("make KDIR_VERSION=6.1 BIN_LINK=", str(e.exception))
 
     def test_a_build_that_makes_nothing_is_an_error(self):
         spec = KernelSpec(debian_package="linux-image-6.1.0-47-amd64-unsigned")

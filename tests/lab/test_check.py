@@ -81,7 +81,8 @@ class CheckShTest(unittest.TestCase):
             self.assertIn(f"[{lab}] {lab}: a line on stderr", out)
             self.assertTrue(any(ln.startswith(f"tier {lab}: exit 0 in ") for ln in out), out)
             self.assertEqual((self.dir / f"args.{lab}").read_text().split(),
-                             ["run", "--lab", lab, "--profile", "check", "--require-exercised"])
+                             ["run", "--lab", lab, "--profile", "check", "--require-exercised",
+                              "--bin", "/bin-dir"])
         self.assertIn("host tier: SKIP", r.stdout)
         self.assertEqual(out[-1], "tiers: 2 passed, 0 failed, 0 could not test, 1 absent")
 

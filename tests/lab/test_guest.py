@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+from unittest import mock
 from pathlib import Path
 
 from runner.lab import initramfs, protocol
@@ -119,6 +120,38 @@ class InitramfsTest(unittest.TestCase):
         self.assertIn(b".symtab", stripped)
         # not an ELF objcopy can read: as it is
         self.assertEqual(initramfs.program_bytes(self.busybox), b"\x7fELF busybox")
+
+    def test_dynamic_programs_bring_their_libraries(self):
+        """The labs boot the programs of `make`, dynamically linked: the guest needs the loader
+        and libc at the paths the programs name, the very files they were linked against.
+        Static programs need nothing."""
+        cc = shutil.which("cc")
+        if cc is None or shutil.which("ldd") is None:
+            self.skipTest("needs cc and ldd")
+        src, prog = self.dir / "p.c", self.dir / "kvmfpu_swap_test"
+        src.write_text("#include <stdio.h>\nint main(void) { puts(\"x\"); return 0; }\n")
+        subprocess.run([cc, "-o", str(prog), str(src)], check=True)
+        libs = initramfs.shared_libraries([prog])
+        self.assertTrue(any("ld-linux" in p for p in libs), libs)
+        self.assertTrue(any(p.endswith("/libc.so.6") for p in libs), libs)
+        files = self.build([PlanEntry("x", "kvmfpu_swap_test")])
+        for guest_path, real in libs.items():
+            self.assertEqual(files[guest_path.lstrip("/")][1], real.read_bytes())
+            self.assertEqual(files[guest_path.lstrip("/")][0] & 0o777, 0o755)
+        static = self.dir / "static_test"
+        r = subprocess.run([cc, "-static", "-o", str(static), str(src)], check=False,
+                           capture_output=True)
+        if r.returncode == 0:
+            self.assertEqual(initramfs.shared_libraries([static]), {})
+
+    def test_a_library_missing_here_is_one_line(self):
+        ldd = "\tlibfoo.so.1 => not found\n\tlibc.so.6 => /lib/libc.so.6 (0x00007f)\n"
+        with mock.patch.object(subprocess, "run", return_value=subprocess.CompletedProcess(
+                [], 0, ldd, "")):
+            with self.assertRaises(ValueError) as e:
+                initramfs.shared_libraries([self.prog])
+        self.assertIn("libfoo.so.1 => not found", str(e.exception))
+        self.assertNotIn("\n", str(e.exception))
 
     def test_modules_lose_their_btf_only(self):
         """The kernel parses and checks a module's BTF as it loads it: for Debian's kvm.ko and

@@ -126,11 +126,11 @@ class LabCommands(unittest.TestCase):
         self.assertEqual((req.lab, req.tests, req.results, req.run_id, req.bin_dir),
                          ("tcg", ["kvmfpu_swap_test -v avx"], Path("/tmp/x"), "r1", Path("/s")))
 
-    def test_run_with_a_lab_boots_the_default_kernel_with_static_programs(self) -> None:
+    def test_run_with_a_lab_boots_the_default_kernel_with_the_programs_of_make(self) -> None:
         req = cli.request(cli.parser().parse_args(["run", "--lab", "bochs", "--profile",
                                                    "check", "--require-exercised"]))
         self.assertEqual((req.lab, req.profile, req.require_exercised), ("bochs", "check", True))
-        self.assertEqual(req.bin_dir, cli.DEFAULT_STATIC)
+        self.assertEqual(req.bin_dir, cli.DEFAULT_BIN)
         self.assertEqual(req.kernel, cli.KernelSpec())
 
     def test_every_program_is_every_kvm_test_not_the_unit_tests(self) -> None:
