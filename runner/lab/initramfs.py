@@ -176,14 +176,19 @@ class Cpio:
         return self.buf.getvalue()
 
 
-def module_bytes(path: Path) -> bytes:
-    """A module's ELF bytes (busybox insmod cannot read compressed modules)."""
+def module_elf(path: Path) -> bytes:
+    """A module's ELF bytes, decompressed (busybox insmod cannot read compressed modules)."""
     data = path.read_bytes()
     if path.name.endswith(".xz"):
         data = lzma.decompress(data)
     elif path.name.endswith(".zst"):
         raise ValueError(f"{path}: zstd-compressed modules are not supported; decompress first")
-    return _without_btf(data)
+    return data
+
+
+def module_bytes(path: Path) -> bytes:
+    """A module as the guest loads it: decompressed, without its BTF."""
+    return _without_btf(module_elf(path))
 
 
 def _without_btf(data: bytes) -> bytes:
@@ -234,18 +239,22 @@ def shared_libraries(binaries: list[Path]) -> dict[str, Path]:
     that four times larger, 70% of the user-space time of the swap and uABI tests in Bochs. A
     static program needs nothing here (ldd: "not a dynamic executable")."""
     libs: dict[str, Path] = {}
-    for b in binaries:
-        r = subprocess.run(["ldd", str(b)], capture_output=True, text=True, check=False)
-        if r.returncode != 0:
-            if "not a dynamic executable" in r.stdout + r.stderr:
-                continue
-            raise ValueError(f"ldd {b}: {(r.stderr or r.stdout).strip()}")
-        for line in r.stdout.splitlines():
-            if "not found" in line:
-                raise ValueError(f"{b} needs a library this machine lacks: {line.strip()}")
-            m = LDD_LINE.match(line)
-            if m:
-                libs[m.group(1)] = Path(m.group(1)).resolve()
+    if not binaries:
+        return libs
+    # One ldd for all: "FILE:" before each file's lines when there are several.
+    r = subprocess.run(["ldd", *map(str, binaries)], capture_output=True, text=True,
+                       check=False)
+    static = (r.stdout + r.stderr).count("not a dynamic executable")
+    if r.returncode != 0 and not static:
+        raise ValueError(f"ldd {' '.join(b.name for b in binaries)}: "
+                         f"{(r.stderr or r.stdout).strip()}")
+    for line in r.stdout.splitlines():
+        if "not found" in line:
+            raise ValueError(f"a test program needs a library this machine lacks: "
+                             f"{line.strip()}")
+        m = LDD_LINE.match(line)
+        if m:
+            libs[m.group(1)] = Path(m.group(1)).resolve()
     return libs
 
 

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import fcntl
+import functools
+import json
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.lab.initramfs import module_bytes, module_name
+from runner.lab.initramfs import module_elf, module_name
 from runner.lab.labs import REPO
 
 CACHE = REPO / ".cache" / "lab"
@@ -44,8 +46,42 @@ def _version_key(pkg: str) -> tuple[int, ...]:
     return tuple(int(x) for x in m.groups()) if m else (0,)
 
 
+APT_LISTS = Path("/var/lib/apt/lists")
+
+
+def _apt_stamp() -> int | None:
+    """Changes whenever `apt-get update` brings new package lists (it renames them in)."""
+    try:
+        return APT_LISTS.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def debian_package(series: str = DEFAULT_SERIES) -> str:
-    """The newest linux-image-<series>.N+deb12-amd64-unsigned apt knows of."""
+    """The newest linux-image-<series>.N+deb12-amd64-unsigned apt knows of. Asking apt takes
+    a second (it loads its whole cache); the answer is kept in .cache/lab/ for as long as apt's
+    lists stay the same."""
+    memo, stamp = CACHE / f"debian-package-{series}.json", _apt_stamp()
+    try:
+        known = json.loads(memo.read_text())
+        if stamp is not None and known["apt_lists"] == stamp and known["series"] == series:
+            return str(known["package"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    package = _ask_apt(series)
+    if stamp is not None:
+        try:
+            CACHE.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"series": series, "apt_lists": stamp,
+                                       "package": package}))
+            tmp.replace(memo)
+        except OSError:
+            pass        # a read-only cache: ask apt again next time
+    return package
+
+
+def _ask_apt(series: str) -> str:
     rx = rf"^linux-image-{re.escape(series)}\.[0-9]+\+deb[0-9]+-amd64-unsigned$"
     out = subprocess.run(["apt-cache", "search", "--names-only", rx],
                          capture_output=True, text=True, check=False).stdout
@@ -129,7 +165,7 @@ def _fetch(package: str, log) -> Kernel:
 
 def modinfo(path: Path, key: str) -> str | None:
     """A field of a module's .modinfo section (no modinfo tool needed)."""
-    m = re.search(rb"(?:^|\0)" + re.escape(key.encode()) + rb"=([^\0]*)\0", module_bytes(path))
+    m = re.search(rb"(?:^|\0)" + re.escape(key.encode()) + rb"=([^\0]*)\0", module_elf(path))
     return m.group(1).decode() if m else None
 
 
@@ -137,12 +173,18 @@ def _norm(name: str) -> str:
     return name.replace("-", "_")
 
 
-def find_module(modules_dir: Path, name: str) -> Path | None:
-    want = _norm(name)
+@functools.lru_cache(maxsize=8)
+def _module_index(modules_dir: Path) -> dict[str, Path]:
+    """Every module under @modules_dir/kernel by name (the first in path order): one walk of
+    the tree (a second per lab run when each lookup walked it)."""
+    index: dict[str, Path] = {}
     for p in sorted((modules_dir / "kernel").rglob("*.ko*")):
-        if _norm(module_name(p)) == want:
-            return p
-    return None
+        index.setdefault(_norm(module_name(p)), p)
+    return index
+
+
+def find_module(modules_dir: Path, name: str) -> Path | None:
+    return _module_index(modules_dir).get(_norm(name))
 
 
 def module_closure(modules_dir: Path, name: str) -> list[Path]:

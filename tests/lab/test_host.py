@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import lzma
+import os
 import subprocess
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 from runner import cli, run
 from runner.lab import bisect, bochs, build, kernel, labs, qemu
@@ -163,6 +165,28 @@ class ModulesTest(unittest.TestCase):
                 "linux-image-6.12.117+deb12-amd64-unsigned",
                 "linux-image-6.12.43+deb12-amd64-unsigned"]
         self.assertEqual(max(pkgs, key=kernel._version_key), pkgs[1])
+
+    def test_the_newest_package_is_asked_again_when_apt_lists_change(self):
+        """apt takes a second to answer; its answer is kept only while its lists are the
+        same, so an `apt-get update` that brings a newer kernel is seen at once."""
+        with tempfile.TemporaryDirectory() as d:
+            lists = Path(d) / "lists"
+            lists.mkdir()
+            answers = iter(["linux-image-6.12.1+deb12-amd64-unsigned",
+                            "linux-image-6.12.2+deb12-amd64-unsigned"])
+            with mock.patch.object(kernel, "CACHE", Path(d) / "cache"), \
+                    mock.patch.object(kernel, "APT_LISTS", lists), \
+                    mock.patch.object(kernel, "_ask_apt", side_effect=lambda s: next(answers)):
+                first = kernel.debian_package("6.12")
+                self.assertEqual(kernel.debian_package("6.12"), first)      # memo
+                self.assertEqual(kernel._ask_apt.call_count, 1)
+                os.utime(lists, ns=(0, lists.stat().st_mtime_ns + 10**9))   # apt-get update
+                self.assertEqual(kernel.debian_package("6.12"),
+                                 "linux-image-6.12.2+deb12-amd64-unsigned")
+                self.assertEqual(kernel._ask_apt.call_count, 2)
+                (Path(d) / "cache" / "debian-package-6.12.json").write_text("{garbage")
+                with self.assertRaises(StopIteration):      # a bad memo: apt is asked again
+                    kernel.debian_package("6.12")
 
 
 class BuildTest(unittest.TestCase):
