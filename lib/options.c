@@ -29,7 +29,7 @@ static const struct {
 	{ "--round", "R", "run only round R (as a replay line names it)" },
 	{ "--xcr0", "MASK", "XCR0 of the max variant, a mask or a list like x87,sse,avx" },
 	{ "--vcpus", "N", "vCPU threads, each with a VM of its own" },
-	{ "--duration", "S", "seconds to run" },
+	{ "--duration", "S", "seconds to run each test, to the ms" },
 	{ "--cpu", "N", "host CPU the vCPU threads are pinned to" },
 	{ "--allow-hotplug", "", "let the hotplug test offline and online a host CPU" },
 };
@@ -72,6 +72,9 @@ static void print_help(void)
 		printf("  %-15s %s", left, known_opts[k].help);
 		if (o->kind == KVMFPU_OPT_NUMBER && *o->value >= o->min && *o->value <= o->max)
 			printf(" (default %llu)", (unsigned long long)*o->value);
+		if (o->kind == KVMFPU_OPT_MSECS)
+			printf(" (default %llu.%03llu)", (unsigned long long)*o->value / 1000,
+			       (unsigned long long)*o->value % 1000);
 		printf("\n");
 	}
 	printf("  (also as --name=value)\n\nTest selection:\n%s", harness_help);
@@ -79,11 +82,53 @@ static void print_help(void)
 	exit(0);
 }
 
+/* "S", "S." or "S.f" with up to 3 digits of fraction, in ms; false if it is not that. */
+static bool parse_msecs(const char *s, uint64_t *ms)
+{
+	uint64_t v = 0, frac = 0;
+	unsigned int digits = 0;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > UINT64_MAX / 10000)
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (p == s && *p != '.')
+		return false;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+			if (digits < 3)
+				frac = frac * 10 + (*p - '0');
+			else if (*p != '0')
+				return false;	/* finer than a millisecond */
+		}
+	}
+	if (*p || (p == s + 1 && *s == '.'))
+		return false;
+	for (; digits < 3; digits++)
+		frac *= 10;
+	*ms = v * 1000 + frac;
+	return true;
+}
+
 static uint64_t parse_value(const struct kvmfpu_opt *o, const char *s)
 {
 	char why[256];
 	uint64_t v;
 	char *end;
+
+	if (o->kind == KVMFPU_OPT_MSECS) {
+		if (!parse_msecs(s, &v))
+			kvmfpu_usage_error("%s: '%s' is not a number of seconds (to the ms)",
+					   o->name, s);
+		if (v < o->min || v > o->max)
+			kvmfpu_usage_error("%s must be from %llu.%03llu to %llu s", o->name,
+					   (unsigned long long)o->min / 1000,
+					   (unsigned long long)o->min % 1000,
+					   (unsigned long long)o->max / 1000);
+		return v;
+	}
 
 	if (o->kind == KVMFPU_OPT_XCR0) {
 		if (!xs_parse_mask(s, &v))

@@ -15,13 +15,14 @@ enum kvmfpu_opt_kind {
 	KVMFPU_OPT_NUMBER,	/* decimal or 0x-hex, within [min, max] */
 	KVMFPU_OPT_XCR0,	/* a number or a component list, a valid XCR0 */
 	KVMFPU_OPT_FLAG,	/* no value: given sets it to 1 */
+	KVMFPU_OPT_MSECS,	/* seconds, to the millisecond ("0.25", "30"); held in ms */
 };
 
 struct kvmfpu_opt {
 	const char *name;	/* "--seed" */
 	enum kvmfpu_opt_kind kind;
 	uint64_t *value;
-	uint64_t min, max;
+	uint64_t min, max;	/* KVMFPU_OPT_MSECS: in ms */
 };
 
 /* One test-selection option: 'f', 'v', 't', 'r' include, 'F', 'V', 'T' exclude. */

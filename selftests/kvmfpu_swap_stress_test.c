@@ -101,17 +101,21 @@
 #define ALL_ROUNDS	UINT64_MAX
 
 /*
- * --duration is per test, 1 s by default: a verdict on each stimulus for a default run, 18
- * tests in 18 s (a lab counts them in emulated seconds). Races want longer: the stress, race,
- * irq and soak profiles give 10 to 300 s.
+ * --duration is per test, in ms, 0.25 s by default: a verdict on each stimulus for a default
+ * run, 20 tests in about 5 s. A test whose stimulus has not yet reached what it is there for
+ * when --duration is up runs on until it has, for at most STIM_WAIT_MS more (a slow machine,
+ * an emulator, gets a verdict on the stimulus rather than a SKIP for a short run); only then is
+ * the stimulus missing a SKIP. Races want longer: the stress, race, irq and soak profiles give
+ * 10 to 300 s.
  */
-static uint64_t opt_seed = 1, opt_vcpus = 2, opt_duration = 1, opt_cpu, opt_round = ALL_ROUNDS;
+#define STIM_WAIT_MS	10000
+static uint64_t opt_seed = 1, opt_vcpus = 2, opt_duration = 250, opt_cpu, opt_round = ALL_ROUNDS;
 static uint64_t opt_allow_hotplug;
 
 static const struct kvmfpu_opt opts[] = {
 	{ "--seed", KVMFPU_OPT_NUMBER, &opt_seed, 0, UINT64_MAX },
 	{ "--vcpus", KVMFPU_OPT_NUMBER, &opt_vcpus, 1, MAX_VCPUS },
-	{ "--duration", KVMFPU_OPT_NUMBER, &opt_duration, 1, 24 * 3600 },
+	{ "--duration", KVMFPU_OPT_MSECS, &opt_duration, 1, 24 * 3600 * 1000 },
 	{ "--cpu", KVMFPU_OPT_NUMBER, &opt_cpu, 0, CPU_SETSIZE - 1 },
 	{ "--round", KVMFPU_OPT_NUMBER, &opt_round, 0, UINT32_MAX },
 	{ "--allow-hotplug", KVMFPU_OPT_FLAG, &opt_allow_hotplug, 0, 1 },
@@ -154,6 +158,11 @@ struct stress {
 	atomic_ulong vm_rounds[MAX_VCPUS][MAX_VMS];
 	pthread_t vcpu_threads[MAX_VCPUS];
 	unsigned int nr_vcpus;
+	atomic_bool eintr_seen;		/* some KVM_RUN ended by a signal (EINTR) */
+	atomic_bool run_moved;		/* some KVM_RUN returned on another CPU */
+	unsigned long irq_guest0;	/* kvmfpu_irq_fpu's `guest` count at the start */
+	/* Has the test's stimulus done what the test needs (it is read as the test runs)? */
+	bool (*reached)(struct stress *s);
 	/* Written by each vCPU thread as it ends. */
 	unsigned long rounds[MAX_VCPUS], eintr[MAX_VCPUS], switches[MAX_VCPUS];
 	unsigned long run_moves[MAX_VCPUS];	/* KVM_RUNs that returned on another CPU */
@@ -211,9 +220,10 @@ static void print_replay(const struct stress *s, uint64_t round)
 	/* ALL_ROUNDS: a failure of the whole test (a kernel WARN), replayed as it ran. */
 	if (round != ALL_ROUNDS)
 		snprintf(r, sizeof(r), " --round %llu", (unsigned long long)round);
-	printf("# kvmfpu-replay: args=--seed 0x%llx --vcpus %u --duration %llu --cpu %llu%s%s "
-	       "-r stress.%s.%s\n", (unsigned long long)opt_seed, s->nr_vcpus,
-	       (unsigned long long)opt_duration, (unsigned long long)opt_cpu, r,
+	printf("# kvmfpu-replay: args=--seed 0x%llx --vcpus %u --duration %llu.%03llu --cpu %llu"
+	       "%s%s -r stress.%s.%s\n", (unsigned long long)opt_seed, s->nr_vcpus,
+	       (unsigned long long)opt_duration / 1000, (unsigned long long)opt_duration % 1000,
+	       (unsigned long long)opt_cpu, r,
 	       opt_allow_hotplug ? " --allow-hotplug" : "", s->variant, s->test);
 }
 
@@ -394,6 +404,10 @@ static void *vcpu_main(void *arg)
 		}
 		s->vm_rounds[t->index][j]++;
 		s->rounds[t->index]++;
+		if (vms[j].v.eintr)
+			s->eintr_seen = true;
+		if (vms[j].v.run_cpu_moves)
+			s->run_moved = true;
 		/* After a first cycle, a round on the hot CPU ran after it came back. */
 		if (s->hot_cycles && cpu1 == s->hot_cpu)
 			s->hot_rounds[t->index]++;
@@ -778,7 +792,76 @@ FIXTURE_TEARDOWN(stress)
 }
 
 /*
- * Run the vCPU threads with the stimuli of @stim for --duration seconds, print what ran, and
+ * What each test's stimulus must have done for the test to judge it (s->reached, polled by
+ * run_stress() once --duration is up; the tests' SKIPs after the run ask the same), besides
+ * a verified round by every vCPU thread in each of its VMs, which every test needs.
+ */
+static bool every_thread_ran(const struct stress *s)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < s->nr_vcpus; i++)
+		for (j = 0; j < s->nr_vms; j++)
+			if (!s->vm_rounds[i][j])
+				return false;
+	return true;
+}
+
+static bool user_checked(struct stress *s)
+{
+	return s->user_checks;
+}
+
+static bool kernel_used(struct stress *s)
+{
+	return s->kernel_ops;
+}
+
+static bool signal_hit_run(struct stress *s)
+{
+	return s->eintr_seen;
+}
+
+static bool hotplug_cycled(struct stress *s)
+{
+	unsigned int i;
+
+	if (s->hot_errno || s->hot_online_err)
+		return true;	/* nothing to wait for: the test says why */
+	if (!s->hot_cycles)
+		return false;
+	for (i = 0; i < s->nr_vcpus; i++)
+		if (!s->hot_rounds[i])
+			return false;
+	return true;
+}
+
+static bool run_migrated(struct stress *s)
+{
+	return s->run_moved;
+}
+
+static bool cpu_returned(struct stress *s)
+{
+	return s->hop_returns;
+}
+
+static bool irq_hit_guest(struct stress *s)
+{
+	struct irq_fpu_counts c;
+
+	return irq_fpu_read(&c) && c.guest != s->irq_guest0;
+}
+
+static bool stimulus_done(struct stress *s)
+{
+	return every_thread_ran(s) && (!s->reached || s->reached(s));
+}
+
+/*
+ * Run the vCPU threads with the stimuli of @stim for --duration, and on until every vCPU
+ * thread has completed a round in each VM and s->reached() says the stimulus did what the test
+ * needs (at most STIM_WAIT_MS more); print what ran, and
  * fail on any difference. Whether each stimulus really happened is for the caller to judge.
  */
 static void run_stress(struct stress *s, unsigned int stim)
@@ -792,7 +875,7 @@ static void run_stress(struct stress *s, unsigned int stim)
 	pthread_t load[MAX_LOAD];
 	unsigned int i, j, nr_load = 0;
 	char names[128], cpus[64];
-	double t0;
+	double t0, t = 0, wait = opt_duration / 1000.0;
 
 	sigaction(SIGUSR1, &sa, NULL);
 	signals_handled = 0;
@@ -828,9 +911,17 @@ static void run_stress(struct stress *s, unsigned int stim)
 	}
 
 	t0 = now();
-	while (now() - t0 < opt_duration && !s->failures)
-		usleep(10000);
+	while (!s->failures) {
+		t = now() - t0;
+		if (t >= wait && (t >= wait + STIM_WAIT_MS / 1000.0 || stimulus_done(s)))
+			break;
+		usleep(t < wait ? 10000 : 2000);
+	}
 	s->stop = true;
+	if (!s->failures && t > wait + 0.05)
+		printf("# %s: ran %.2f s, past --duration %.3f s, %s\n", s->test, t, wait,
+		       stimulus_done(s) ? "until the stimulus did its part" :
+		       "and gave up waiting for the stimulus");
 	if (s->irq_fpu_on) {
 		irq_fpu_period(0);
 		s->irq_fpu_on = false;
@@ -893,8 +984,7 @@ static void run_stress(struct stress *s, unsigned int stim)
 		kvmfpu_fail("%u thread(s) saw registers differ (seed, VM, vCPU, round and CPU "
 			    "above)", (unsigned int)s->failures);
 	if (!rounds)
-		kvmfpu_error("stress: no round completed in %llu s",
-			     (unsigned long long)opt_duration);
+		kvmfpu_error("stress: no round completed in %.2f s", t);
 	if (s->cpuid_lost)
 		printf("# XSTATE_BV checked only within what KVM supports: KVM did not keep the "
 		       "guest CPUID (see kvmfpu_swap_test's xstate_bv)\n");
@@ -938,6 +1028,7 @@ KVMFPU_TEST_F_TIMEOUT(stress, user_fpu, 300)
 	if (!host_check_mask())
 		SKIP(return, "host CPU has no OSXSAVE: the non-vCPU thread cannot load its "
 		     "registers with XRSTOR");
+	self->s.reached = user_checked;
 	run_stress(&self->s, STIM_USER_FPU);
 	if (!self->s.user_checks)
 		SKIP(return, "the non-vCPU thread completed no register check");
@@ -952,6 +1043,7 @@ KVMFPU_TEST_F_TIMEOUT(stress, kernel_fpu, 300)
 	self->s.alg_op = open_simd_hash(why, sizeof(why));
 	if (self->s.alg_op < 0)
 		SKIP(return, "%s", why);
+	self->s.reached = kernel_used;
 	run_stress(&self->s, STIM_KERNEL_FPU);
 	if (!self->s.kernel_ops)
 		SKIP(return, "no AF_ALG SHA-256 operation completed: no kernel FPU use");
@@ -964,6 +1056,7 @@ KVMFPU_TEST_F_TIMEOUT(stress, signals, 300)
 	unsigned int i;
 
 	self->s.test = "signals";
+	self->s.reached = signal_hit_run;
 	run_stress(&self->s, STIM_SIGNALS);
 	for (i = 0; i < self->s.nr_vcpus; i++)
 		eintr += self->s.eintr[i];
@@ -1054,6 +1147,7 @@ KVMFPU_TEST_F_TIMEOUT(stress, hotplug, 300)
 		printf("# hotplug: a kernel WARN cannot be seen: %s\n", taint0 ?
 		       "the kernel is already tainted W" : "/proc/sys/kernel/tainted unreadable");
 	self->s.hot_cpu = cpu;
+	self->s.reached = hotplug_cycled;
 	run_stress(&self->s, STIM_HOTPLUG);
 	if (self->s.hot_online_err)
 		kvmfpu_error("hotplug: CPU %d cannot be onlined again: %s", cpu,
@@ -1066,8 +1160,8 @@ KVMFPU_TEST_F_TIMEOUT(stress, hotplug, 300)
 	if (self->s.hot_errno)
 		SKIP(return, "offlining CPU %d failed: %s", cpu, strerror(self->s.hot_errno));
 	if (!self->s.hot_cycles)
-		SKIP(return, "no offline/online cycle of CPU %d completed in %llu s (--duration)",
-		     cpu, (unsigned long long)opt_duration);
+		SKIP(return, "no offline/online cycle of CPU %d completed in %.3f s (--duration "
+		     "and %u s more)", cpu, opt_duration / 1000.0, STIM_WAIT_MS / 1000);
 	for (i = 0; i < self->s.nr_vcpus; i++)
 		if (!self->s.hot_rounds[i])
 			SKIP(return, "vCPU thread %u completed no round on CPU %d after it came "
@@ -1096,6 +1190,7 @@ KVMFPU_TEST_F_TIMEOUT(stress, migrate, 300)
 	if (self->s.mig_cpu < 0)
 		SKIP(return, "no CPU but %llu available to this process: nothing to migrate to",
 		     (unsigned long long)opt_cpu);
+	self->s.reached = run_migrated;
 	run_stress(&self->s, STIM_MIGRATE | (host_check_mask() ? STIM_USER_FPU : 0));
 	for (i = 0; i < self->s.nr_vcpus; i++) {
 		run_moves += self->s.run_moves[i];
@@ -1129,6 +1224,7 @@ KVMFPU_TEST_F_TIMEOUT(stress, cpu_return, 300)
 	if (self->s.hop_cpu < 0)
 		SKIP(return, "no CPU but %llu available to this process: nowhere to move to",
 		     (unsigned long long)opt_cpu);
+	self->s.reached = cpu_returned;
 	run_stress(&self->s, 0);
 	if (!self->s.hop_returns)
 		SKIP(return, "no move returned to a CPU the vCPU thread had left (%lu moves)",
@@ -1156,6 +1252,8 @@ KVMFPU_TEST_F_TIMEOUT(stress, irq_fpu, 300)
 		SKIP(return, "no interrupt-context kernel FPU user: kvmfpu_irq_fpu.ko is not "
 		     "loaded (" IRQ_FPU_PARAMS " missing; selftests/test_modules, which the labs "
 		     "load)");
+	self->s.irq_guest0 = c0.guest;
+	self->s.reached = irq_hit_guest;
 	run_stress(&self->s, STIM_IRQ_FPU | (host_check_mask() ? STIM_USER_FPU : 0));
 	if (!irq_fpu_read(&c1))
 		kvmfpu_error("kvmfpu_irq_fpu.ko's counters became unreadable during the stress");
@@ -1211,8 +1309,9 @@ KVMFPU_TEST_F_TIMEOUT(stress, many_vms, 300)
 	for (i = 0; i < s->nr_vcpus; i++)
 		for (j = 0; j < s->nr_vms; j++)
 			if (!s->vm_rounds[i][j])
-				SKIP(return, "VM %u of vCPU thread %u completed no round in %llu s",
-				     j, i, (unsigned long long)opt_duration);
+				SKIP(return, "VM %u of vCPU thread %u completed no round in %.3f s "
+				     "(--duration and %u s more)", j, i, opt_duration / 1000.0,
+				     STIM_WAIT_MS / 1000);
 	print_exercised(s);
 }
 

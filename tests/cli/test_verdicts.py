@@ -139,10 +139,14 @@ class Selection(unittest.TestCase):
 @unittest.skipUnless(FIXTURE.exists(), f"{FIXTURE} not built (run make)")
 class Options(unittest.TestCase):
     def test_unknown_options(self) -> None:
-        swap = str(BIN / "kvmfpu_swap_test")
+        swap, stress = str(BIN / "kvmfpu_swap_test"), str(BIN / "kvmfpu_swap_stress_test")
         for args, words in [([swap, "--nope"], "unknown option --nope"),
                             ([swap, "-x"], "unknown option -x"),
                             ([swap, "--seed=5x"], "--seed: '5x' is not a number"),
+                            ([stress, "--duration", "0.0001"],
+                             "--duration: '0.0001' is not a number of seconds (to the ms)"),
+                            ([stress, "--duration=1e3"], "'1e3' is not a number of seconds"),
+                            ([stress, "--duration=0"], "--duration must be from 0.001 to"),
                             ([swap, "stray"], "unexpected argument 'stray'"),
                             ([swap, "-r"], "-r needs a value"),
                             ([str(BIN / "kvmfpu_xsave_uabi_test"), "--xcr0", "0x7"],
