@@ -5,8 +5,9 @@
 # The Debian kernel image itself is fetched later, on demand, by `apt-get download` into
 # .cache/lab/ (see runner/lab/kernel.py); it is not installed on the host.
 set -eu
+# zstd: unpacks Debian's kernel for the QEMU labs' PVH boot (runner/lab/pvh.py).
 pkgs="python3 qemu-system-x86 busybox-static bochs bochsbios vgabios isolinux syslinux-common
-      genisoimage"
+      genisoimage zstd"
 if [ "${1:-}" = "--kernel" ]; then
 	pkgs="$pkgs build-essential bc bison flex libelf-dev libssl-dev git xz-utils
 	      linux-source-6.12"

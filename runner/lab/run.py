@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from runner import hostinfo, splats
 from runner.evaluate import Outcome
-from runner.lab import bochs, boot, build, initramfs, kernel as K, kmod, labs, protocol, qemu
+from runner.lab import bochs, boot, build, initramfs, kernel as K, kmod, labs, protocol, pvh, qemu
 from runner.lab.kernel import Kernel, kvm_modules, optional_modules
 from runner.lab.labs import Lab
 from runner.plan import Instance
@@ -318,7 +318,13 @@ class Executor:
         console, channel = workdir / "console.log", workdir / "channel.log"
         budget = lab.boot_timeout + sum(i.timeout for i in instances) * boot.TEST_FACTOR + 60
         if lab.launcher == "qemu":
-            cmd, cwd = qemu.command(lab, self.kernel.image, initrd, console, channel), workdir
+            elf = pvh.elf_for(self.kernel.image, K.CACHE / "pvh")
+            self.log(f"lab {lab.name}: " + (f"kernel entered at PVH, uncompressed: {elf.name}"
+                                           if elf else "kernel booted as a bzImage (no PVH "
+                                           "entry: CONFIG_PVH unset, or a payload not "
+                                           "decompressed here)"))
+            cmd = qemu.command(lab, elf or self.kernel.image, initrd, console, channel)
+            cwd = workdir
         else:
             cmd, cwd = bochs.prepare(lab, self.kernel.image, initrd, console, channel, workdir)
         (workdir / "command.txt").write_text(" ".join(cmd) + "\n")
