@@ -793,8 +793,9 @@ FIXTURE_TEARDOWN(stress)
 
 /*
  * What each test's stimulus must have done for the test to judge it (s->reached, polled by
- * run_stress() once --duration is up; the tests' SKIPs after the run ask the same), besides
- * a verified round by every vCPU thread in each of its VMs, which every test needs.
+ * run_stress() once --duration is up; the tests' SKIPs after the run ask the same of the final
+ * counts), besides a verified round by every vCPU thread in each of its VMs, which every test
+ * needs.
  */
 static bool every_thread_ran(const struct stress *s)
 {
@@ -861,8 +862,8 @@ static bool stimulus_done(struct stress *s)
 /*
  * Run the vCPU threads with the stimuli of @stim for --duration, and on until every vCPU
  * thread has completed a round in each VM and s->reached() says the stimulus did what the test
- * needs (at most STIM_WAIT_MS more); print what ran, and
- * fail on any difference. Whether each stimulus really happened is for the caller to judge.
+ * needs (at most STIM_WAIT_MS more); print what ran, and fail on any difference. Whether each
+ * stimulus really happened is for the caller to judge.
  */
 static void run_stress(struct stress *s, unsigned int stim)
 {
