@@ -1,9 +1,9 @@
 """The lab guest's initramfs: busybox, the test binaries and the shared libraries they load,
 KVM modules and a plan.
 
-Written as a gzip'd newc cpio by this module (no cpio tool needed). The guest's /init runs the
-plan and speaks a small line protocol (see protocol.py) on a second serial port, so kernel
-console output never mixes with test output.
+Written as a newc cpio by this module (no cpio tool needed), then compressed (compress()).
+The guest's /init runs the plan and speaks a small line protocol (see protocol.py) on a second
+serial port, so kernel console output never mixes with test output.
 """
 from __future__ import annotations
 
@@ -267,7 +267,7 @@ def module_name(path: Path) -> str:
 
 def build(binaries: list[Path], plan: list[PlanEntry], setup: GuestSetup,
           busybox: Path = BUSYBOX, libraries: dict[str, Path] | None = None) -> bytes:
-    """The gzip'd initramfs image bytes. @libraries: guest path -> file, by default what
+    """The compressed initramfs image bytes. @libraries: guest path -> file, by default what
     shared_libraries() finds for @binaries."""
     by_name = {b.name: b for b in binaries}
     missing = sorted({e.binary for e in plan} - set(by_name))
