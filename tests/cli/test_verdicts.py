@@ -156,6 +156,18 @@ class Options(unittest.TestCase):
             with self.subTest(args=args[1:]):
                 refused(self, args, words)
 
+    def test_duration_in_seconds_to_the_ms(self) -> None:
+        """--duration takes seconds with up to 3 decimals; what it cannot hold exactly, or
+        outside 1 ms to a day, is refused in one line (exit 2), never rounded."""
+        stress = str(BIN / "kvmfpu_swap_stress_test")
+        for value in ("0.1", ".5", "5.", "0.2500", "86400", "0.001"):
+            with self.subTest(value=value):
+                p = run([stress, "--duration", value, "-l"])
+                self.assertEqual(p.returncode, EXIT_PASS, p.stderr)
+        for value in ("", ".", "-1", "0", "0.0005", "86400.001", "1,5", "1e2", "0x10"):
+            with self.subTest(value=value):
+                refused(self, [stress, f"--duration={value}"], "--duration")
+
     def test_gnu_style_value(self) -> None:
         p = run([str(FIXTURE), "--seed=0x5", "-r", "verdict.pass"])
         self.assertEqual(p.returncode, EXIT_PASS, p.stdout + p.stderr)
