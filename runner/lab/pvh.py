@@ -98,6 +98,7 @@ def elf_for(image: Path, cache: Path) -> Path | None:
     out = cache / f"{image.name}-{hashlib.sha256(packed).hexdigest()[:16]}.elf"
     no = out.with_suffix(".no-pvh")
     if out.is_file():
+        os.utime(out)   # most recently used: kept by _prune()
         return out
     if no.is_file():
         return None
@@ -112,4 +113,16 @@ def elf_for(image: Path, cache: Path) -> Path | None:
     with os.fdopen(fd, "wb") as f:
         f.write(elf)
     os.replace(tmp, out)
+    _prune(cache, keep=out)
     return out
+
+
+KEEP = 4        # ELFs kept: each is the whole kernel, 50-60 MB; a bisect makes one a step
+
+
+def _prune(cache: Path, keep: Path) -> None:
+    """All but the KEEP most recently used ELFs in @cache go (@keep, just made, stays)."""
+    elfs = sorted(cache.glob("*.elf"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in elfs[KEEP:]:
+        if old != keep:
+            old.unlink(missing_ok=True)

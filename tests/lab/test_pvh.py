@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import os
 import struct
 import tempfile
 import unittest
@@ -75,6 +76,23 @@ class PvhTest(unittest.TestCase):
         plain.write_bytes(bzimage(gzip.compress(elf_with_notes([(b"GNU", 3)]))))
         self.assertIsNone(pvh.elf_for(plain, self.dir / "cache"))
         self.assertIsNone(pvh.elf_for(self.dir / "missing", self.dir / "cache"))
+
+    def test_only_the_most_recently_used_elfs_are_kept(self):
+        """Each ELF is a whole kernel; a bisect over kernels with CONFIG_PVH makes one a step."""
+        cache = self.dir / "cache"
+        made = []
+        for i in range(pvh.KEEP + 2):
+            image = self.dir / f"vmlinuz-{i}"
+            image.write_bytes(bzimage(gzip.compress(elf_with_notes(
+                [(b"Xen", pvh.XEN_ELFNOTE_PHYS32_ENTRY), (b"GNU", i)]))))
+            made.append(pvh.elf_for(image, cache))
+            os.utime(made[-1], (i, i))      # made in this order
+            if i == 0:
+                first = image
+        self.assertEqual(len(list(cache.glob("*.elf"))), pvh.KEEP)
+        self.assertFalse(made[0].exists())
+        self.assertTrue(made[-1].exists())
+        self.assertEqual(pvh.elf_for(first, cache), made[0])    # made again when asked
 
     def test_debians_kernel_has_the_entry(self):
         """Debian's 6.12 image (zstd, CONFIG_PVH=y), when the labs have fetched it."""
