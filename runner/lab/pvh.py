@@ -86,21 +86,26 @@ def has_pvh_entry(elf: bytes) -> bool:
 
 
 def elf_for(image: Path, cache: Path) -> Path | None:
-    """The PVH-bootable ELF inside bzImage @image, kept in @cache (by the payload's hash);
-    None when @image has none."""
+    """The PVH-bootable ELF inside bzImage @image, kept in @cache (by the image's path, size
+    and modification time: a rebuilt or re-fetched kernel is unpacked anew); None when @image
+    has none."""
     try:
-        data = image.read_bytes()
+        st = image.stat()
     except OSError:
         return None
-    packed = payload(data)
-    if packed is None:
-        return None
-    out = cache / f"{image.name}-{hashlib.sha256(packed).hexdigest()[:16]}.elf"
+    key = hashlib.sha256(f"{image.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    out = cache / f"{image.name}-{key.hexdigest()[:16]}.elf"
     no = out.with_suffix(".no-pvh")
     if out.is_file():
         os.utime(out)   # most recently used: kept by _prune()
         return out
     if no.is_file():
+        return None
+    try:
+        packed = payload(image.read_bytes())
+    except OSError:
+        return None
+    if packed is None:
         return None
     elf = decompress(packed)
     if elf is None:     # no tool for it here: tried again next time
