@@ -239,7 +239,7 @@ def shared_libraries(binaries: list[Path]) -> dict[str, Path]:
     labs run the programs `make` builds, dynamically linked like any KVM selftest: the selftest
     library loads the whole program into every VM it creates (kvm_vm_elf_load(), which clears
     each segment first with the library's byte-at-a-time memset()), and a static glibc made
-    that four times larger, 70% of the user-space time of the swap and uABI tests in Bochs. A
+    that four times larger: memset() was 70% of the swap and uABI tests' CPU time in Bochs. A
     static program needs nothing here (ldd: "not a dynamic executable")."""
     libs: dict[str, Path] = {}
     if not binaries:
@@ -269,9 +269,8 @@ def module_name(path: Path) -> str:
 
 
 def build(binaries: list[Path], plan: list[PlanEntry], setup: GuestSetup,
-          busybox: Path = BUSYBOX, libraries: dict[str, Path] | None = None) -> bytes:
-    """The compressed initramfs image bytes. @libraries: guest path -> file, by default what
-    shared_libraries() finds for @binaries."""
+          busybox: Path = BUSYBOX) -> bytes:
+    """The compressed initramfs image bytes."""
     by_name = {b.name: b for b in binaries}
     missing = sorted({e.binary for e in plan} - set(by_name))
     if missing:
@@ -299,9 +298,7 @@ def build(binaries: list[Path], plan: list[PlanEntry], setup: GuestSetup,
                                        if module_name(m) in setup.optional).encode())
     for name in sorted(by_name):
         c.file(f"tests/{name}", program_bytes(by_name[name]), 0o755)
-    if libraries is None:
-        libraries = shared_libraries(binaries)
-    for guest_path, lib in sorted(libraries.items()):
+    for guest_path, lib in sorted(shared_libraries(binaries).items()):
         c.file(guest_path, lib.read_bytes(), 0o755)
     return compress(c.finish(), setup.kernel_config)
 
