@@ -310,7 +310,7 @@ class Executor:
         try:
             initrd = initramfs.write(workdir / "initrd.img", binaries,
                                      plan_entries(instances), setup)
-        except ValueError as e:     # a program's library is missing here (ldd)
+        except ValueError as e:     # a library ldd cannot find, a module it cannot read
             raise LabError(str(e)) from e
         self.log(f"lab {lab.name}: initramfs {initrd.stat().st_size // 1024} KiB in "
                  f"{time.monotonic() - t0:.1f} s; modules: "
